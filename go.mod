@@ -1,0 +1,3 @@
+module github.com/todo-platform/todo
+
+go 1.26
