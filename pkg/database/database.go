@@ -1,0 +1,104 @@
+// Package database opens PostgreSQL connection pools and applies a service's
+// embedded, versioned migrations (github.com/jackc/tern). Every service owns
+// one PostgreSQL schema, named after it, and keeps its migration version there.
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+// ErrNoURL says no database URL was configured.
+var ErrNoURL = errors.New("DATABASE_URL is not set")
+
+// Connect opens a pool to url and checks that the server answers. The pool
+// size follows pgxpool's defaults unless url sets pool_max_conns.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	if url == "" {
+		return nil, ErrNoURL
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included: keep it out.
+		return nil, errors.New("parse database URL: malformed URL (check the scheme, host and the escaping of the password)")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.MaxConnIdleTime == 0 {
+		cfg.MaxConnIdleTime = 5 * time.Minute
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("reach database %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	return pool, nil
+}
+
+// Migrations are one service's embedded migrations: files named
+// "NNN_name.sql" in FS, applied in order into Schema.
+type Migrations struct {
+	Schema string
+	FS     fs.FS
+}
+
+// Migrate applies every pending migration of m on a dedicated connection to
+// url and returns the version reached. Migrations of all services on one
+// database are serialized by an advisory lock.
+func Migrate(ctx context.Context, url string, m Migrations, log *slog.Logger) (int32, error) {
+	return MigrateTo(ctx, url, m, -1, log)
+}
+
+// MigrateTo is Migrate up to version target (-1: the latest).
+func MigrateTo(ctx context.Context, url string, m Migrations, target int32, log *slog.Logger) (int32, error) {
+	if url == "" {
+		return 0, ErrNoURL
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, fmt.Errorf("connect for migrations: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{m.Schema}.Sanitize()); err != nil {
+		return 0, fmt.Errorf("create schema %s: %w", m.Schema, err)
+	}
+	mig, err := migrate.NewMigrator(ctx, conn, pgx.Identifier{m.Schema, "schema_version"}.Sanitize())
+	if err != nil {
+		return 0, fmt.Errorf("prepare migrations of %s: %w", m.Schema, err)
+	}
+	if err := mig.LoadMigrations(m.FS); err != nil {
+		return 0, fmt.Errorf("load migrations of %s: %w", m.Schema, err)
+	}
+	if log != nil {
+		mig.OnStart = func(seq int32, name, direction, _ string) {
+			log.Info("migrating", "schema", m.Schema, "version", seq, "name", name, "direction", direction)
+		}
+	}
+	if target < 0 {
+		err = mig.Migrate(ctx)
+	} else {
+		err = mig.MigrateTo(ctx, target)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("migrate %s: %w", m.Schema, err)
+	}
+	v, err := mig.GetCurrentVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read migration version of %s: %w", m.Schema, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,173 @@
+// Package dbtest gives each test a fresh PostgreSQL database with a service's
+// migrations applied. The server is TEST_DATABASE_URL's when that is set (the
+// role needs CREATEDB), otherwise a throwaway cluster that this package starts
+// from the machine's PostgreSQL binaries once per test binary.
+//
+// A package that uses it stops the cluster in its TestMain:
+//
+//	func TestMain(m *testing.M) { dbtest.Main(m) }
+package dbtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/pglocal"
+)
+
+var (
+	mu        sync.Mutex
+	serverURL string // URL of the maintenance database of the server
+	cluster   *pglocal.Cluster
+	templates = map[string]string{} // migration set hash -> template database
+	seq       atomic.Int64
+)
+
+// Main runs the tests and then stops the throwaway cluster, if one was started.
+func Main(m *testing.M) {
+	code := m.Run()
+	mu.Lock()
+	if cluster != nil {
+		if err := cluster.Remove(); err != nil {
+			fmt.Fprintln(os.Stderr, "dbtest: stop cluster:", err)
+		}
+	} else if serverURL != "" {
+		// A shared server (TEST_DATABASE_URL): drop the templates made here.
+		ctx := context.Background()
+		if c, err := pgx.Connect(ctx, serverURL); err == nil {
+			for _, name := range templates {
+				_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			}
+			_ = c.Close(ctx)
+		}
+	}
+	mu.Unlock()
+	os.Exit(code)
+}
+
+func server(tb testing.TB) string {
+	if serverURL != "" {
+		return serverURL
+	}
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		serverURL = u
+		return u
+	}
+	dir, err := os.MkdirTemp("", "todo-test-pg-")
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := pglocal.Start(ctx, pglocal.Options{Dir: dir})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		tb.Fatalf("dbtest: start a throwaway PostgreSQL (or set TEST_DATABASE_URL): %v", err)
+	}
+	cluster = c
+	serverURL = c.URL("postgres")
+	return serverURL
+}
+
+// withDB returns u with its database replaced by db.
+func withDB(tb testing.TB, u, db string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		tb.Fatalf("dbtest: parse server URL: %v", err)
+	}
+	p.Path = "/" + db
+	return p.String()
+}
+
+// URL creates a fresh database holding the given migrations and returns its
+// URL; the database is dropped when the test ends.
+func URL(tb testing.TB, migrations ...database.Migrations) string {
+	tb.Helper()
+	mu.Lock()
+	srv := server(tb)
+	tmpl := template(tb, srv, migrations)
+	mu.Unlock()
+
+	name := fmt.Sprintf("t_%d_%d", os.Getpid(), seq.Add(1))
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, srv)
+	if err != nil {
+		tb.Fatalf("dbtest: connect: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tmpl)); err != nil {
+		tb.Fatalf("dbtest: create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		c, err := pgx.Connect(ctx, srv)
+		if err != nil {
+			return
+		}
+		defer c.Close(ctx)
+		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	return withDB(tb, srv, name)
+}
+
+// Pool is URL plus a pool to the new database, closed when the test ends.
+func Pool(tb testing.TB, migrations ...database.Migrations) *pgxpool.Pool {
+	tb.Helper()
+	u := URL(tb, migrations...)
+	pool, err := database.Connect(context.Background(), u)
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
+// template returns a database with the migrations applied, made once per
+// process and migration set (CREATE DATABASE … TEMPLATE copies it fast).
+func template(tb testing.TB, srv string, migrations []database.Migrations) string {
+	h := sha256.New()
+	for _, m := range migrations {
+		fmt.Fprintf(h, "schema %s\n", m.Schema)
+		files, _ := fs.Glob(m.FS, "*.sql")
+		sort.Strings(files)
+		for _, f := range files {
+			b, _ := fs.ReadFile(m.FS, f)
+			fmt.Fprintf(h, "%s %x\n", f, sha256.Sum256(b))
+		}
+	}
+	key := hex.EncodeToString(h.Sum(nil))[:16]
+	if name, ok := templates[key]; ok {
+		return name
+	}
+	name := fmt.Sprintf("tmpl_%d_%s", os.Getpid(), key)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, srv)
+	if err != nil {
+		tb.Fatalf("dbtest: connect: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("dbtest: create template: %v", err)
+	}
+	u := withDB(tb, srv, name)
+	for _, m := range migrations {
+		if _, err := database.Migrate(ctx, u, m, nil); err != nil {
+			tb.Fatalf("dbtest: %v", err)
+		}
+	}
+	templates[key] = name
+	return name
+}

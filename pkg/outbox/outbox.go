@@ -1,0 +1,48 @@
+// Package outbox writes events into a service's transactional outbox: a table
+// that the service writes in the same transaction as the change the event
+// describes, so that an event exists exactly when its change does. A relay
+// publishes the rows to the broker afterwards.
+//
+// An outbox table has this shape (each owning service creates its own, in its
+// own schema, and an insert trigger that NOTIFYs "<schema>_outbox"):
+//
+//	id            bigserial PRIMARY KEY   -- publication order
+//	topic         text NOT NULL
+//	partition_key text NOT NULL           -- the Kafka message key (the owner's user id)
+//	event_id      uuid NOT NULL
+//	event         jsonb NOT NULL          -- the CloudEvents JSON
+//	created_at    timestamptz NOT NULL DEFAULT now()
+//	published_at  timestamptz
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/todo-platform/todo/pkg/events"
+)
+
+// Message is one event bound for a topic.
+type Message struct {
+	Topic string
+	Event events.Event
+}
+
+// Insert writes msgs into table (schema-qualified, e.g. "taskapi.outbox")
+// within tx.
+func Insert(ctx context.Context, tx pgx.Tx, table string, msgs ...Message) error {
+	q := "INSERT INTO " + table + " (topic, partition_key, event_id, event) VALUES ($1, $2, $3, $4)"
+	for _, m := range msgs {
+		b, err := json.Marshal(m.Event)
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", m.Event.ID(), err)
+		}
+		if _, err := tx.Exec(ctx, q, m.Topic, events.PartitionKey(m.Event), m.Event.ID(), b); err != nil {
+			return fmt.Errorf("write outbox row for event %s: %w", m.Event.ID(), err)
+		}
+	}
+	return nil
+}

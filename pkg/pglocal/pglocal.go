@@ -1,0 +1,223 @@
+// Package pglocal runs a private PostgreSQL server from the machine's own
+// PostgreSQL binaries (initdb, pg_ctl): the database of `make up` when no
+// DATABASE_URL is given, and the throwaway cluster of the tests. As root it runs
+// the server as the "postgres" user, since initdb refuses to run as root.
+package pglocal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrNoPostgres says the PostgreSQL server binaries are not installed.
+var ErrNoPostgres = errors.New("PostgreSQL server binaries (initdb, pg_ctl) not found: install them (Debian: apt-get install postgresql) or set DATABASE_URL")
+
+// Options tune a cluster.
+type Options struct {
+	// Dir holds the cluster's data ("<Dir>/data") and its log; it is created
+	// when missing and reused when it already holds a cluster.
+	Dir string
+	// Port to listen on (127.0.0.1 only); 0 picks a free one.
+	Port int
+	// Durable keeps fsync on. Tests turn it off: the cluster is thrown away.
+	Durable bool
+	// Settings are extra postgresql.conf settings (name -> value).
+	Settings map[string]string
+}
+
+// Cluster is a running local server.
+type Cluster struct {
+	dir, bin string
+	port     int
+	cred     *syscall.Credential
+}
+
+// BinDir finds the directory holding initdb and pg_ctl: $PG_BIN, then PATH,
+// then the newest /usr/lib/postgresql/*/bin.
+func BinDir() (string, error) {
+	if d := os.Getenv("PG_BIN"); d != "" {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+		return "", fmt.Errorf("PG_BIN=%s has no initdb: %w", d, ErrNoPostgres)
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", ErrNoPostgres
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+// Start initializes (when needed) and starts a cluster in opts.Dir, waiting
+// until it accepts connections. A cluster left running in that folder by a
+// previous process is stopped and started again.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir, bin: bin, port: opts.Port}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("running as root, PostgreSQL must run as the postgres user, which does not exist: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := c.chown(dir); err != nil {
+		return nil, err
+	}
+	data := c.dataDir()
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if err := c.run(ctx, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"); err != nil {
+			return nil, fmt.Errorf("initdb: %w", err)
+		}
+	}
+	if pidFile := filepath.Join(data, "postmaster.pid"); fileExists(pidFile) {
+		// A server left behind (or a stale pid file): stop it, ignore errors.
+		_ = c.run(ctx, "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+	}
+	if c.port == 0 {
+		if c.port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	settings := map[string]string{
+		"listen_addresses":             "127.0.0.1",
+		"port":                         strconv.Itoa(c.port),
+		"unix_socket_directories":      data,
+		"max_connections":              "300",
+		"shared_buffers":               "256MB",
+		"log_min_messages":             "warning",
+		"log_min_error_statement":      "panic",
+		"log_statement":                "none",
+		"timezone":                     "UTC",
+		"max_wal_size":                 "2GB",
+		"wal_level":                    "minimal",
+		"max_wal_senders":              "0",
+		"track_io_timing":              "off",
+		"random_page_cost":             "1.1",
+		"effective_io_concurrency":     "100",
+		"checkpoint_completion_target": "0.9",
+	}
+	if !opts.Durable {
+		settings["fsync"] = "off"
+		settings["synchronous_commit"] = "off"
+		settings["full_page_writes"] = "off"
+	}
+	for k, v := range opts.Settings {
+		settings[k] = v
+	}
+	var o strings.Builder
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&o, "-c %s=%s ", k, settings[k])
+	}
+	logFile := filepath.Join(dir, "postgres.log")
+	if err := c.run(ctx, "pg_ctl", "-D", data, "-l", logFile, "-o", o.String(), "-w", "-t", "60", "start"); err != nil {
+		tail, _ := os.ReadFile(logFile)
+		if len(tail) > 2000 {
+			tail = tail[len(tail)-2000:]
+		}
+		return nil, fmt.Errorf("start PostgreSQL: %w\n%s", err, tail)
+	}
+	return c, nil
+}
+
+// URL is the connection URL of database db on the cluster.
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
+}
+
+// Port is the TCP port the server listens on.
+func (c *Cluster) Port() int { return c.port }
+
+// Stop shuts the server down (fast mode: running transactions are rolled back).
+func (c *Cluster) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")
+}
+
+// Remove stops the server and deletes its folder.
+func (c *Cluster) Remove() error {
+	err := c.Stop()
+	return errors.Join(err, os.RemoveAll(c.dir))
+}
+
+func (c *Cluster) dataDir() string { return filepath.Join(c.dir, "data") }
+
+func (c *Cluster) chown(path string) error {
+	if c.cred == nil {
+		return nil
+	}
+	if err := os.Chown(path, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+		return fmt.Errorf("hand %s to the postgres user: %w", path, err)
+	}
+	return nil
+}
+
+func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, name), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Dir = c.dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

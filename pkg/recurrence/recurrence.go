@@ -1,0 +1,191 @@
+// Package recurrence computes the occurrences of recurring tasks: an RFC 5545
+// RRULE with a DTSTART in an IANA time zone, stepped in local wall time so that
+// a task due daily at 09:00 stays at 09:00 across daylight-saving changes. The
+// rule arithmetic is github.com/teambition/rrule-go's.
+package recurrence
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/teambition/rrule-go"
+)
+
+// Anchor says what the next occurrence of a series counts from.
+type Anchor string
+
+// The anchors of a recurrence.
+const (
+	// AnchorDue steps from the previous occurrence's due date: a weekly task
+	// completed late is still due on the rule's next date.
+	AnchorDue Anchor = "due"
+	// AnchorCompletion restarts the rule at the completion time (at the due
+	// date's time of day): "water the plants 3 days after I last did".
+	AnchorCompletion Anchor = "completion"
+)
+
+// Valid reports whether a is a known anchor.
+func (a Anchor) Valid() bool { return a == AnchorDue || a == AnchorCompletion }
+
+// ErrNoOccurrence says a rule yields no (further) occurrence.
+var ErrNoOccurrence = errors.New("the rule has no further occurrence")
+
+// MaxRuleLen bounds a rule's text.
+const MaxRuleLen = 500
+
+// maxCount and maxInterval bound a rule so that computing an occurrence stays
+// cheap (the library walks the series from DTSTART).
+const (
+	maxCount    = 10_000
+	maxInterval = 1_000
+)
+
+var zones sync.Map // name -> *time.Location
+
+// LoadZone returns the IANA time zone called name, with a clear error when
+// there is none. Zones are cached: time.LoadLocation reads and parses files.
+func LoadZone(name string) (*time.Location, error) {
+	if l, ok := zones.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	if name == "" || name == "Local" || strings.ContainsAny(name, "\x00") {
+		return nil, fmt.Errorf("%q is not an IANA time zone name (such as Europe/Berlin or UTC)", name)
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IANA time zone name (such as Europe/Berlin or UTC)", name)
+	}
+	zones.Store(name, l)
+	return l, nil
+}
+
+// NormalizeRule checks a rule's syntax and returns its canonical text
+// ("FREQ=WEEKLY;BYDAY=MO"). It accepts an optional "RRULE:" prefix and any
+// letter case. DTSTART may not be part of the rule: it is the task's due date.
+func NormalizeRule(rule string) (string, error) {
+	s := strings.ToUpper(strings.TrimSpace(rule))
+	s = strings.TrimPrefix(s, "RRULE:")
+	switch {
+	case s == "":
+		return "", errors.New(`is required, e.g. "FREQ=WEEKLY;BYDAY=MO"`)
+	case len(s) > MaxRuleLen:
+		return "", fmt.Errorf("is longer than %d characters", MaxRuleLen)
+	case strings.ContainsAny(s, "\r\n"):
+		return "", errors.New("must be a single RRULE line")
+	case strings.Contains(s, "DTSTART"):
+		return "", errors.New("must not hold DTSTART: the task's due_at and time_zone are the series' start")
+	}
+	opt, err := parse(s, time.UTC)
+	if err != nil {
+		return "", err
+	}
+	return opt.RRuleString(), nil
+}
+
+func parse(s string, loc *time.Location) (opt *rrule.ROption, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			opt, err = nil, fmt.Errorf("is not a valid RRULE: %v", r)
+		}
+	}()
+	opt, err = rrule.StrToROptionInLocation(s, loc)
+	if err != nil {
+		return nil, fmt.Errorf("is not a valid RRULE: %w", err)
+	}
+	switch {
+	case opt.Freq == rrule.SECONDLY || opt.Freq == rrule.MINUTELY:
+		return nil, errors.New("FREQ must be HOURLY, DAILY, WEEKLY, MONTHLY or YEARLY")
+	case opt.Interval < 0 || opt.Interval > maxInterval:
+		return nil, fmt.Errorf("INTERVAL must be between 1 and %d", maxInterval)
+	case opt.Count < 0 || opt.Count > maxCount:
+		return nil, fmt.Errorf("COUNT must be between 1 and %d", maxCount)
+	case len(opt.Bysecond) > 0:
+		return nil, errors.New("BYSECOND is not supported: occurrences fall on whole minutes")
+	}
+	return opt, nil
+}
+
+// Series is a rule anchored at a DTSTART in a time zone.
+type Series struct {
+	rule *rrule.RRule
+	loc  *time.Location
+}
+
+// New builds the series of rule starting at dtstart, stepped in loc's wall time.
+func New(rule string, dtstart time.Time, loc *time.Location) (s *Series, err error) {
+	s1 := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(rule)), "RRULE:")
+	opt, err := parse(s1, loc)
+	if err != nil {
+		return nil, err
+	}
+	opt.Dtstart = dtstart.In(loc)
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("is not a valid RRULE: %v", r)
+		}
+	}()
+	r, err := rrule.NewRRule(*opt)
+	if err != nil {
+		return nil, fmt.Errorf("is not a valid RRULE: %w", err)
+	}
+	return &Series{rule: r, loc: loc}, nil
+}
+
+// After returns the first occurrence strictly after t, or ErrNoOccurrence
+// when COUNT or UNTIL have ended the series.
+func (s *Series) After(t time.Time) (next time.Time, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			next, err = time.Time{}, fmt.Errorf("compute occurrence: %v", r)
+		}
+	}()
+	n := s.rule.After(t.In(s.loc), false)
+	if n.IsZero() {
+		return time.Time{}, ErrNoOccurrence
+	}
+	return n.UTC(), nil
+}
+
+// Next returns the occurrence that follows one due at due and completed at
+// completed, under anchor. For AnchorDue it is the rule's next date after due.
+// For AnchorCompletion the rule restarts on the completion's local date at
+// due's local time of day, and the next occurrence is its first one after the
+// completion; COUNT and UNTIL still end the series (COUNT counts the
+// occurrences so far, given as done).
+func Next(rule string, anchor Anchor, zone string, due, completed time.Time, done int) (time.Time, error) {
+	loc, err := LoadZone(zone)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if anchor != AnchorCompletion {
+		s, err := New(rule, due, loc)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return s.After(due)
+	}
+	opt, err := parse(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(rule)), "RRULE:"), loc)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if opt.Count > 0 && done >= opt.Count {
+		return time.Time{}, ErrNoOccurrence
+	}
+	d, c := due.In(loc), completed.In(loc)
+	start := time.Date(c.Year(), c.Month(), c.Day(), d.Hour(), d.Minute(), d.Second(), 0, loc)
+	opt.Count = 0
+	opt.Dtstart = start
+	r, err := rrule.NewRRule(*opt)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("is not a valid RRULE: %w", err)
+	}
+	s := &Series{rule: r, loc: loc}
+	after := start
+	if c.After(after) {
+		after = c
+	}
+	return s.After(after)
+}

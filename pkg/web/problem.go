@@ -1,0 +1,110 @@
+// Package web holds what every HTTP service of the platform shares: RFC 9457
+// problem responses, one strict JSON decoder and one encoder, and the
+// middleware installed first on every router (request id, logging, panic
+// recovery, metrics).
+package web
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+)
+
+// ProblemContentType is the media type of RFC 9457 problem details.
+const ProblemContentType = "application/problem+json"
+
+// FieldProblem is one problem with one field of a request.
+type FieldProblem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Problem is an RFC 9457 problem details object, with the request id and the
+// per-field problems of a rejected request as extension members.
+type Problem struct {
+	Type      string         `json:"type"`
+	Title     string         `json:"title"`
+	Status    int            `json:"status"`
+	Detail    string         `json:"detail,omitempty"`
+	Instance  string         `json:"instance,omitempty"`
+	RequestID string         `json:"request_id,omitempty"`
+	Errors    []FieldProblem `json:"errors,omitempty"`
+	// Extra members (e.g. "current_version" on a 412).
+	Extra map[string]any `json:"-"`
+}
+
+// MarshalJSON writes the standard members and the extra ones at the top level.
+func (p Problem) MarshalJSON() ([]byte, error) {
+	type plain Problem
+	b, err := json.Marshal(plain(p))
+	if err != nil || len(p.Extra) == 0 {
+		return b, err
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range p.Extra {
+		if _, taken := m[k]; !taken {
+			m[k] = v
+		}
+	}
+	return json.Marshal(m)
+}
+
+// NewProblem returns a problem with the given status, a title that is the
+// status text, and detail.
+func NewProblem(status int, detail string) *Problem {
+	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail}
+}
+
+// WriteProblem sends p as application/problem+json.
+func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	if p.Instance == "" && r != nil {
+		p.Instance = r.URL.Path
+	}
+	if r != nil && p.RequestID == "" {
+		p.RequestID = RequestID(r.Context())
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		slog.Error("encode problem", "err", err)
+		b = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500}`)
+		p.Status = http.StatusInternalServerError
+	}
+	h := w.Header()
+	h.Set("Content-Type", ProblemContentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(b)
+}
+
+// Fail sends a problem with status and detail.
+func Fail(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	WriteProblem(w, r, NewProblem(status, detail))
+}
+
+// Internal logs err with the request's logger and sends a 500 whose body says
+// only "internal error": the client never sees internals.
+func Internal(w http.ResponseWriter, r *http.Request, err error) {
+	Logger(r.Context()).Error("internal error", "err", err)
+	Fail(w, r, http.StatusInternalServerError, "internal error")
+}
+
+// NotFound is the router's handler for unknown paths.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	Fail(w, r, http.StatusNotFound, "no such resource: "+r.URL.Path)
+}
+
+// MethodNotAllowed is the router's handler for a known path with the wrong method.
+func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	Fail(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
+}
