@@ -68,7 +68,15 @@ func MigrateTo(ctx context.Context, url string, m Migrations, target int32, log 
 	if url == "" {
 		return 0, ErrNoURL
 	}
-	conn, err := pgx.Connect(ctx, url)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return 0, errors.New("parse database URL: malformed URL (check the scheme, host and the escaping of the password)")
+	}
+	// Unqualified names in the migrations are the service's own. Set at
+	// connect time, the search path survives the RESET ALL that tern runs
+	// after each migration.
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{m.Schema}.Sanitize() + ", public"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return 0, fmt.Errorf("connect for migrations: %w", err)
 	}

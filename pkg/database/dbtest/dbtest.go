@@ -83,6 +83,15 @@ func server(tb testing.TB) string {
 	return serverURL
 }
 
+// prepare returns the server and the template of migrations, making them on
+// first use.
+func prepare(tb testing.TB, migrations []database.Migrations) (string, string) {
+	mu.Lock()
+	defer mu.Unlock()
+	srv := server(tb)
+	return srv, template(tb, srv, migrations)
+}
+
 // withDB returns u with its database replaced by db.
 func withDB(tb testing.TB, u, db string) string {
 	p, err := url.Parse(u)
@@ -97,10 +106,7 @@ func withDB(tb testing.TB, u, db string) string {
 // URL; the database is dropped when the test ends.
 func URL(tb testing.TB, migrations ...database.Migrations) string {
 	tb.Helper()
-	mu.Lock()
-	srv := server(tb)
-	tmpl := template(tb, srv, migrations)
-	mu.Unlock()
+	srv, tmpl := prepare(tb, migrations)
 
 	name := fmt.Sprintf("t_%d_%d", os.Getpid(), seq.Add(1))
 	ctx := context.Background()

@@ -1,0 +1,84 @@
+package taskapi
+
+import (
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/task"
+	"github.com/todo-platform/todo/pkg/web"
+)
+
+// Deps are what the taskapi server needs.
+type Deps struct {
+	Store    *Store
+	Verifier *auth.Verifier
+	// InternalToken guards /internal/ (the recurring service's calls); empty
+	// turns the internal API off.
+	InternalToken string
+	Log           *slog.Logger
+	Registry      *prometheus.Registry
+}
+
+// NewServer returns taskapi's whole HTTP API.
+func NewServer(d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(web.RequestIDs(d.Log), web.Observe(web.RequestDuration(d.Registry)), web.Recover)
+	r.NotFound(web.NotFound)
+	r.MethodNotAllowed(web.MethodNotAllowed)
+
+	r.Get("/healthz", handleHealth)
+	r.Get("/readyz", handleReady(d.Store))
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	r.Get("/api/v1/openapi.json", handleOpenAPI)
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(auth.Middleware(d.Verifier))
+		r.Route("/tasks", func(r chi.Router) {
+			r.Get("/", handleListTasks(d.Store))
+			r.Post("/", handleCreateTask(d.Store))
+			r.Route("/{taskID}", func(r chi.Router) {
+				r.Get("/", handleGetTask(d.Store))
+				r.Patch("/", handlePatchTask(d.Store))
+				r.Delete("/", handleDeleteTask(d.Store))
+				r.Post("/complete", handleCommand(func(r *http.Request, owner, id string, v int64) (*task.Task, error) {
+					return d.Store.Complete(r.Context(), owner, id, v)
+				}))
+				r.Post("/reopen", handleCommand(func(r *http.Request, owner, id string, v int64) (*task.Task, error) {
+					return d.Store.Reopen(r.Context(), owner, id, v)
+				}))
+			})
+		})
+		r.Get("/tags", handleListTags(d.Store))
+	})
+
+	r.Route("/internal/v1", func(r chi.Router) {
+		r.Use(internalAuth(d.InternalToken))
+		r.Post("/tasks/{taskID}/occurrences", handleCreateOccurrence(d.Store))
+	})
+	return r
+}
+
+// internalAuth admits calls bearing the internal token.
+func internalAuth(token string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if token == "" {
+				web.Fail(w, r, http.StatusForbidden, "the internal API is off: INTERNAL_TOKEN is not set")
+				return
+			}
+			got, err := auth.BearerToken(r)
+			if err != nil || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="todo-internal"`)
+				web.Fail(w, r, http.StatusUnauthorized, "the internal API needs the internal token")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
