@@ -99,6 +99,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := c.chown(dir); err != nil {
 		return nil, err
 	}
+	if err := c.reachable(dir); err != nil {
+		return nil, err
+	}
 	data := c.dataDir()
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		if err := c.run(ctx, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"); err != nil {
@@ -191,6 +194,28 @@ func (c *Cluster) chown(path string) error {
 		return fmt.Errorf("hand %s to the postgres user: %w", path, err)
 	}
 	return nil
+}
+
+// reachable checks that the postgres user can reach dir: every folder above
+// it must be searchable by others (or belong to postgres).
+func (c *Cluster) reachable(dir string) error {
+	if c.cred == nil {
+		return nil
+	}
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm()&0o001 == 0 && !(ok && st.Uid == c.cred.Uid) {
+			return fmt.Errorf("PostgreSQL runs as the postgres user, which cannot enter %s (mode %v): "+
+				"allow it with `chmod o+x %s`, put the data folder elsewhere, or set DATABASE_URL", p, fi.Mode().Perm(), p)
+		}
+		if p == "/" || p == "." {
+			return nil
+		}
+	}
 }
 
 func (c *Cluster) run(ctx context.Context, name string, args ...string) error {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,4 +33,21 @@ func Serve(ctx context.Context, srv *http.Server, log *slog.Logger, grace time.D
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// NewLogger returns a service's logger writing to w: JSON lines (format
+// "json", the default, for log collectors) or slog's key=value text ("text",
+// for people), at level, with the service's name on every line.
+func NewLogger(w io.Writer, format string, level slog.Level, service string) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch format {
+	case "", "json":
+		h = slog.NewJSONHandler(w, opts)
+	case "text":
+		h = slog.NewTextHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("LOG_FORMAT=%q: want json or text", format)
+	}
+	return slog.New(h).With("service", service), nil
 }

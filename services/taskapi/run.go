@@ -30,6 +30,7 @@ type Config struct {
 	MigrationURL   string // DATABASE_DIRECT_URL, default DATABASE_URL
 	MigrateOnStart bool   // MIGRATE_ON_START, default true
 	LogLevel       slog.Level
+	LogFormat      string // LOG_FORMAT: json (default) or text
 	JWT            auth.Config
 	InternalToken  string // INTERNAL_TOKEN
 	ShutdownGrace  time.Duration
@@ -44,6 +45,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		MigrateOnStart: true,
 		JWT:            auth.ConfigFromEnv(getenv),
 		InternalToken:  getenv("INTERNAL_TOKEN"),
+		LogFormat:      getenv("LOG_FORMAT"),
 		ShutdownGrace:  15 * time.Second,
 	}
 	if c.Addr == "" {
@@ -95,7 +97,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "taskapi")
+	log, err := web.NewLogger(stdout, cfg.LogFormat, cfg.LogLevel, "taskapi")
+	if err != nil {
+		return err
+	}
 
 	if cmd == "migrate" || cfg.MigrateOnStart {
 		v, err := database.Migrate(ctx, cfg.MigrationURL, Migrations, log)

@@ -1,0 +1,298 @@
+// Package local runs the whole platform in one process for development: the
+// services, each through its own Run, on loopback ports, against a PostgreSQL
+// it starts itself when DATABASE_URL is not set. It is what `make up` runs.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/pglocal"
+	"github.com/todo-platform/todo/services/taskapi"
+)
+
+// Defaults of the local platform.
+const (
+	DefaultDataDir     = ".data"
+	DefaultPGPort      = 54329
+	DefaultTaskAPIAddr = "127.0.0.1:8080"
+	databaseName       = "todo"
+)
+
+const usage = `usage:
+  todo-local [up]              run the platform until Ctrl-C
+  todo-local token [-ttl 24h] USER
+                               print a development token for USER
+
+environment:
+  DATABASE_URL     use this PostgreSQL instead of starting one
+  LOCAL_DATA_DIR   state folder (default .data): PostgreSQL data, dev secrets
+  LOCAL_PG_PORT    port of the local PostgreSQL (default 54329)
+  TASKAPI_ADDR     listen address of taskapi (default 127.0.0.1:8080)
+  LOG_FORMAT       text (default here) or json
+`
+
+// Run runs the local platform (args[1] "up", the default) or prints a token
+// (args[1] "token").
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "up"
+	if len(args) > 1 {
+		cmd, args = args[1], args[2:]
+	} else {
+		args = nil
+	}
+	dataDir := getenv("LOCAL_DATA_DIR")
+	if dataDir == "" {
+		dataDir = DefaultDataDir
+	}
+	switch cmd {
+	case "up":
+		return up(ctx, dataDir, getenv, stdout, stderr)
+	case "token":
+		return printToken(dataDir, args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// secret returns the development secret called name, made on first use and
+// kept in the data folder so that tokens survive restarts.
+func secret(dataDir, name string) (string, error) {
+	p := filepath.Join(dataDir, name)
+	if b, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", dataDir, err)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(b[:])
+	if err := os.WriteFile(p, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", p, err)
+	}
+	return s, nil
+}
+
+func printToken(dataDir string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("token needs one USER, e.g. `make token USER=alice`")
+	}
+	sec, err := secret(dataDir, "jwt-secret")
+	if err != nil {
+		return err
+	}
+	tok, err := auth.IssueHS256(sec, fs.Arg(0), "", "", *ttl)
+	if err != nil {
+		return fmt.Errorf("USER %q: %w", fs.Arg(0), err)
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+func up(ctx context.Context, dataDir string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	say := func(format string, a ...any) { fmt.Fprintf(stdout, "todo-local: "+format+"\n", a...) }
+
+	jwtSecret, err := secret(dataDir, "jwt-secret")
+	if err != nil {
+		return err
+	}
+	internalToken, err := secret(dataDir, "internal-token")
+	if err != nil {
+		return err
+	}
+
+	dbURL := getenv("DATABASE_URL")
+	if dbURL == "" {
+		port := DefaultPGPort
+		if p := getenv("LOCAL_PG_PORT"); p != "" {
+			if _, err := fmt.Sscan(p, &port); err != nil {
+				return fmt.Errorf("LOCAL_PG_PORT=%q: want a port number", p)
+			}
+		}
+		pgDir := filepath.Join(dataDir, "postgres")
+		say("starting PostgreSQL in %s on 127.0.0.1:%d (data kept across restarts; set DATABASE_URL to use another server)", pgDir, port)
+		cluster, err := pglocal.Start(ctx, pglocal.Options{Dir: pgDir, Port: port, Durable: true})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			say("stopping PostgreSQL")
+			if err := cluster.Stop(); err != nil {
+				fmt.Fprintln(stderr, "todo-local: stop PostgreSQL:", err)
+			}
+		}()
+		if err := ensureDatabase(ctx, cluster.URL("postgres"), databaseName); err != nil {
+			return err
+		}
+		dbURL = cluster.URL(databaseName)
+	}
+
+	logFormat := getenv("LOG_FORMAT")
+	if logFormat == "" {
+		logFormat = "text"
+	}
+	taskAddr := getenv("TASKAPI_ADDR")
+	if taskAddr == "" {
+		taskAddr = DefaultTaskAPIAddr
+	}
+	env := func(extra map[string]string) func(string) string {
+		return func(k string) string {
+			if v, ok := extra[k]; ok {
+				return v
+			}
+			return getenv(k)
+		}
+	}
+	common := map[string]string{
+		"DATABASE_URL": dbURL, "DATABASE_DIRECT_URL": dbURL, "JWT_SECRET": jwtSecret, "INTERNAL_TOKEN": internalToken,
+		"LOG_FORMAT": logFormat,
+	}
+	services := []struct {
+		name string
+		run  func(context.Context, []string, func(string) string, io.Writer, io.Writer) error
+		env  map[string]string
+	}{
+		{"taskapi", taskapi.Run, map[string]string{"ADDR": taskAddr}},
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(services))
+	for _, s := range services {
+		vars := map[string]string{}
+		for k, v := range common {
+			vars[k] = v
+		}
+		for k, v := range s.env {
+			vars[k] = v
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.run(ctx, []string{s.name}, env(vars), stdout, stderr); err != nil {
+				errc <- fmt.Errorf("%s: %w", s.name, err)
+				cancel()
+			}
+		}()
+	}
+
+	base := "http://" + taskAddr
+	if err := waitReady(ctx, base+"/readyz", 60*time.Second); err != nil {
+		cancel()
+		wg.Wait()
+		select {
+		case e := <-errc:
+			return e
+		default:
+			return err
+		}
+	}
+	tok, _ := auth.IssueHS256(jwtSecret, "alice", "", "", 24*time.Hour)
+	fmt.Fprintf(stdout, `
+┌─ todo platform is up ─────────────────────────────────────────────
+│ task API        %[1]s/api/v1/tasks
+│ OpenAPI         %[1]s/api/v1/openapi.json
+│ health/metrics  %[1]s/readyz  %[1]s/metrics
+│ database        %[2]s
+│
+│ development token for user "alice" (24 h; another: make token USER=bob):
+│ %[3]s
+│
+│ try:  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/v1/tasks \
+│         -d '{"title":"Try the platform","priority":"high"}'
+└─ Ctrl-C stops everything ───────────────────────────────────────
+`, base, redactURL(dbURL), tok)
+
+	<-ctx.Done()
+	say("shutting down")
+	wg.Wait()
+	select {
+	case e := <-errc:
+		return e
+	default:
+		return nil
+	}
+}
+
+// ensureDatabase creates database name on the server of adminURL if missing.
+func ensureDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect to local PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	return err
+}
+
+// waitReady polls target until it answers 200, ctx ends or timeout passes.
+func waitReady(ctx context.Context, target string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s", target, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// redactURL hides a password in a connection URL.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
+}
