@@ -1,0 +1,55 @@
+# The todo platform. `make` lists the targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+GO             ?= go
+GOLANGCI_LINT  := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2
+STACK          ?= minikube
+USER           ?= alice
+
+##@ Run
+
+.PHONY: up
+up: postgres-bin ## Run the whole platform locally (starts its own PostgreSQL unless DATABASE_URL is set)
+	$(GO) run ./services/local/cmd/todo-local up
+
+.PHONY: token
+token: ## Print a development token: make token USER=alice
+	@$(GO) run ./services/local/cmd/todo-local token $(USER)
+
+##@ Test
+
+.PHONY: test
+test: postgres-bin ## Run all tests (race detector on) against real PostgreSQL
+	$(GO) test -race ./...
+
+.PHONY: lint
+lint: ## Run gofmt, go vet and golangci-lint
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(GOLANGCI_LINT) run ./...
+
+.PHONY: bench
+bench: postgres-bin ## Benchmark the task API: 100 users x 10,000 tasks, open-loop mixed load (about 10 minutes)
+	$(GO) run ./tests/load/taskbench $(BENCH_FLAGS)
+
+##@ Helpers
+
+.PHONY: postgres-bin
+postgres-bin: ## Install the PostgreSQL server binaries when missing (Debian), unless DATABASE_URL is set
+	@if [ -z "$$DATABASE_URL$$TEST_DATABASE_URL" ] && ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "PostgreSQL server binaries not found: installing the Debian package postgresql"; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+		else \
+			echo "cannot install PostgreSQL here: install its server (initdb, pg_ctl) or set DATABASE_URL / TEST_DATABASE_URL" >&2; exit 1; \
+		fi; \
+	fi
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
+		/^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+		/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
