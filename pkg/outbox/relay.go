@@ -1,0 +1,553 @@
+package outbox
+
+// The relay: it publishes the rows of one outbox table to the broker.
+//
+// # How rows are claimed
+//
+// A batch is one transaction on the pool:
+//
+//  1. SELECT pg_try_advisory_xact_lock(<key of the table>) — one relay per
+//     table works at a time; another instance that finds the lock taken
+//     leaves (the holder is awake too, see below) and comes back at its next
+//     wake-up or poll.
+//  2. SELECT the oldest pending rows (published_at IS NULL) ORDER BY id LIMIT
+//     BatchSize. This is a separate statement after the lock, so under READ
+//     COMMITTED its snapshot is taken after the previous holder committed its
+//     marks: a row marked published by one relay is never read as pending by
+//     the next.
+//  3. Publish them, each partition key in id order (see below).
+//  4. UPDATE … SET published_at = now() for the rows the broker acknowledged,
+//     then COMMIT, which releases the lock.
+//
+// Why a lock per table rather than claiming rows with FOR UPDATE SKIP LOCKED:
+// two relays that each claimed a different batch would publish them at the
+// same time, and a user whose events fall into both batches would see them
+// out of order. With the lock, batches are published one after the other in
+// id order, whichever instance runs them; more instances give availability,
+// not parallelism (one relay publishes thousands of events per second, far
+// more than the task API writes).
+//
+// # Why nothing is skipped
+//
+// Ids come from a sequence, so a transaction can take id 10, another id 11,
+// and 11 commit first. The relay never remembers "the last id it published"
+// and never asks for ids above it: it asks for rows that are not marked
+// published, so 10 is found whenever it commits, even after 11 went out.
+// Ordering stays right where it matters: two changes of the same task
+// serialize on the task's row lock and write their outbox rows after taking
+// it, so their ids follow their commit order; changes of different tasks of
+// one user that commit concurrently have no order between them to keep.
+//
+// # Why nothing is published twice in a way a consumer notices
+//
+// Publishing is at least once: a relay that dies (or whose commit fails)
+// after the broker acknowledged a row and before its mark committed leaves
+// the row pending, and the next batch publishes it again. The copy carries
+// the same event id, and consumers are idempotent on the event id, so it has
+// no effect. What a consumer could notice is reordering: if event 2 of a user
+// failed while event 3 of the same user was stored, publishing 2 again would
+// put it after 3. So the relay never hands a key's next row to the publisher
+// before the broker acknowledged the previous one: each key of a batch is a
+// lane that publishes its rows one after the other and stops at the first
+// failure; lanes of different keys run concurrently (up to Lanes at once),
+// which is what keeps throughput up. After a failure only the acknowledged
+// rows are marked; the rest, in order, lead the next attempt. Even when two
+// relays do overlap (one lost its database connection, hence its lock, while
+// still publishing), each sends a key's rows in order, so the first copy of
+// every event still arrives in order.
+//
+// # Wake-ups
+//
+// A dedicated connection LISTENs on the table's channel (a statement
+// trigger NOTIFYs it when rows are committed); every relay instance listens,
+// so the one holding the lock gets the wake-up that arrives during its batch
+// and runs another. A poll every PollInterval covers lost notifications and
+// a listener that is reconnecting (which it does with backoff when its
+// connection drops). When the broker is down, batches fail and the relay
+// retries with exponential backoff; rows stay pending, the outbox grows and
+// the lag metrics show it.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Publication is one message for the broker: what the relay publishes, and
+// what a consumer sends to a dead-letter topic.
+type Publication struct {
+	Topic   string
+	Key     string            // partition key: one key's messages stay in order
+	Value   []byte            // the CloudEvents JSON (structured mode)
+	EventID string            // the event's id, for logs and headers ("" when Value is no valid event)
+	Headers map[string]string // extra headers, e.g. a dead letter's error
+}
+
+// Publisher sends messages to a broker. It is the transport seen from the
+// relay and from a consumer's dead-letter path; the Kafka and Dapr
+// transports implement it.
+type Publisher interface {
+	// Publish returns nil once the broker has stored m. It is called
+	// concurrently for messages of different keys, never for two messages of
+	// the same key at once.
+	Publish(ctx context.Context, m Publication) error
+}
+
+// RelayConfig configures a Relay. Table and Channel are required.
+type RelayConfig struct {
+	Table   string // schema-qualified outbox table, e.g. "taskapi.outbox"
+	Channel string // channel its trigger NOTIFYs, e.g. "taskapi_outbox"
+
+	// ListenConfig is the connection that LISTENs. Nil: the pool's. It must
+	// reach PostgreSQL directly (or through a session-mode pooler): a
+	// transaction-mode pooler drops notifications, and only the poll is left.
+	ListenConfig *pgx.ConnConfig
+
+	BatchSize       int           // rows per batch (default 256)
+	Lanes           int           // keys published concurrently (default 32)
+	PollInterval    time.Duration // poll when no notification comes (default 2s)
+	Retention       time.Duration // published rows older than this are deleted (default 72h)
+	PruneInterval   time.Duration // how often to delete them (default 5m)
+	MetricsInterval time.Duration // how often to measure the lag (default 5s)
+	MinBackoff      time.Duration // first wait after a failed batch (default 100ms)
+	MaxBackoff      time.Duration // longest wait (default 30s)
+
+	Log        *slog.Logger          // default: discard
+	Registerer prometheus.Registerer // default: a private registry
+}
+
+// Relay publishes the rows of one outbox table.
+type Relay struct {
+	pool     *pgxpool.Pool
+	pub      Publisher
+	cfg      RelayConfig
+	log      *slog.Logger
+	m        *relayMetrics
+	lockName string
+
+	selectPending, markPublished, pruneOld, oldestRow, lag string
+}
+
+var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$`)
+
+// NewRelay returns a relay of cfg.Table that publishes through pub.
+func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error) {
+	if !tableName.MatchString(cfg.Table) {
+		return nil, fmt.Errorf("outbox relay: table %q: want schema.table", cfg.Table)
+	}
+	if cfg.Channel == "" {
+		return nil, errors.New("outbox relay: no notification channel")
+	}
+	if pool == nil || pub == nil {
+		return nil, errors.New("outbox relay: needs a pool and a publisher")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 256
+	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = 32
+	}
+	def(&cfg.PollInterval, 2*time.Second)
+	def(&cfg.Retention, 72*time.Hour)
+	def(&cfg.PruneInterval, 5*time.Minute)
+	def(&cfg.MetricsInterval, 5*time.Second)
+	def(&cfg.MinBackoff, 100*time.Millisecond)
+	def(&cfg.MaxBackoff, 30*time.Second)
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	if cfg.ListenConfig == nil {
+		cfg.ListenConfig = pool.Config().ConnConfig
+	}
+	cfg.ListenConfig = cfg.ListenConfig.Copy()
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	t := pgx.Identifier(strings.Split(cfg.Table, ".")).Sanitize()
+	return &Relay{
+		pool: pool, pub: pub, cfg: cfg,
+		log:      cfg.Log.With("outbox", cfg.Table),
+		m:        newRelayMetrics(cfg.Registerer, cfg.Table),
+		lockName: "outbox relay " + cfg.Table,
+		selectPending: `SELECT id, topic, partition_key, event_id::text, event::text, created_at FROM ` + t +
+			` WHERE published_at IS NULL ORDER BY id LIMIT $1`,
+		markPublished: `UPDATE ` + t + ` SET published_at = now() WHERE id = ANY($1)`,
+		// Oldest first along the primary key, a chunk at a time.
+		pruneOld: `DELETE FROM ` + t + ` WHERE id IN (SELECT id FROM ` + t +
+			` WHERE published_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2)`,
+		oldestRow: `SELECT created_at < now() - make_interval(secs => $1) FROM ` + t + ` ORDER BY id LIMIT 1`,
+		lag: `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM ` + t +
+			` WHERE published_at IS NULL`,
+	}, nil
+}
+
+// Run publishes until ctx ends; it returns nil then. Errors of the database
+// or the broker are logged and retried, never returned.
+func (r *Relay) Run(ctx context.Context) error {
+	r.log.Info("outbox relay started", "channel", r.cfg.Channel, "poll", r.cfg.PollInterval)
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); r.listen(ctx, wake) }()
+	go func() { defer wg.Done(); r.maintain(ctx) }()
+	defer wg.Wait()
+
+	poll := time.NewTicker(r.cfg.PollInterval)
+	defer poll.Stop()
+	failures := 0
+	for {
+		err := r.drain(ctx)
+		if ctx.Err() != nil {
+			r.log.Info("outbox relay stopped")
+			return nil
+		}
+		if err != nil {
+			failures++
+			d := backoff(failures, r.cfg.MinBackoff, r.cfg.MaxBackoff)
+			r.log.Warn("outbox publish failed; rows stay pending, retrying", "attempt", failures, "retry_in", d.Round(time.Millisecond), "err", err)
+			sleep(ctx, d) // an ended ctx is seen on the next turn
+			continue
+		}
+		if failures > 0 {
+			r.log.Info("outbox publishing again", "after_failures", failures)
+			failures = 0
+		}
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// drain publishes batches until none is full, the lock is elsewhere or a
+// batch fails.
+func (r *Relay) drain(ctx context.Context) error {
+	for {
+		n, busy, err := r.batch(ctx)
+		if err != nil || busy || n < r.cfg.BatchSize {
+			return err
+		}
+	}
+}
+
+type pendingRow struct {
+	id        int64
+	topic     string
+	key       string
+	eventID   string
+	event     string
+	createdAt time.Time
+}
+
+// batch runs one claim-publish-mark transaction. It returns how many rows it
+// read and whether another relay holds the table's lock.
+func (r *Relay) batch(ctx context.Context) (n int, busy bool, err error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	var locked bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`, r.lockName).Scan(&locked); err != nil {
+		return 0, false, fmt.Errorf("take relay lock: %w", err)
+	}
+	if !locked {
+		return 0, true, nil
+	}
+	rows, err := tx.Query(ctx, r.selectPending, r.cfg.BatchSize)
+	if err != nil {
+		return 0, false, fmt.Errorf("read pending rows: %w", err)
+	}
+	var pending []pendingRow
+	var p pendingRow
+	_, err = pgx.ForEachRow(rows, []any{&p.id, &p.topic, &p.key, &p.eventID, &p.event, &p.createdAt}, func() error {
+		pending = append(pending, p)
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("read pending rows: %w", err)
+	}
+	if len(pending) == 0 {
+		return 0, false, nil
+	}
+
+	done, pubErr := r.publish(ctx, pending)
+	if len(done) > 0 {
+		// Record what the broker has, even when ctx just ended: fewer
+		// copies after a restart.
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := tx.Exec(mctx, r.markPublished, done); err != nil {
+			return len(pending), false, errors.Join(pubErr, fmt.Errorf("mark %d rows published (they will be published again): %w", len(done), err))
+		}
+		if err := tx.Commit(mctx); err != nil {
+			return len(pending), false, errors.Join(pubErr, fmt.Errorf("commit %d published rows (they will be published again): %w", len(done), err))
+		}
+		r.log.Debug("outbox batch published", "rows", len(done), "first_id", pending[0].id)
+	}
+	return len(pending), false, pubErr
+}
+
+// publish publishes rows (in id order) with one lane per partition key and
+// returns the ids the broker acknowledged. A lane stops at its first failure.
+func (r *Relay) publish(ctx context.Context, rows []pendingRow) ([]int64, error) {
+	var order []string
+	lanes := map[string][]*pendingRow{}
+	for i := range rows {
+		k := rows[i].key
+		if _, ok := lanes[k]; !ok {
+			order = append(order, k)
+		}
+		lanes[k] = append(lanes[k], &rows[i])
+	}
+	var (
+		mu       sync.Mutex
+		done     = make([]int64, 0, len(rows))
+		firstErr error
+		failed   int
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, r.cfg.Lanes)
+	)
+	for _, k := range order {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func(lane []*pendingRow) {
+			defer func() { <-slots; wg.Done() }()
+			for i, row := range lane {
+				start := time.Now()
+				err := r.pub.Publish(ctx, Publication{Topic: row.topic, Key: row.key, Value: []byte(row.event), EventID: row.eventID})
+				r.m.duration.Observe(time.Since(start).Seconds())
+				if err != nil {
+					r.m.errors.Inc()
+					mu.Lock()
+					failed += len(lane) - i
+					if firstErr == nil {
+						firstErr = fmt.Errorf("publish outbox row %d (event %s) to %s: %w", row.id, row.eventID, row.topic, err)
+					}
+					mu.Unlock()
+					return
+				}
+				r.m.published.Inc()
+				r.m.delay.Observe(time.Since(row.createdAt).Seconds())
+				mu.Lock()
+				done = append(done, row.id)
+				mu.Unlock()
+			}
+		}(lanes[k])
+	}
+	wg.Wait()
+	if firstErr != nil && failed > 1 {
+		firstErr = fmt.Errorf("%w (and %d more rows held back)", firstErr, failed-1)
+	}
+	return done, firstErr
+}
+
+// listen LISTENs on the channel and signals wake on every notification,
+// reconnecting with backoff when the connection drops.
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	failures := 0
+	for {
+		err := r.listenOnce(ctx, wake, &failures)
+		if ctx.Err() != nil {
+			return
+		}
+		failures++
+		d := backoff(failures, r.cfg.MinBackoff, r.cfg.MaxBackoff)
+		r.log.Warn("outbox listener lost its connection; polling until it reconnects", "retry_in", d.Round(time.Millisecond), "err", err)
+		if !sleep(ctx, d) {
+			return
+		}
+	}
+}
+
+func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}, failures *int) error {
+	cfg := r.cfg.ListenConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "outbox-relay " + r.cfg.Table
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{r.cfg.Channel}.Sanitize()); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if *failures > 0 {
+		r.log.Info("outbox listener reconnected")
+	}
+	*failures = 0
+	signal(wake) // rows may have come while nobody listened
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		signal(wake)
+	}
+}
+
+// maintain measures the lag and prunes old published rows.
+func (r *Relay) maintain(ctx context.Context) {
+	metrics := time.NewTicker(r.cfg.MetricsInterval)
+	defer metrics.Stop()
+	prune := time.NewTicker(r.cfg.PruneInterval)
+	defer prune.Stop()
+	r.measure(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-metrics.C:
+			r.measure(ctx)
+		case <-prune.C:
+			if n, err := r.Prune(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("outbox prune failed", "err", err)
+			} else if n > 0 {
+				r.log.Info("outbox pruned", "rows", n, "older_than", r.cfg.Retention)
+			}
+		}
+	}
+}
+
+func (r *Relay) measure(ctx context.Context) {
+	var n int64
+	var age float64
+	if err := r.pool.QueryRow(ctx, r.lag).Scan(&n, &age); err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("outbox lag not measured", "err", err)
+		}
+		return
+	}
+	r.m.pending.Set(float64(n))
+	r.m.oldest.Set(age)
+}
+
+// Prune deletes published rows older than the retention and returns how
+// many. Run calls it every PruneInterval.
+func (r *Relay) Prune(ctx context.Context) (int64, error) {
+	const chunk = 5000
+	secs := r.cfg.Retention.Seconds()
+	// Rows are roughly in id order of age: when the oldest is young enough,
+	// there is nothing to scan for.
+	var old bool
+	if err := r.pool.QueryRow(ctx, r.oldestRow, secs).Scan(&old); errors.Is(err, pgx.ErrNoRows) || (err == nil && !old) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("prune outbox: %w", err)
+	}
+	var total int64
+	for {
+		tag, err := r.pool.Exec(ctx, r.pruneOld, secs, chunk)
+		if err != nil {
+			return total, fmt.Errorf("prune outbox: %w", err)
+		}
+		total += tag.RowsAffected()
+		r.m.pruned.Add(float64(tag.RowsAffected()))
+		if tag.RowsAffected() < chunk {
+			return total, nil
+		}
+	}
+}
+
+type relayMetrics struct {
+	published, errors, pruned prometheus.Counter
+	pending, oldest           prometheus.Gauge
+	duration, delay           prometheus.Observer
+}
+
+func newRelayMetrics(reg prometheus.Registerer, table string) *relayMetrics {
+	l := []string{"table"}
+	published := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "outbox_published_total", Help: "Outbox rows the broker acknowledged.",
+	}, l))
+	errs := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "outbox_publish_errors_total", Help: "Failed attempts to publish an outbox row.",
+	}, l))
+	pruned := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "outbox_pruned_total", Help: "Published outbox rows deleted after the retention.",
+	}, l))
+	pending := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "outbox_pending_rows", Help: "Outbox rows not yet published (the relay's lag).",
+	}, l))
+	oldest := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "outbox_oldest_pending_age_seconds", Help: "Age of the oldest outbox row not yet published (0: none).",
+	}, l))
+	duration := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "outbox_publish_duration_seconds", Help: "Time the broker took to acknowledge one outbox row.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, l))
+	delay := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "outbox_publish_delay_seconds", Help: "Time from writing an outbox row to the broker's acknowledgement.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	}, l))
+	return &relayMetrics{
+		published: published.WithLabelValues(table), errors: errs.WithLabelValues(table), pruned: pruned.WithLabelValues(table),
+		pending: pending.WithLabelValues(table), oldest: oldest.WithLabelValues(table),
+		duration: duration.WithLabelValues(table), delay: delay.WithLabelValues(table),
+	}
+}
+
+// register registers c, or returns the collector already registered under
+// its name (several relays in one process share the metric families).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
+}
+
+// backoff is the wait before attempt n (1, 2, …): exponential from lo,
+// capped at hi, with jitter so that relays and consumers do not retry in
+// step.
+func backoff(n int, lo, hi time.Duration) time.Duration {
+	d := hi
+	if n < 32 {
+		if e := lo << (n - 1); e > 0 && e < hi {
+			d = e
+		}
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func signal(c chan<- struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
