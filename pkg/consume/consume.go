@@ -1,0 +1,352 @@
+// Package consume runs event handlers at least once and with effect exactly
+// once: a Consumer takes a message from a transport (a Kafka consumer group,
+// a Dapr subscription), decodes the CloudEvent and calls its handler in a
+// PostgreSQL transaction that also records the event id in the consumer's
+// table of consumed events. The handler's effect and the record commit
+// together, so a redelivered event (after a crash, a rebalance, or the
+// relay's at-least-once publishing) is recognised and skipped.
+//
+// A handler that fails is retried with backoff a bounded number of times;
+// then the message goes to the topic's dead-letter topic (<topic>.dlq) with
+// the error in its headers and the consumer moves on. Messages that can never
+// succeed — not JSON, not a CloudEvent, a type or version the consumer does
+// not know — go there at once: no message stops a partition.
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/outbox"
+)
+
+// Delivery is a message as a transport delivers it.
+type Delivery struct {
+	Topic     string
+	Partition int32 // -1 when the transport does not say
+	Offset    int64 // -1 when the transport does not say
+	Key       []byte
+	Value     []byte
+	Headers   map[string]string
+}
+
+// String is the message's position, topic/partition/offset, as logs show it.
+func (d Delivery) String() string { return fmt.Sprintf("%s/%d/%d", d.Topic, d.Partition, d.Offset) }
+
+// Handler applies an event within tx. It returns nil when the event is
+// handled (or deliberately ignored); tx then commits with the record that the
+// event was consumed. An error rolls tx back; the event is retried, unless the
+// error is Permanent (or wraps events.ErrMalformed), which sends it to the
+// dead-letter topic at once, or Transient, which retries it without limit.
+type Handler func(ctx context.Context, tx pgx.Tx, e events.Event) error
+
+// Permanent marks err as one that retrying cannot cure: the event goes to the
+// dead-letter topic at once.
+func Permanent(err error) error { return &permanentError{err} }
+
+// Transient marks err as one that will pass (a dependency is down): the event
+// is retried with backoff until it succeeds, holding its partition back, and
+// never goes to the dead-letter topic for it.
+func Transient(err error) error { return &transientError{err} }
+
+type permanentError struct{ error }
+
+func (e *permanentError) Unwrap() error { return e.error }
+
+type transientError struct{ error }
+
+func (e *transientError) Unwrap() error { return e.error }
+
+// Dead-letter headers: why a message is in <topic>.dlq and where it came from.
+const (
+	HeaderReason    = "dlq_reason" // one of the Reason… values
+	HeaderError     = "dlq_error"
+	HeaderConsumer  = "dlq_consumer"
+	HeaderTopic     = "dlq_original_topic"
+	HeaderPartition = "dlq_original_partition"
+	HeaderOffset    = "dlq_original_offset"
+	HeaderAttempts  = "dlq_attempts"
+	HeaderTime      = "dlq_time"
+)
+
+// Dead-letter reasons.
+const (
+	ReasonMalformed   = "malformed"    // not a valid CloudEvent of the schema
+	ReasonUnknownType = "unknown-type" // a type or version the consumer does not know
+	ReasonRejected    = "rejected"     // the handler said retrying cannot help
+	ReasonFailed      = "failed"       // the handler failed every attempt
+)
+
+// Config configures a Consumer. Name, Table, Types and DeadLetters are
+// required.
+type Config struct {
+	// Name identifies the consumer in its table, metrics and dead letters,
+	// e.g. "audit". Consumers that share a table need different names.
+	Name string
+	// Table is the schema-qualified table of consumed events, e.g.
+	// "audit.consumed_events" (see TableSQL).
+	Table string
+	// Types are the event types, with their version, that the handler
+	// understands; it may still ignore some. Others are dead-lettered.
+	Types []string
+	// DeadLetters publishes to <topic>.dlq.
+	DeadLetters outbox.Publisher
+
+	MaxAttempts int           // handler attempts before the dead-letter topic (default 5)
+	MinBackoff  time.Duration // wait after the first failure (default 100ms)
+	MaxBackoff  time.Duration // longest wait (default 5s)
+
+	Log        *slog.Logger          // default: discard
+	Registerer prometheus.Registerer // default: a private registry
+}
+
+// Consumer processes deliveries with a handler.
+type Consumer struct {
+	pool    *pgxpool.Pool
+	handler Handler
+	cfg     Config
+	types   map[string]bool
+	log     *slog.Logger
+	m       *metrics
+	record  string
+	prune   string
+}
+
+var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$`)
+
+// New returns a consumer that runs h on pool.
+func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Consumer, error) {
+	switch {
+	case cfg.Name == "":
+		return nil, errors.New("consumer: no name")
+	case !tableName.MatchString(cfg.Table):
+		return nil, fmt.Errorf("consumer %s: table %q: want schema.table", cfg.Name, cfg.Table)
+	case len(cfg.Types) == 0:
+		return nil, fmt.Errorf("consumer %s: no event types", cfg.Name)
+	case cfg.DeadLetters == nil:
+		return nil, fmt.Errorf("consumer %s: no dead-letter publisher", cfg.Name)
+	case pool == nil || h == nil:
+		return nil, fmt.Errorf("consumer %s: needs a pool and a handler", cfg.Name)
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Second
+	}
+	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	types := map[string]bool{}
+	for _, t := range cfg.Types {
+		types[t] = true
+	}
+	t := pgx.Identifier(strings.Split(cfg.Table, ".")).Sanitize()
+	return &Consumer{
+		pool: pool, handler: h, cfg: cfg, types: types,
+		log: cfg.Log.With("consumer", cfg.Name),
+		m:   newMetrics(cfg.Registerer),
+		record: `INSERT INTO ` + t + ` (consumer, event_source, event_id, event_type, topic, kafka_partition, kafka_offset)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+		prune: `DELETE FROM ` + t + ` WHERE consumer = $1 AND consumed_at < now() - make_interval(secs => $2)`,
+	}, nil
+}
+
+// Process handles d. It returns nil when the transport may acknowledge d:
+// it was handled, it was a duplicate, or it went to the dead-letter topic.
+// It returns an error only when ctx ended first; d must then be delivered
+// again (it is not acknowledged).
+func (c *Consumer) Process(ctx context.Context, d Delivery) error {
+	e, err := events.Parse(d.Value)
+	if err != nil {
+		return c.deadLetter(ctx, d, "", ReasonMalformed, err, 0)
+	}
+	if !c.types[e.Type()] {
+		return c.deadLetter(ctx, d, e.ID(), ReasonUnknownType, fmt.Errorf("event type %q is not one this consumer knows", e.Type()), 0)
+	}
+	log := c.log.With("message", d.String(), "event_id", e.ID())
+	attempts, waits := 0, 0
+	for {
+		dup, err := c.once(ctx, d, e)
+		if err == nil {
+			if dup {
+				c.m.duplicates.WithLabelValues(c.cfg.Name, d.Topic).Inc()
+				log.Debug("duplicate event skipped", "type", e.Type())
+			} else {
+				c.m.handled.WithLabelValues(c.cfg.Name, d.Topic).Inc()
+				log.Debug("event handled", "type", e.Type())
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s not processed: %w", d, ctx.Err())
+		}
+		var perm *permanentError
+		if errors.As(err, &perm) || errors.Is(err, events.ErrMalformed) {
+			return c.deadLetter(ctx, d, e.ID(), ReasonRejected, err, attempts+1)
+		}
+		if !isTransient(err) {
+			attempts++
+			if attempts >= c.cfg.MaxAttempts {
+				return c.deadLetter(ctx, d, e.ID(), ReasonFailed, err, attempts)
+			}
+		}
+		waits++
+		wait := backoff(waits, c.cfg.MinBackoff, c.cfg.MaxBackoff)
+		c.m.retries.WithLabelValues(c.cfg.Name, d.Topic).Inc()
+		log.Warn("event handling failed; retrying", "type", e.Type(), "attempt", attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
+		if !sleep(ctx, wait) {
+			return fmt.Errorf("%s not processed: %w", d, ctx.Err())
+		}
+	}
+}
+
+// once runs the handler in a transaction that records the event; it reports
+// a duplicate when the event was recorded before.
+func (c *Consumer) once(ctx context.Context, d Delivery, e events.Event) (dup bool, err error) {
+	tx, err := c.pool.Begin(ctx)
+	if err != nil {
+		return false, Transient(fmt.Errorf("begin: %w", err))
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// A concurrent transaction recording the same event (its partition's
+	// previous owner, still finishing during a rebalance) makes this insert
+	// wait for it, and then conflict if it committed.
+	tag, err := tx.Exec(ctx, c.record, c.cfg.Name, e.Source(), e.ID(), e.Type(), d.Topic, d.Partition, d.Offset)
+	if err != nil {
+		return false, Transient(fmt.Errorf("record event: %w", err))
+	}
+	if tag.RowsAffected() == 0 {
+		return true, nil
+	}
+	start := time.Now()
+	err = c.call(ctx, tx, e)
+	c.m.duration.WithLabelValues(c.cfg.Name, d.Topic).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("commit: %w", err)
+	}
+	return false, nil
+}
+
+// call runs the handler; a panic is its failure, not the consumer's end.
+func (c *Consumer) call(ctx context.Context, tx pgx.Tx, e events.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return c.handler(ctx, tx, e)
+}
+
+// deadLetter publishes d to its topic's dead-letter topic, retrying until the
+// broker has it or ctx ends.
+func (c *Consumer) deadLetter(ctx context.Context, d Delivery, eventID, reason string, cause error, attempts int) error {
+	msg := cause.Error()
+	if len(msg) > 2000 {
+		msg = msg[:2000] + "…"
+	}
+	h := make(map[string]string, len(d.Headers)+8)
+	for k, v := range d.Headers {
+		h[k] = v
+	}
+	h[HeaderReason] = reason
+	h[HeaderError] = msg
+	h[HeaderConsumer] = c.cfg.Name
+	h[HeaderTopic] = d.Topic
+	h[HeaderPartition] = strconv.Itoa(int(d.Partition))
+	h[HeaderOffset] = strconv.FormatInt(d.Offset, 10)
+	h[HeaderAttempts] = strconv.Itoa(attempts)
+	h[HeaderTime] = time.Now().UTC().Format(time.RFC3339Nano)
+	p := outbox.Publication{Topic: events.DeadLetterTopic(d.Topic), Key: string(d.Key), Value: d.Value, EventID: eventID, Headers: h}
+	for n := 1; ; n++ {
+		err := c.cfg.DeadLetters.Publish(ctx, p)
+		if err == nil {
+			c.m.deadLettered.WithLabelValues(c.cfg.Name, d.Topic, reason).Inc()
+			c.log.Warn("message dead-lettered", "message", d.String(), "event_id", eventID, "to", p.Topic, "reason", reason, "attempts", attempts, "err", msg)
+			return nil
+		}
+		wait := backoff(n, c.cfg.MinBackoff, c.cfg.MaxBackoff)
+		c.log.Error("dead-letter publish failed; retrying", "message", d.String(), "event_id", eventID, "to", p.Topic, "retry_in", wait.Round(time.Millisecond), "err", err)
+		if !sleep(ctx, wait) {
+			return fmt.Errorf("%s not dead-lettered: %w", d, ctx.Err())
+		}
+	}
+}
+
+// Prune deletes the records of events consumed more than olderThan ago. Keep
+// them longer than a message can be redelivered: the topic's retention.
+func (c *Consumer) Prune(ctx context.Context, olderThan time.Duration) (int64, error) {
+	tag, err := c.pool.Exec(ctx, c.prune, c.cfg.Name, olderThan.Seconds())
+	if err != nil {
+		return 0, fmt.Errorf("prune consumed events of %s: %w", c.cfg.Name, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// isTransient reports whether err says the database (or another dependency)
+// is unreachable, rather than that this event failed: such errors are retried
+// without counting against the event.
+func isTransient(err error) bool {
+	var te *transientError
+	if errors.As(err, &te) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			strings.HasPrefix(pgErr.Code, "53"),  // insufficient resources
+			strings.HasPrefix(pgErr.Code, "57P"): // operator intervention: shutdown, cannot connect now
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err)
+}
+
+func backoff(n int, lo, hi time.Duration) time.Duration {
+	d := hi
+	if n < 32 {
+		if e := lo << (n - 1); e > 0 && e < hi {
+			d = e
+		}
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

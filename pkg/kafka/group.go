@@ -1,0 +1,171 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/todo-platform/todo/pkg/consume"
+)
+
+// Group is one member of a consumer group.
+type Group struct {
+	Group  string   // consumer group id, e.g. "audit"
+	Topics []string // topics to consume
+	// Process handles one message; nil means done with it, and only then is
+	// it marked (its offset committed). consume.Consumer.Process fits.
+	Process func(ctx context.Context, d consume.Delivery) error
+	Log     *slog.Logger
+	// OnAssign, if set, is told the partitions this member got at the start
+	// of each session (after each rebalance).
+	OnAssign func(claims map[string][]int32)
+}
+
+// Consume runs the member until ctx ends (it returns nil then) or the group
+// is closed. It calls sarama's Consume in a loop, as sarama's consumer group
+// example does: each call is one session, which ends at a rebalance; the
+// next call joins again and gets the new assignment. A broker that cannot be
+// reached, at start or later, is retried with backoff.
+func Consume(ctx context.Context, cfg Config, g Group) error {
+	if g.Group == "" || len(g.Topics) == 0 || g.Process == nil {
+		return errors.New("kafka consumer: needs a group, topics and a Process function")
+	}
+	log := g.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("group", g.Group)
+	s, err := cfg.Sarama()
+	if err != nil {
+		return err
+	}
+
+	var group sarama.ConsumerGroup
+	for attempt := 1; ; attempt++ {
+		group, err = sarama.NewConsumerGroup(cfg.Brokers, g.Group, s)
+		if err == nil {
+			break
+		}
+		d := groupBackoff(attempt)
+		log.Warn("kafka consumer cannot reach the brokers; retrying", "brokers", cfg.Brokers, "retry_in", d.Round(time.Millisecond), "err", err)
+		if !sleepCtx(ctx, d) {
+			return nil
+		}
+	}
+	defer func() {
+		if err := group.Close(); err != nil {
+			log.Warn("kafka consumer closed with errors", "err", err)
+		}
+	}()
+	go func() {
+		for err := range group.Errors() {
+			log.Warn("kafka consumer error", "err", err)
+		}
+	}()
+
+	h := &groupHandler{process: g.Process, onAssign: g.OnAssign, log: log}
+	log.Info("kafka consumer started", "topics", g.Topics)
+	failures := 0
+	for {
+		// Consume returns at the end of each session (a rebalance, ctx).
+		if err := group.Consume(ctx, g.Topics, h); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				return nil
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			failures++
+			d := groupBackoff(failures)
+			log.Warn("kafka consumer session failed; joining again", "retry_in", d.Round(time.Millisecond), "err", err)
+			sleepCtx(ctx, d)
+		} else {
+			failures = 0
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	log.Info("kafka consumer stopped")
+	return nil
+}
+
+type groupHandler struct {
+	process  func(context.Context, consume.Delivery) error
+	onAssign func(map[string][]int32)
+	log      *slog.Logger
+}
+
+func (h *groupHandler) Setup(s sarama.ConsumerGroupSession) error {
+	h.log.Info("kafka partitions assigned", "member", s.MemberID(), "generation", s.GenerationID(), "claims", s.Claims())
+	if h.onAssign != nil {
+		h.onAssign(s.Claims())
+	}
+	return nil
+}
+
+func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim handles one partition's messages in order, on the goroutine
+// sarama calls it on, and returns when the session ends.
+func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for {
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			d := delivery(msg)
+			if err := h.process(s.Context(), d); err != nil {
+				// Not done with it: leave it unmarked, so that it is delivered
+				// again, here or to the partition's next owner. Returning ends
+				// this session (sarama cancels it when a claim returns); the
+				// Consume loop joins again.
+				if s.Context().Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("%s not processed: %w", d, err)
+			}
+			s.MarkMessage(msg, "")
+		case <-s.Context().Done():
+			return nil
+		}
+	}
+}
+
+func delivery(m *sarama.ConsumerMessage) consume.Delivery {
+	d := consume.Delivery{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}
+	if len(m.Headers) > 0 {
+		d.Headers = make(map[string]string, len(m.Headers))
+		for _, h := range m.Headers {
+			if h != nil {
+				d.Headers[string(h.Key)] = string(h.Value)
+			}
+		}
+	}
+	return d
+}
+
+func groupBackoff(n int) time.Duration {
+	d := 30 * time.Second
+	if n < 10 {
+		d = min(d, 250*time.Millisecond<<(n-1))
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
