@@ -1,0 +1,459 @@
+package toolchain
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// StartupTimeout bounds how long StartKubeAPIServer waits for etcd and for
+// kube-apiserver's /readyz (each normally takes a few seconds).
+var StartupTimeout = 90 * time.Second
+
+// AdminUser is the user name of the admin credentials in the kubeconfig
+// written by StartKubeAPIServer; it is in the system:masters group.
+const AdminUser = "admin"
+
+// StartKubeAPIServer starts etcd and kube-apiserver (the binaries from the
+// tools cache, see Path) listening on free 127.0.0.1 ports, with a CA,
+// serving certificate, service-account signing key and static admin token
+// generated in t.TempDir(). It waits for /readyz and returns the path of a
+// kubeconfig (context "toolchain", namespace "default") with the admin token,
+// which is in the system:masters group (authorization mode RBAC).
+//
+// Only the API server runs: there is no controller-manager, scheduler or
+// kubelet, so objects are stored and validated, but no pods ever run and
+// Deployments never become ready.
+//
+// Both processes are stopped by t.Cleanup. The test fails (t.Fatal) when a
+// binary is missing (with a hint to run `make tools`) or either process does
+// not come up; their logs are kept in the temporary directory and their last
+// lines are reported.
+func StartKubeAPIServer(t testing.TB) (kubeconfigPath string) {
+	t.Helper()
+	etcdBin, err := Path(Etcd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiserverBin, err := Path(KubeAPIServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	pki, err := writePKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatalf("toolchain: generating certificates: %v", err)
+	}
+
+	etcdURL := startEtcd(t, etcdBin, dir)
+	server := startAPIServer(t, apiserverBin, dir, etcdURL, pki)
+
+	kubeconfigPath = filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfigPath, []byte(kubeconfig(server, pki.caPEM, pki.token)), 0o600); err != nil {
+		t.Fatalf("toolchain: writing kubeconfig: %v", err)
+	}
+	return kubeconfigPath
+}
+
+type pkiFiles struct {
+	dir       string
+	caPEM     []byte
+	caFile    string
+	certFile  string
+	keyFile   string
+	saPubFile string
+	saKeyFile string
+	tokenFile string
+	token     string
+}
+
+func writePKI(dir string) (*pkiFiles, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	p := &pkiFiles{
+		dir:       dir,
+		caFile:    filepath.Join(dir, "ca.crt"),
+		certFile:  filepath.Join(dir, "apiserver.crt"),
+		keyFile:   filepath.Join(dir, "apiserver.key"),
+		saPubFile: filepath.Join(dir, "sa.pub"),
+		saKeyFile: filepath.Join(dir, "sa.key"),
+		tokenFile: filepath.Join(dir, "tokens.csv"),
+	}
+	now := time.Now()
+
+	// Certificate authority.
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{CommonName: "todo-platform-e2e-ca"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(7 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+
+	// Serving certificate for 127.0.0.1 and the in-cluster names.
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc.cluster.local"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 0, 1)},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	srvKeyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
+	if err != nil {
+		return nil, err
+	}
+
+	// Service-account token signing key.
+	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	saPubDER, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+
+	// Static admin token.
+	tok := make([]byte, 24)
+	if _, err := rand.Read(tok); err != nil {
+		return nil, err
+	}
+	p.token = hex.EncodeToString(tok)
+
+	files := []struct {
+		path string
+		data []byte
+	}{
+		{p.caFile, p.caPEM},
+		{p.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER})},
+		{p.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: srvKeyDER})},
+		{p.saKeyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)})},
+		{p.saPubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER})},
+		// token,user,uid,"group1,group2"
+		{p.tokenFile, []byte(fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", p.token, AdminUser, AdminUser))},
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func randomSerial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1. They are free
+// when returned; the callers retry with new ports if one got taken meanwhile.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// process is a started tool whose output goes to a log file.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error // valid once done is closed
+}
+
+func startProcess(name, logPath string, bin string, args ...string) (*process, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop terminates the process (SIGTERM, then SIGKILL after a grace period).
+func (p *process) stop() {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// logTail returns the last lines of the process log, for failure messages.
+func (p *process) logTail() string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > 30 {
+		lines = lines[len(lines)-30:]
+	}
+	return fmt.Sprintf("last lines of %s (%s):\n\t%s", p.name, p.logPath, strings.Join(lines, "\n\t"))
+}
+
+// waitReady polls check until it succeeds, the process exits or the timeout
+// passes.
+func (p *process) waitReady(timeout time.Duration, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		if p.exited() {
+			return fmt.Errorf("%s exited before becoming ready (%v)", p.name, p.err)
+		}
+		if last = check(); last == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s: %v", p.name, timeout, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+const startAttempts = 3
+
+func startEtcd(t testing.TB, bin, dir string) (clientURL string) {
+	t.Helper()
+	var lastErr error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		ports, err := freePorts(2)
+		if err != nil {
+			t.Fatalf("toolchain: finding free ports: %v", err)
+		}
+		clientURL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+		peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
+		dataDir := filepath.Join(dir, fmt.Sprintf("etcd-data-%d", attempt))
+		p, err := startProcess("etcd", filepath.Join(dir, fmt.Sprintf("etcd-%d.log", attempt)), bin,
+			"--name=e2e",
+			"--data-dir="+dataDir,
+			"--listen-client-urls="+clientURL,
+			"--advertise-client-urls="+clientURL,
+			"--listen-peer-urls="+peerURL,
+			"--initial-advertise-peer-urls="+peerURL,
+			"--initial-cluster=e2e="+peerURL,
+			"--initial-cluster-state=new",
+			"--unsafe-no-fsync=true", // throw-away data: durability does not matter
+			"--log-level=warn",
+		)
+		if err != nil {
+			t.Fatalf("toolchain: %v", err)
+		}
+		client := &http.Client{Timeout: 2 * time.Second}
+		err = p.waitReady(StartupTimeout, func() error {
+			resp, err := client.Get(clientURL + "/health")
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"health":"true"`)) {
+				return fmt.Errorf("GET /health: %s %s", resp.Status, bytes.TrimSpace(body))
+			}
+			return nil
+		})
+		if err == nil {
+			t.Cleanup(p.stop)
+			return clientURL
+		}
+		p.stop()
+		lastErr = fmt.Errorf("%v\n%s", err, p.logTail())
+		if !p.exited() || attempt == startAttempts {
+			break
+		}
+		// Exited early: most likely a port got taken; retry with new ports.
+	}
+	t.Fatalf("toolchain: starting etcd: %v", lastErr)
+	return ""
+}
+
+func startAPIServer(t testing.TB, bin, dir, etcdURL string, pki *pkiFiles) (serverURL string) {
+	t.Helper()
+	tlsConfig := &tls.Config{RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS12}
+	tlsConfig.RootCAs.AppendCertsFromPEM(pki.caPEM)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	defer client.CloseIdleConnections()
+
+	var lastErr error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		ports, err := freePorts(1)
+		if err != nil {
+			t.Fatalf("toolchain: finding free ports: %v", err)
+		}
+		serverURL = "https://127.0.0.1:" + strconv.Itoa(ports[0])
+		p, err := startProcess("kube-apiserver", filepath.Join(dir, fmt.Sprintf("kube-apiserver-%d.log", attempt)), bin,
+			KubeAPIServerArgs(etcdURL, ports[0], pki.dir)...)
+		if err != nil {
+			t.Fatalf("toolchain: %v", err)
+		}
+		err = p.waitReady(StartupTimeout, func() error {
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, serverURL+"/readyz", nil)
+			req.Header.Set("Authorization", "Bearer "+pki.token)
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET /readyz: %s %s", resp.Status, bytes.TrimSpace(body))
+			}
+			return nil
+		})
+		if err == nil {
+			t.Cleanup(p.stop)
+			return serverURL
+		}
+		p.stop()
+		lastErr = fmt.Errorf("%v\n%s", err, p.logTail())
+		if !p.exited() || attempt == startAttempts {
+			break
+		}
+	}
+	t.Fatalf("toolchain: starting kube-apiserver: %v", lastErr)
+	return ""
+}
+
+// KubeAPIServerArgs returns the kube-apiserver flags StartKubeAPIServer uses:
+// etcd at etcdURL, HTTPS on 127.0.0.1:port, and the files written into
+// pkiDir (ca.crt, apiserver.crt/.key, sa.pub/.key, tokens.csv).
+func KubeAPIServerArgs(etcdURL string, port int, pkiDir string) []string {
+	f := func(name string) string { return filepath.Join(pkiDir, name) }
+	return []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--tls-cert-file=" + f("apiserver.crt"),
+		"--tls-private-key-file=" + f("apiserver.key"),
+		"--client-ca-file=" + f("ca.crt"),
+		"--token-auth-file=" + f("tokens.csv"),
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + f("sa.pub"),
+		"--service-account-signing-key-file=" + f("sa.key"),
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--allow-privileged=true",
+		"--profiling=false",
+		"--v=0",
+	}
+}
+
+// kubeconfig renders a kubeconfig for server with the admin bearer token.
+func kubeconfig(server string, caPEM []byte, token string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: toolchain
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: %s
+  user:
+    token: %s
+contexts:
+- name: toolchain
+  context:
+    cluster: toolchain
+    user: %s
+    namespace: default
+current-context: toolchain
+preferences: {}
+`, server, base64.StdEncoding.EncodeToString(caPEM), AdminUser, token, AdminUser)
+}
