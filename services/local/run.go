@@ -43,9 +43,12 @@ const usage = `usage:
 
 environment:
   DATABASE_URL     use this PostgreSQL instead of starting one
-  LOCAL_DATA_DIR   state folder (default .data): PostgreSQL data, dev secrets
+  LOCAL_DATA_DIR   state folder (default .data): PostgreSQL and Kafka data, dev secrets
   LOCAL_PG_PORT    port of the local PostgreSQL (default 54329)
   TASKAPI_ADDR     listen address of taskapi (default 127.0.0.1:8080)
+  LOCAL_KAFKA_PORT port of the embedded Kafka broker (default 19092)
+  KAFKA_BROKERS    use this Kafka instead of the embedded one (with KAFKA_TLS,
+                   KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD)
   LOG_FORMAT       text (default here) or json
 `
 
@@ -176,9 +179,17 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 			return getenv(k)
 		}
 	}
+	brk, err := startBroker(ctx, dataDir, getenv, logFormat, stdout, say)
+	if err != nil {
+		return err
+	}
+	defer brk.close(say)
 	common := map[string]string{
 		"DATABASE_URL": dbURL, "DATABASE_DIRECT_URL": dbURL, "JWT_SECRET": jwtSecret, "INTERNAL_TOKEN": internalToken,
 		"LOG_FORMAT": logFormat,
+	}
+	for k, v := range brk.env() {
+		common[k] = v
 	}
 	services := []struct {
 		name string
@@ -221,6 +232,19 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 			return err
 		}
 	}
+	// The relay publishes taskapi's outbox, which exists once taskapi is up.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := runRelay(ctx, brk, dbURL, logFormat, stdout); err != nil {
+			select {
+			case errc <- fmt.Errorf("relay: %w", err):
+			default:
+			}
+			cancel()
+		}
+	}()
+
 	tok, _ := auth.IssueHS256(jwtSecret, "alice", "", "", 24*time.Hour)
 	fmt.Fprintf(stdout, `
 ┌─ todo platform is up ─────────────────────────────────────────────
@@ -228,6 +252,8 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │ OpenAPI         %[1]s/api/v1/openapi.json
 │ health/metrics  %[1]s/readyz  %[1]s/metrics
 │ database        %[2]s
+│ kafka broker    %[4]s
+│                 topics task-events, reminders (+ .dlq); taskapi's outbox relay publishes to it
 │
 │ development token for user "alice" (24 h; another: make token USER=bob):
 │ %[3]s
@@ -235,7 +261,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │ try:  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/v1/tasks \
 │         -d '{"title":"Try the platform","priority":"high"}'
 └─ Ctrl-C stops everything ───────────────────────────────────────
-`, base, redactURL(dbURL), tok)
+`, base, redactURL(dbURL), tok, brk.desc)
 
 	<-ctx.Done()
 	say("shutting down")

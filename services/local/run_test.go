@@ -3,6 +3,7 @@ package local_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/services/local"
 )
 
@@ -58,7 +61,9 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	}
 	pgPort := strings.Split(freeAddr(t), ":")[1]
 	addr := freeAddr(t)
-	env := map[string]string{"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": pgPort, "TASKAPI_ADDR": addr, "DATABASE_URL": ""}
+	kafkaAddr := freeAddr(t)
+	env := map[string]string{"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": pgPort, "TASKAPI_ADDR": addr, "DATABASE_URL": "",
+		"LOCAL_KAFKA_PORT": strings.Split(kafkaAddr, ":")[1], "KAFKA_BROKERS": ""}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
 			return v
@@ -110,12 +115,29 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 
+	// published reports whether the task-events topic holds the creation of
+	// task id (the relay published taskapi's outbox to the embedded broker).
+	published := func(id string) bool {
+		for _, m := range kafkatest.Messages(t, kafkatest.Config(kafkaAddr), events.TopicTaskEvents) {
+			if e, err := events.Parse(m.Value); err == nil && e.Subject() == id && e.Type() == events.TypeTaskCreated {
+				return true
+			}
+		}
+		return false
+	}
+
 	stop := start()
-	if code, body := call("POST", "/api/v1/tasks", `{"title":"Survive a restart"}`); code != 201 {
+	code, body := call("POST", "/api/v1/tasks", `{"title":"Survive a restart"}`)
+	if code != 201 {
 		t.Fatalf("create: %d %s", code, body)
 	}
+	var created struct{ ID string }
+	if err := json.Unmarshal([]byte(body), &created); err != nil || created.ID == "" {
+		t.Fatalf("create: %s (%v)", body, err)
+	}
+	kafkatest.Eventually(t, time.Minute, "the task's event in the embedded broker", func() bool { return published(created.ID) })
 	out := stop()
-	for _, want := range []string{"development token", "/api/v1/tasks", "stopping PostgreSQL"} {
+	for _, want := range []string{"development token", "/api/v1/tasks", "stopping PostgreSQL", "kafka broker    " + kafkaAddr, "stopping the Kafka broker"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -123,8 +145,11 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 
 	stop = start()
 	defer stop()
-	code, body := call("GET", "/api/v1/tasks", "")
+	code, body = call("GET", "/api/v1/tasks", "")
 	if code != 200 || !strings.Contains(body, "Survive a restart") {
 		t.Fatalf("after restart: %d %s", code, body)
+	}
+	if !published(created.ID) {
+		t.Error("the broker lost the task's event across the restart")
 	}
 }

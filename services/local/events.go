@@ -1,0 +1,148 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/web"
+	"github.com/todo-platform/todo/services/taskapi"
+)
+
+// Defaults of the local event backbone.
+const (
+	DefaultKafkaPort = 19092
+	localPartitions  = 4
+)
+
+// broker is the Kafka the local platform uses: an embedded kfake broker, or
+// the one KAFKA_BROKERS names.
+type broker struct {
+	cfg      kafka.Config
+	embedded *kfake.Cluster
+	desc     string // for the summary
+}
+
+// startBroker starts the embedded broker on 127.0.0.1:LOCAL_KAFKA_PORT,
+// keeping its data in dataDir/kafka across restarts, unless KAFKA_BROKERS
+// points at another Kafka; either way the platform's topics exist after it.
+func startBroker(ctx context.Context, dataDir string, getenv func(string) string, logFormat string, stdout io.Writer, say func(string, ...any)) (*broker, error) {
+	log, err := web.NewLogger(stdout, logFormat, slog.LevelInfo, "kafka")
+	if err != nil {
+		return nil, err
+	}
+	b := &broker{}
+	if getenv("KAFKA_BROKERS") != "" {
+		cfg, err := kafka.ConfigFromEnv(getenv)
+		if err != nil {
+			return nil, err
+		}
+		b.cfg, b.desc = cfg, strings.Join(cfg.Brokers, ",")+" (KAFKA_BROKERS)"
+	} else {
+		port := DefaultKafkaPort
+		if p := getenv("LOCAL_KAFKA_PORT"); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n <= 0 || n > 65535 {
+				return nil, fmt.Errorf("LOCAL_KAFKA_PORT=%q: want a port number", p)
+			}
+			port = n
+		}
+		dir := filepath.Join(dataDir, "kafka")
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+		say("starting the Kafka broker (embedded kfake) in %s on 127.0.0.1:%d (set KAFKA_BROKERS to use another Kafka)", dir, port)
+		c, err := kfake.NewCluster(
+			kfake.Ports(port),
+			kfake.DataDir(dir),
+			kfake.SeedTopics(localPartitions, kafka.Topics()...),
+			kfake.WithLogger(kfakeLogger{log}),
+		)
+		if err != nil {
+			var opErr *net.OpError
+			if errors.As(err, &opErr) && opErr.Op == "listen" {
+				return nil, fmt.Errorf("start the Kafka broker: 127.0.0.1:%d is taken (set LOCAL_KAFKA_PORT to another port): %w", port, err)
+			}
+			return nil, fmt.Errorf("start the Kafka broker (delete %s to start afresh): %w", dir, err)
+		}
+		b.embedded = c
+		b.cfg = kafka.Config{Brokers: c.ListenAddrs(), ClientID: "todo-local"}
+		b.desc = strings.Join(b.cfg.Brokers, ",") + " (embedded; data in " + dir + ")"
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(tctx, b.cfg, kafka.TopicSpec{Partitions: localPartitions}, kafka.Topics()...); err != nil {
+		b.close(say)
+		return nil, err
+	}
+	return b, nil
+}
+
+// close stops the embedded broker, which saves its data.
+func (b *broker) close(say func(string, ...any)) {
+	if b.embedded != nil {
+		say("stopping the Kafka broker")
+		b.embedded.Close()
+	}
+}
+
+// env is what services need to reach the broker.
+func (b *broker) env() map[string]string {
+	if b.embedded == nil {
+		return nil // they read the caller's KAFKA_* themselves
+	}
+	return map[string]string{"KAFKA_BROKERS": strings.Join(b.cfg.Brokers, ",")}
+}
+
+// runRelay publishes taskapi's outbox to the broker until ctx ends. It
+// starts after taskapi, whose migrations made the outbox.
+func runRelay(ctx context.Context, b *broker, dbURL, logFormat string, stdout io.Writer) error {
+	log, err := web.NewLogger(stdout, logFormat, slog.LevelInfo, "relay")
+	if err != nil {
+		return err
+	}
+	pool, err := database.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	pub, err := kafka.NewProducer(b.cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = pub.Close() }()
+	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{
+		Table:   taskapi.OutboxTable,
+		Channel: taskapi.Migrations.Schema + "_outbox", // the channel its trigger notifies
+		Log:     log,
+	})
+	if err != nil {
+		return err
+	}
+	return relay.Run(ctx)
+}
+
+// kfakeLogger passes the broker's warnings and errors to the log.
+type kfakeLogger struct{ log *slog.Logger }
+
+func (l kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
+	switch level {
+	case kfake.LogLevelError:
+		l.log.Error(fmt.Sprintf(format, args...))
+	case kfake.LogLevelWarn:
+		l.log.Warn(fmt.Sprintf(format, args...))
+	}
+}
