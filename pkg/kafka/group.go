@@ -156,7 +156,7 @@ func groupBackoff(n int) time.Duration {
 	if n < 10 {
 		d = min(d, 250*time.Millisecond<<(n-1))
 	}
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not a secret
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

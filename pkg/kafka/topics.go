@@ -41,7 +41,7 @@ func EnsureTopics(ctx context.Context, cfg Config, spec TopicSpec, topics ...str
 	if err != nil {
 		return fmt.Errorf("kafka: connect admin to %v: %w", cfg.Brokers, err)
 	}
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	existing, err := admin.ListTopics()
 	if err != nil {
 		return fmt.Errorf("kafka: list topics: %w", err)

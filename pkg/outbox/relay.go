@@ -530,7 +530,7 @@ func backoff(n int, lo, hi time.Duration) time.Duration {
 			d = e
 		}
 	}
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not a secret
 }
 
 // sleep waits d or until ctx ends; it reports whether d passed.

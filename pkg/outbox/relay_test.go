@@ -428,7 +428,7 @@ func TestRelayHoldsBackAKeyAfterAFailure(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -539,4 +539,68 @@ func TestNewRelayChecksItsConfig(t *testing.T) {
 			t.Errorf("%+v accepted", c)
 		}
 	}
+}
+
+// TestRelayPollsWhenItCannotListen: with no notification ever arriving (the
+// listening connection cannot be made), the poll still publishes every row.
+func TestRelayPollsWhenItCannotListen(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t, taskapi.Migrations)
+	_, kcfg := kafkatest.Start(t)
+	cfg := relayConfig()
+	cfg.PollInterval = 100 * time.Millisecond
+	cfg.ListenConfig = pool.Config().ConnConfig.Copy()
+	cfg.ListenConfig.Port = uint16(freePort(t)) // nothing listens there
+	startRelay(t, pool, producer(t, kcfg), cfg)
+	createTasks(t, taskapi.NewStore(pool), "alice", 3)
+	kafkatest.Eventually(t, wait, "the tasks published by polling", func() bool { return pending(t, pool) == 0 })
+	checkTopic(t, kcfg, outboxRows(t, pool), true)
+}
+
+// BenchmarkRelay measures the relay's throughput: b.N outbox rows of 100
+// owners, written at once, published to the broker.
+func BenchmarkRelay(b *testing.B) {
+	pool := dbtest.Pool(b, taskapi.Migrations)
+	_, kcfg := kafkatest.Start(b)
+	ctx := context.Background()
+	e, err := events.NewTaskEvent(taskapi.EventSource, events.TypeTaskCreated, task.Snapshot{ID: "01900000-0000-7000-8000-000000000003", OwnerID: "owner"}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := e.MarshalJSON()
+	if _, err := pool.Exec(ctx, `INSERT INTO taskapi.outbox (topic, partition_key, event_id, event)
+		SELECT 'task-events', 'owner-' || (i % 100), gen_random_uuid(), $2::jsonb FROM generate_series(1, $1) AS i`, b.N, string(body)); err != nil {
+		b.Fatal(err)
+	}
+	p, err := kafka.NewProducer(kcfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	cfg := relayConfig()
+	cfg.Log = nil
+	r, err := outbox.NewRelay(pool, p, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	for {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM taskapi.outbox WHERE published_at IS NULL`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	<-done
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 }

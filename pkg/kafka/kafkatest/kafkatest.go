@@ -78,12 +78,12 @@ func Messages(tb testing.TB, cfg kafka.Config, topic string) []Message {
 	if err != nil {
 		tb.Fatalf("kafkatest: connect: %v", err)
 	}
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
 		tb.Fatalf("kafkatest: consumer: %v", err)
 	}
-	defer consumer.Close()
+	defer func() { _ = consumer.Close() }()
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		tb.Fatalf("kafkatest: partitions of %s: %v", topic, err)
@@ -121,7 +121,7 @@ func Messages(tb testing.TB, cfg kafka.Config, topic string) []Message {
 				tb.Fatalf("kafkatest: %s/%d: offsets up to %d not read within 30s", topic, p, hw-1)
 			}
 		}
-		pc.Close()
+		_ = pc.Close()
 	}
 	return out
 }
