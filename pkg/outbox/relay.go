@@ -63,7 +63,8 @@ package outbox
 // so the one holding the lock gets the wake-up that arrives during its batch
 // and runs another. A poll every PollInterval covers lost notifications and
 // a listener that is reconnecting (which it does with backoff when its
-// connection drops). When the broker is down, batches fail and the relay
+// connection drops, or stops answering the ping it gets after ListenCheck
+// of silence). When the broker is down, batches fail and the relay
 // retries with exponential backoff; rows stay pending, the outbox grows and
 // the lag metrics show it.
 
@@ -79,6 +80,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -119,6 +122,7 @@ type RelayConfig struct {
 	Retention       time.Duration // published rows older than this are deleted (default 72h)
 	PruneInterval   time.Duration // how often to delete them (default 5m)
 	MetricsInterval time.Duration // how often to measure the lag (default 5s)
+	ListenCheck     time.Duration // ping the listening connection when silent this long (default 30s)
 	MinBackoff      time.Duration // first wait after a failed batch (default 100ms)
 	MaxBackoff      time.Duration // longest wait (default 30s)
 
@@ -166,6 +170,7 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error
 	def(&cfg.Retention, 72*time.Hour)
 	def(&cfg.PruneInterval, 5*time.Minute)
 	def(&cfg.MetricsInterval, 5*time.Second)
+	def(&cfg.ListenCheck, 30*time.Second)
 	def(&cfg.MinBackoff, 100*time.Millisecond)
 	def(&cfg.MaxBackoff, 30*time.Second)
 	if cfg.MaxBackoff < cfg.MinBackoff {
@@ -383,6 +388,11 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}, failures *int) error {
 	cfg := r.cfg.ListenConfig.Copy()
 	cfg.RuntimeParams["application_name"] = "outbox-relay " + r.cfg.Table
+	// A wait that times out only interrupts the read (no cancel request to
+	// the server), and the connection stays usable.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -397,10 +407,26 @@ func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}, failures *
 	*failures = 0
 	signal(wake) // rows may have come while nobody listened
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		// A connection that went silently dead (a NAT or load balancer
+		// dropped it) delivers nothing and reports nothing: when no
+		// notification came for a while, ping it. The ping also keeps such
+		// middleboxes from dropping an idle connection.
+		wctx, cancel := context.WithTimeout(ctx, r.cfg.ListenCheck)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err == nil {
+			signal(wake)
+			continue
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("wait for notification: %w", err)
 		}
-		signal(wake)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("listening connection does not answer: %w", err)
+		}
 	}
 }
 

@@ -251,7 +251,8 @@ func TestRelayPublishesTaskEvents(t *testing.T) {
 }
 
 // TestRelayWakesOnNotify: with a poll far away, a new row goes out at once
-// because of the NOTIFY, and still does after the listening connection was
+// because of the NOTIFY, also after several health checks of the listening
+// connection (which keep it), and still does after that connection was
 // killed (the relay reconnects).
 func TestRelayWakesOnNotify(t *testing.T) {
 	t.Parallel()
@@ -259,6 +260,7 @@ func TestRelayWakesOnNotify(t *testing.T) {
 	_, kcfg := kafkatest.Start(t)
 	cfg := relayConfig()
 	cfg.PollInterval = time.Hour
+	cfg.ListenCheck = 50 * time.Millisecond
 	startRelay(t, pool, producer(t, kcfg), cfg)
 	store := taskapi.NewStore(pool)
 	ctx := context.Background()
@@ -275,6 +277,18 @@ func TestRelayWakesOnNotify(t *testing.T) {
 
 	createTasks(t, store, "alice", 1)
 	kafkatest.Eventually(t, wait, "the first task published without polling", func() bool { return pending(t, pool) == 0 })
+	kafkatest.Eventually(t, wait, "the listening connection pinged", func() bool {
+		var pinged bool // its last statement was pgx's ping
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query = '-- ping')`, first).Scan(&pinged); err != nil {
+			t.Fatal(err)
+		}
+		return pinged
+	})
+	if p := listener(); p != first {
+		t.Fatalf("the health checks replaced the listening connection (%d, then %d)", first, p)
+	}
+	createTasks(t, store, "alice", 1)
+	kafkatest.Eventually(t, wait, "a task published after the checks, without polling", func() bool { return pending(t, pool) == 0 })
 
 	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, first); err != nil {
 		t.Fatal(err)
