@@ -156,7 +156,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err))
 	}
 	if err := CheckUserID(rc.Subject); err != nil {
-		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	c := Claims{UserID: rc.Subject}
 	if rc.ExpiresAt != nil {

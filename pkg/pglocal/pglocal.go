@@ -89,11 +89,15 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		if err != nil {
 			return nil, fmt.Errorf("running as root, PostgreSQL must run as the postgres user, which does not exist: %w", err)
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
+		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("the postgres user has a non-numeric uid %q or gid %q", u.Uid, u.Gid)
+		}
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The postgres user (as root) must enter the folder.
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // see above
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 	if err := c.chown(dir); err != nil {
@@ -113,7 +117,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		_ = c.run(ctx, "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
 	}
 	if c.port == 0 {
-		if c.port, err = freePort(); err != nil {
+		if c.port, err = freePort(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -154,7 +158,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	logFile := filepath.Join(dir, "postgres.log")
 	if err := c.run(ctx, "pg_ctl", "-D", data, "-l", logFile, "-o", o.String(), "-w", "-t", "60", "start"); err != nil {
-		tail, _ := os.ReadFile(logFile)
+		tail, _ := os.ReadFile(logFile) //nolint:gosec // the server log this package wrote
 		if len(tail) > 2000 {
 			tail = tail[len(tail)-2000:]
 		}
@@ -208,7 +212,8 @@ func (c *Cluster) reachable(dir string) error {
 			return err
 		}
 		st, ok := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode().Perm()&0o001 == 0 && !(ok && st.Uid == c.cred.Uid) {
+		ownedByPostgres := ok && st.Uid == c.cred.Uid
+		if fi.Mode().Perm()&0o001 == 0 && !ownedByPostgres {
 			return fmt.Errorf("PostgreSQL runs as the postgres user, which cannot enter %s (mode %v): "+
 				"allow it with `chmod o+x %s`, put the data folder elsewhere, or set DATABASE_URL", p, fi.Mode().Perm(), p)
 		}
@@ -233,13 +238,14 @@ func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	return port, l.Close()
 }
 
 func fileExists(p string) bool {

@@ -34,7 +34,7 @@ func (p Priority) String() string {
 func ParsePriority(s string) (Priority, error) {
 	for i, n := range priorityNames {
 		if n == s {
-			return Priority(i), nil
+			return Priority(i), nil //nolint:gosec // i < len(priorityNames), which is 5
 		}
 	}
 	return 0, fmt.Errorf("unknown priority %q (want one of none, low, medium, high, urgent)", s)

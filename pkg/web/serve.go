@@ -13,7 +13,8 @@ import (
 // Serve runs srv until ctx ends, then shuts it down gracefully: it stops
 // accepting, lets requests in flight finish for up to grace, and returns.
 func Serve(ctx context.Context, srv *http.Server, log *slog.Logger, grace time.Duration) error {
-	ln, err := net.Listen("tcp", srv.Addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", srv.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
 	}

@@ -83,17 +83,19 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // kept in the data folder so that tokens survive restarts.
 func secret(dataDir, name string) (string, error) {
 	p := filepath.Join(dataDir, name)
-	if b, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+	b, err := os.ReadFile(p) //nolint:gosec // the runner's own secret file
+	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
 		return strings.TrimSpace(string(b)), nil
 	}
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	// 0755: as root, PostgreSQL runs as the postgres user, which must enter it.
+	if err := os.MkdirAll(dataDir, 0o755); err != nil { //nolint:gosec // see above
 		return "", fmt.Errorf("create %s: %w", dataDir, err)
 	}
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
 		return "", err
 	}
-	s := hex.EncodeToString(b[:])
+	s := hex.EncodeToString(raw[:])
 	if err := os.WriteFile(p, []byte(s+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", p, err)
 	}
@@ -299,7 +301,7 @@ func waitReady(ctx context.Context, target string, timeout time.Duration) error 
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}

@@ -51,9 +51,7 @@ func handleCreateTask(store *Store) http.HandlerFunc {
 		}
 		var ve task.ValidationError
 		f := req.fields(&ve)
-		if err := task.Normalize(&f); err != nil {
-			ve.Problems = append(ve.Problems, err.(*task.ValidationError).Problems...)
-		}
+		addProblems(&ve, task.Normalize(&f))
 		if err := ve.Err(); err != nil {
 			fail(w, r, err)
 			return
@@ -90,7 +88,8 @@ func handleListTasks(store *Store) http.HandlerFunc {
 		if err != nil {
 			// A bad query string is a bad request, not an invalid task.
 			p := web.NewProblem(http.StatusBadRequest, "the list query is not valid: see errors")
-			if ve, ok := err.(*task.ValidationError); ok {
+			var ve *task.ValidationError
+			if errors.As(err, &ve) {
 				p.Errors = fieldProblems(ve)
 			}
 			web.WriteProblem(w, r, p)
@@ -141,14 +140,29 @@ func handlePatchTask(store *Store) http.HandlerFunc {
 		t, err := store.Update(r.Context(), auth.UserID(r.Context()), chi.URLParam(r, "taskID"), version,
 			func(cur task.Fields) (task.Fields, error) { return applyPatch(cur, body) })
 		if err != nil {
-			if errors.Is(err, task.ErrVersionMismatch) && t != nil {
-				w.Header().Set("ETag", etag(t))
-			}
-			fail(w, r, err)
+			failChange(w, r, t, err)
 			return
 		}
 		writeTask(w, r, http.StatusOK, t)
 	}
+}
+
+// addProblems appends the field problems of err, a *task.ValidationError or
+// nil, to ve.
+func addProblems(ve *task.ValidationError, err error) {
+	var more *task.ValidationError
+	if errors.As(err, &more) {
+		ve.Problems = append(ve.Problems, more.Problems...)
+	}
+}
+
+// failChange answers a failed change; a 412 carries the current ETag so the
+// client knows which version it now faces.
+func failChange(w http.ResponseWriter, r *http.Request, current *task.Task, err error) {
+	if errors.Is(err, task.ErrVersionMismatch) && current != nil {
+		w.Header().Set("ETag", etag(current))
+	}
+	fail(w, r, err)
 }
 
 // checkPatch rejects a patch that is not a JSON object or names read-only or
@@ -195,9 +209,7 @@ func applyPatch(cur task.Fields, patch []byte) (task.Fields, error) {
 	}
 	var ve task.ValidationError
 	f := req.fields(&ve)
-	if err := task.Normalize(&f); err != nil {
-		ve.Problems = append(ve.Problems, err.(*task.ValidationError).Problems...)
-	}
+	addProblems(&ve, task.Normalize(&f))
 	if err := ve.Err(); err != nil {
 		return task.Fields{}, err
 	}
@@ -221,10 +233,7 @@ func handleCommand(cmd func(r *http.Request, owner, id string, version int64) (*
 		}
 		t, err := cmd(r, auth.UserID(r.Context()), chi.URLParam(r, "taskID"), version)
 		if err != nil {
-			if errors.Is(err, task.ErrVersionMismatch) && t != nil {
-				w.Header().Set("ETag", etag(t))
-			}
-			fail(w, r, err)
+			failChange(w, r, t, err)
 			return
 		}
 		writeTask(w, r, http.StatusOK, t)

@@ -36,6 +36,7 @@ func NewServer(d Deps) http.Handler {
 	r.Get("/readyz", handleReady(d.Store))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
 	r.Get("/api/v1/openapi.json", handleOpenAPI)
+	r.Get("/", handlePage)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(auth.Middleware(d.Verifier))
