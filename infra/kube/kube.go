@@ -1,0 +1,85 @@
+// Package kube holds the small Kubernetes conventions every component of the
+// program shares: standard labels, the await annotations of the Pulumi
+// Kubernetes provider, and installing a Helm chart from a repository or a
+// local path.
+package kube
+
+import (
+	"strings"
+
+	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/todo-platform/todo/infra/config"
+)
+
+// PartOf is the app.kubernetes.io/part-of label of everything the program
+// deploys.
+const PartOf = "todo"
+
+// Labels are the recommended labels of a component of the platform.
+func Labels(name, component string) pulumi.StringMap {
+	return pulumi.StringMap{
+		"app.kubernetes.io/name":       pulumi.String(name),
+		"app.kubernetes.io/component":  pulumi.String(component),
+		"app.kubernetes.io/part-of":    pulumi.String(PartOf),
+		"app.kubernetes.io/managed-by": pulumi.String("pulumi"),
+	}
+}
+
+// Await returns the provider annotations that control waiting for an
+// object: skip waiting entirely (API servers without nodes), or wait for a
+// condition (e.g. "condition=Ready" on a custom resource, which the provider
+// otherwise does not wait for). Both empty means the provider's default.
+func Await(skip bool, waitFor string) pulumi.StringMap {
+	switch {
+	case skip:
+		return pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")}
+	case waitFor != "":
+		return pulumi.StringMap{"pulumi.com/waitFor": pulumi.String(waitFor)}
+	}
+	return pulumi.StringMap{}
+}
+
+// Merge returns the union of the maps; later keys win.
+func Merge(maps ...pulumi.StringMap) pulumi.StringMap {
+	out := pulumi.StringMap{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// ChartArgs installs a chart.
+type ChartArgs struct {
+	Source    config.Chart
+	Namespace pulumi.StringInput
+	Values    pulumi.Map
+	SkipAwait bool
+}
+
+// NewChart installs a Helm chart with the provider-side Chart resource (v4):
+// the chart is rendered by the Kubernetes provider and every object is a
+// Pulumi resource, CRDs first. The chart comes from Source.Path when set,
+// otherwise from the repository (https:// or oci://) at a pinned version.
+func NewChart(ctx *pulumi.Context, name string, args *ChartArgs, opts ...pulumi.ResourceOption) (*helmv4.Chart, error) {
+	ca := &helmv4.ChartArgs{
+		Namespace: args.Namespace,
+		Values:    args.Values,
+		SkipAwait: pulumi.Bool(args.SkipAwait),
+	}
+	switch src := args.Source; {
+	case src.Path != "":
+		ca.Chart = pulumi.String(src.Path)
+	case strings.HasPrefix(src.Repository, "oci://"):
+		ca.Chart = pulumi.String(strings.TrimSuffix(src.Repository, "/") + "/" + src.Name)
+		ca.Version = pulumi.String(src.Version)
+	default:
+		ca.Chart = pulumi.String(args.Source.Name)
+		ca.Version = pulumi.String(args.Source.Version)
+		ca.RepositoryOpts = &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.Source.Repository)}
+	}
+	return helmv4.NewChart(ctx, name, ca, opts...)
+}

@@ -1,0 +1,348 @@
+package platform
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	sdkconfig "github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
+)
+
+// devPassphrase is the published passphrase of the minikube stack's secrets
+// (see stacks/Pulumi.minikube.yaml).
+const devPassphrase = "todo-minikube-dev"
+
+// fakeDigest stands in for the image digests: the mock tests do not build
+// images (images.publish "none").
+const fakeDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// stackConfig is a stack's configuration as the engine would hand it to the
+// program: the stack file's values (secrets decrypted) over the project
+// defaults of Pulumi.yaml.
+type stackConfig struct {
+	values     map[string]string
+	secretKeys []string
+	// secrets are the plaintext secret values, which must never appear
+	// outside a secret.
+	secrets []string
+}
+
+// loadStack reads stacks/Pulumi.<stack>.yaml. Cloud stacks carry no secrets
+// (operators set them); the test sets a recognisable value for each.
+func loadStack(t *testing.T, stack string) *stackConfig {
+	t.Helper()
+	root := filepath.Join("..", "..")
+	var file struct {
+		EncryptionSalt string         `yaml:"encryptionsalt"`
+		Config         map[string]any `yaml:"config"`
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "stacks", "Pulumi."+stack+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	var project struct {
+		Config map[string]struct {
+			Default any `yaml:"default"`
+		} `yaml:"config"`
+	}
+	raw, err = os.ReadFile(filepath.Join(root, "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &project); err != nil {
+		t.Fatal(err)
+	}
+
+	sc := &stackConfig{values: map[string]string{}}
+	var crypter sdkconfig.Crypter
+	for key, v := range file.Config {
+		if m, ok := v.(map[string]any); ok {
+			if ct, ok := m["secure"].(string); ok {
+				if crypter == nil {
+					crypter = passphraseCrypter(t, file.EncryptionSalt)
+				}
+				pt, err := crypter.DecryptValue(context.Background(), ct)
+				if err != nil {
+					t.Fatalf("%s: decrypt %s: %v", stack, key, err)
+				}
+				sc.values[key] = pt
+				sc.secretKeys = append(sc.secretKeys, key)
+				sc.secrets = append(sc.secrets, pt)
+				continue
+			}
+		}
+		sc.values[key] = configString(t, v)
+	}
+	for key, decl := range project.Config {
+		full := "todo:" + key
+		if _, set := sc.values[full]; !set && decl.Default != nil {
+			sc.values[full] = configString(t, decl.Default)
+		}
+	}
+	sort.Strings(sc.secretKeys)
+	return sc
+}
+
+// setSecret sets a secret key the way `pulumi config set --secret` would.
+func (sc *stackConfig) setSecret(key, value string) {
+	sc.values[key] = value
+	sc.secretKeys = append(sc.secretKeys, key)
+	sc.secrets = append(sc.secrets, value)
+}
+
+// merge sets fields of an object key.
+func (sc *stackConfig) merge(t *testing.T, key string, fields map[string]any) {
+	t.Helper()
+	obj := map[string]any{}
+	if raw, ok := sc.values[key]; ok && raw != "" {
+		if err := json.Unmarshal([]byte(raw), &obj); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+	}
+	for k, v := range fields {
+		obj[k] = v
+	}
+	sc.values[key] = configString(t, obj)
+}
+
+func configString(t *testing.T, v any) string {
+	t.Helper()
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool, int, float64:
+		return fmt.Sprint(x)
+	}
+	js, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(js)
+}
+
+func passphraseCrypter(t *testing.T, salt string) sdkconfig.Crypter {
+	t.Helper()
+	// v1:<base64 salt>:<"pulumi" encrypted, to check the passphrase>
+	parts := strings.SplitN(salt, ":", 3)
+	if len(parts) != 3 || parts[0] != "v1" {
+		t.Fatalf("encryptionsalt %q", salt)
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sdkconfig.NewSymmetricCrypterFromPassphrase(devPassphrase, raw)
+	if check, err := c.DecryptValue(context.Background(), parts[2]); err != nil || check != "pulumi" {
+		t.Fatalf("the minikube stack is not encrypted with the documented passphrase %q", devPassphrase)
+	}
+	return c
+}
+
+// record is one registered resource.
+type record struct {
+	Type, Name, URN, Parent, Provider string
+	Custom, Remote                    bool
+	Inputs                            resource.PropertyMap
+	Deps                              []string
+	Providers                         map[string]string
+}
+
+// mocks answer the engine's calls with plausible cloud outputs and record
+// every registered resource.
+type mocks struct {
+	mu      sync.Mutex
+	project string
+	stack   string
+	records []*record
+}
+
+// urn is the mock monitor's URN of a resource.
+func (m *mocks) urn(parent, typ, name string) string {
+	parentType := tokens.Type("")
+	if p := resource.URN(parent); p != "" && p.QualifiedType() != resource.RootStackType {
+		parentType = p.QualifiedType()
+	}
+	return string(resource.NewURN(tokens.QName(m.stack), tokens.PackageName(m.project), parentType, tokens.Type(typ), name))
+}
+
+func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	rpc := args.RegisterRPC
+	r := &record{
+		Type:      args.TypeToken,
+		Name:      args.Name,
+		Parent:    rpc.GetParent(),
+		Provider:  args.Provider,
+		Custom:    args.Custom,
+		Remote:    rpc.GetRemote(),
+		Inputs:    args.Inputs,
+		Deps:      rpc.GetDependencies(),
+		Providers: rpc.GetProviders(),
+	}
+	r.URN = m.urn(r.Parent, r.Type, r.Name)
+	m.mu.Lock()
+	m.records = append(m.records, r)
+	m.mu.Unlock()
+
+	state := args.Inputs.Copy()
+	set := func(k string, v any) { state[resource.PropertyKey(k)] = resource.NewPropertyValue(v) }
+	str := func(k string) string {
+		if v, ok := args.Inputs[resource.PropertyKey(k)]; ok && v.IsString() {
+			return v.StringValue()
+		}
+		return ""
+	}
+	id := args.Name + "-id"
+	switch args.TypeToken {
+	case "azure-native:resources:ResourceGroup":
+		set("name", or(str("resourceGroupName"), args.Name))
+	case "azure-native:containerregistry:Registry":
+		set("name", str("registryName"))
+		set("loginServer", str("registryName")+".azurecr.io")
+	case "azure-native:containerservice:ManagedCluster":
+		set("name", args.Name)
+		set("identityProfile", map[string]any{"kubeletidentity": map[string]any{"objectId": "11111111-2222-3333-4444-555555555555"}})
+		id = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/" + args.Name
+	case "azure-native:eventhub:Namespace":
+		set("name", "todo-events-ns")
+	case "azure-native:eventhub:NamespaceAuthorizationRule":
+		set("name", str("authorizationRuleName"))
+	case "gcp:container/cluster:Cluster":
+		set("name", args.Name)
+		set("endpoint", "203.0.113.10")
+		set("masterAuth", map[string]any{"clusterCaCertificate": base64.StdEncoding.EncodeToString([]byte("test CA"))})
+	case "gcp:artifactregistry/repository:Repository":
+		set("name", str("repositoryId"))
+	case "gcp:serviceaccount/account:Account":
+		email := str("accountId") + "@" + str("project") + ".iam.gserviceaccount.com"
+		set("email", email)
+		set("member", "serviceAccount:"+email)
+		set("name", "projects/"+str("project")+"/serviceAccounts/"+email)
+	case "gcp:serviceaccount/key:Key":
+		state["privateKey"] = resource.MakeSecret(resource.NewPropertyValue("c2VydmljZS1hY2NvdW50LWtleQ=="))
+	case "digitalocean:index/kubernetesCluster:KubernetesCluster":
+		state["kubeConfigs"] = resource.MakeSecret(resource.NewPropertyValue([]any{map[string]any{"rawConfig": "apiVersion: v1\nkind: Config\n"}}))
+		set("vpcUuid", "vpc-0000")
+		id = "doks-cluster-id"
+	case "digitalocean:index/containerRegistry:ContainerRegistry":
+		set("serverUrl", "registry.digitalocean.com")
+	case "digitalocean:index/containerRegistryDockerCredentials:ContainerRegistryDockerCredentials":
+		auth := base64.StdEncoding.EncodeToString([]byte("do-token:do-token"))
+		state["dockerCredentials"] = resource.MakeSecret(resource.NewPropertyValue(`{"auths":{"registry.digitalocean.com":{"auth":"` + auth + `"}}}`))
+	case "digitalocean:index/databaseCluster:DatabaseCluster":
+		set("host", "todo-kafka-do-user-0.db.ondigitalocean.com")
+		set("privateHost", "private-todo-kafka-do-user-0.db.ondigitalocean.com")
+		set("port", 25073)
+		id = "kafka-cluster-id"
+	case "digitalocean:index/databaseUser:DatabaseUser":
+		state["password"] = resource.MakeSecret(resource.NewPropertyValue("kafka-user-password"))
+	}
+	if strings.HasPrefix(args.TypeToken, "kubernetes:") && args.Custom {
+		// Server-side autonaming of objects without a name.
+		if md, ok := state["metadata"]; ok && md.IsObject() {
+			obj := md.ObjectValue().Copy()
+			if n, ok := obj["name"]; !ok || n.IsNull() {
+				obj["name"] = resource.NewPropertyValue(args.Name + "-abc123")
+				state["metadata"] = resource.NewPropertyValue(obj)
+			}
+		}
+	}
+	if !args.Custom {
+		id = ""
+	}
+	return id, state, nil
+}
+
+func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	switch args.Token {
+	case "azure-native:authorization:getClientConfig":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"subscriptionId": "00000000-0000-0000-0000-000000000001", "tenantId": "t", "clientId": "c", "objectId": "o",
+		}), nil
+	case "azure-native:containerservice:listManagedClusterUserCredentials":
+		kc := base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\n"))
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"kubeconfigs": []any{map[string]any{"name": "clusterUser", "value": kc}},
+		}), nil
+	case "azure-native:eventhub:listNamespaceKeys":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"primaryConnectionString": "Endpoint=sb://todo-events-ns.servicebus.windows.net/;SharedAccessKeyName=todo-services;SharedAccessKey=eventhubs-key",
+			"keyName":                 "todo-services",
+		}), nil
+	case "gcp:organizations/getClientConfig:getClientConfig":
+		return resource.NewPropertyMapFromMap(map[string]any{"accessToken": "gcp-access-token", "project": "p", "region": "r", "zone": "z", "id": "x"}), nil
+	case "digitalocean:index/getKubernetesVersions:getKubernetesVersions":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"latestVersion": "1.33.1-do.0", "validVersions": []any{"1.33.1-do.0"}, "id": "v",
+		}), nil
+	case "digitalocean:index/getDatabaseCa:getDatabaseCa":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"certificate": "-----BEGIN CERTIFICATE-----\nZG8tY2E=\n-----END CERTIFICATE-----\n", "id": "ca",
+		}), nil
+	}
+	return nil, fmt.Errorf("unexpected call %s", args.Token)
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// run runs the program under mocks with the stack's configuration and
+// returns what it registered and its outputs.
+type result struct {
+	records  []*record
+	outputs  map[string]any
+	secretOf map[string]bool
+}
+
+func run(t *testing.T, stack string, sc *stackConfig) (*result, error) {
+	t.Helper()
+	m := &mocks{project: "todo", stack: stack}
+	res := &result{outputs: map[string]any{}, secretOf: map[string]bool{}}
+	var outs map[string]pulumi.Output
+	var omu sync.Mutex
+	withConfig := func(info *pulumi.RunInfo) {
+		info.Config = sc.values
+		info.ConfigSecretKeys = sc.secretKeys
+	}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		out, err := Deploy(ctx)
+		if err != nil {
+			return err
+		}
+		outs = map[string]pulumi.Output{}
+		for k, v := range out {
+			o := pulumi.ToOutput(v)
+			outs[k] = o
+			ctx.Export(k, o)
+			o.ApplyT(func(x any) any {
+				omu.Lock()
+				res.outputs[k] = x
+				omu.Unlock()
+				return x
+			})
+		}
+		return nil
+	}, pulumi.WithMocks("todo", stack, m), withConfig)
+	for k, o := range outs {
+		res.secretOf[k] = pulumi.IsSecret(o)
+	}
+	res.records = m.records
+	return res, err
+}

@@ -1,0 +1,708 @@
+package platform
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/todo-platform/todo/infra/apps"
+	"github.com/todo-platform/todo/infra/kafka"
+)
+
+// expectation is what each stack must deploy.
+type expectation struct {
+	stack string
+	// cloud resources that make up the cluster
+	clusterTypes []string
+	// topicType holds one resource per topic, partitions in partitionsKey
+	topicType     string
+	topicName     func(r *record) string
+	partitionsKey []string
+	partitions    map[string]int
+	dapr          bool
+	autoscaled    bool
+	pullSecret    bool
+	kafkaAuth     bool // SASL credentials in the kafka Secret
+	ingressClass  string
+}
+
+var expectations = []expectation{
+	{
+		stack:         "minikube",
+		clusterTypes:  nil,
+		topicType:     "kubernetes:kafka.strimzi.io/v1beta2:KafkaTopic",
+		topicName:     func(r *record) string { return str(dig(r.obj(), "spec", "topicName")) },
+		partitionsKey: []string{"spec", "partitions"},
+		partitions:    map[string]int{kafka.TopicTaskEvents: 3, kafka.TopicReminders: 3, kafka.TopicTaskEventsDLQ: 1, kafka.TopicRemindersDLQ: 1},
+		dapr:          true,
+		ingressClass:  "nginx",
+	},
+	{
+		stack: "aks",
+		clusterTypes: []string{
+			"azure-native:resources:ResourceGroup", "azure-native:containerservice:ManagedCluster",
+			"azure-native:containerservice:AgentPool", "azure-native:containerregistry:Registry",
+			"azure-native:authorization:RoleAssignment",
+		},
+		topicType:     "azure-native:eventhub:EventHub",
+		topicName:     func(r *record) string { return str(dig(r.obj(), "eventHubName")) },
+		partitionsKey: []string{"partitionCount"},
+		partitions:    map[string]int{kafka.TopicTaskEvents: 16, kafka.TopicReminders: 16, kafka.TopicTaskEventsDLQ: 2, kafka.TopicRemindersDLQ: 2},
+		dapr:          true,
+		autoscaled:    true,
+		kafkaAuth:     true,
+		ingressClass:  "nginx",
+	},
+	{
+		stack: "gke",
+		clusterTypes: []string{
+			"gcp:container/cluster:Cluster", "gcp:container/nodePool:NodePool",
+			"gcp:artifactregistry/repository:Repository", "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+		},
+		topicType:     "gcp:managedkafka/topic:Topic",
+		topicName:     func(r *record) string { return str(dig(r.obj(), "topicId")) },
+		partitionsKey: []string{"partitionCount"},
+		partitions:    map[string]int{kafka.TopicTaskEvents: 12, kafka.TopicReminders: 12, kafka.TopicTaskEventsDLQ: 2, kafka.TopicRemindersDLQ: 2},
+		autoscaled:    true,
+		kafkaAuth:     true,
+		ingressClass:  "gce",
+	},
+	{
+		stack: "doks",
+		clusterTypes: []string{
+			"digitalocean:index/kubernetesCluster:KubernetesCluster", "digitalocean:index/kubernetesNodePool:KubernetesNodePool",
+			"digitalocean:index/containerRegistry:ContainerRegistry",
+		},
+		topicType:     "digitalocean:index/databaseKafkaTopic:DatabaseKafkaTopic",
+		topicName:     func(r *record) string { return str(dig(r.obj(), "name")) },
+		partitionsKey: []string{"partitionCount"},
+		partitions:    map[string]int{kafka.TopicTaskEvents: 12, kafka.TopicReminders: 12, kafka.TopicTaskEventsDLQ: 2, kafka.TopicRemindersDLQ: 2},
+		autoscaled:    true,
+		pullSecret:    true,
+		kafkaAuth:     true,
+		ingressClass:  "nginx",
+	},
+}
+
+// prepare loads a stack's real configuration and adapts it to the mocks:
+// no image build (a fake digest), a test kubeconfig for minikube, and
+// stand-ins for the secrets the operators of the cloud stacks set.
+func prepare(t *testing.T, stack string) *stackConfig {
+	t.Helper()
+	sc := loadStack(t, stack)
+	sc.merge(t, "todo:images", map[string]any{"publish": "none", "repository": "test.local/todo", "digest": fakeDigest})
+	if stack == "minikube" {
+		kc, err := filepath.Abs(filepath.Join("testdata", "kubeconfig"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.merge(t, "todo:cluster", map[string]any{"kubeconfig": kc})
+		sc.secrets = append(sc.secrets, "kubeconfig-test-token-not-a-secret")
+		if len(sc.secretKeys) < 4 {
+			t.Fatalf("the minikube stack should carry its secrets encrypted, has %v", sc.secretKeys)
+		}
+		return sc
+	}
+	if len(sc.secretKeys) > 0 {
+		t.Fatalf("the %s stack file holds secrets %v; operators set those with pulumi config set --secret", stack, sc.secretKeys)
+	}
+	for _, k := range []string{"databaseUrl", "databaseDirectUrl", "jwtSecret", "internalToken", "smtpPassword"} {
+		sc.setSecret("todo:"+k, fmt.Sprintf("TEST-SECRET-%s-%s", stack, k))
+	}
+	// Credentials the cloud mocks hand out.
+	sc.secrets = append(sc.secrets, "eventhubs-key", "c2VydmljZS1hY2NvdW50LWtleQ==", "kafka-user-password", "do-token")
+	return sc
+}
+
+func TestStacks(t *testing.T) {
+	t.Parallel()
+	for _, e := range expectations {
+		t.Run(e.stack, func(t *testing.T) {
+			t.Parallel()
+			sc := prepare(t, e.stack)
+			res, err := run(t, e.stack, sc)
+			if err != nil {
+				t.Fatalf("program failed: %v", err)
+			}
+			checkStack(t, e, res, sc)
+		})
+	}
+}
+
+func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
+	byType := map[string][]*record{}
+	byURN := map[string]*record{}
+	for _, r := range res.records {
+		byType[r.Type] = append(byType[r.Type], r)
+		byURN[r.URN] = r
+	}
+	k8sProviders := byType["pulumi:providers:kubernetes"]
+	if len(k8sProviders) != 1 {
+		t.Fatalf("%d Kubernetes providers, want exactly the cluster's", len(k8sProviders))
+	}
+	provider := k8sProviders[0]
+	if !provider.Inputs["kubeconfig"].IsSecret() {
+		t.Error("the provider's kubeconfig is not a secret")
+	}
+
+	t.Run("components", func(t *testing.T) {
+		for _, r := range res.records {
+			if r.Custom || r.Remote {
+				continue
+			}
+			parts := strings.Split(r.Type, ":")
+			if len(parts) != 3 || parts[0] != "todo" {
+				t.Errorf("component %s has type %s, want todo:<area>:<Kind>", r.Name, r.Type)
+			}
+		}
+		for _, r := range res.records {
+			if !r.Custom && !r.Remote {
+				continue
+			}
+			if strings.HasPrefix(r.Type, "pulumi:providers:") && r.Parent == "" {
+				continue
+			}
+			p := byURN[r.Parent]
+			if p == nil || !strings.HasPrefix(p.Type, "todo:") {
+				t.Errorf("%s %s is not the child of a component (parent %q)", r.Type, r.Name, r.Parent)
+			}
+		}
+	})
+
+	t.Run("explicit kubernetes provider", func(t *testing.T) {
+		for _, r := range res.records {
+			if !strings.HasPrefix(r.Type, "kubernetes:") {
+				continue
+			}
+			got := r.Provider
+			if r.Remote {
+				got = r.Providers["kubernetes"]
+			}
+			if !strings.HasPrefix(got, provider.URN+"::") {
+				t.Errorf("%s %s uses provider %q, want the cluster's", r.Type, r.Name, got)
+			}
+		}
+	})
+
+	t.Run("cluster", func(t *testing.T) {
+		for _, typ := range e.clusterTypes {
+			if len(byType[typ]) == 0 {
+				t.Errorf("no %s", typ)
+			}
+		}
+	})
+
+	t.Run("workloads", func(t *testing.T) {
+		deployments := byType["kubernetes:apps/v1:Deployment"]
+		if len(deployments) != len(apps.Catalog) {
+			t.Fatalf("%d Deployments, want %d", len(deployments), len(apps.Catalog))
+		}
+		jobs := map[string]*record{}
+		for _, j := range byType["kubernetes:batch/v1:Job"] {
+			jobs[str(dig(j.obj(), "metadata", "labels", "app.kubernetes.io/name"))] = j
+		}
+		for _, d := range deployments {
+			checkDeployment(t, e, d, jobs, byURN)
+		}
+		for _, svc := range apps.Catalog {
+			if j := jobs[svc.Name]; (j != nil) != svc.Migrates {
+				t.Errorf("%s: migration Job present=%v, want %v", svc.Name, j != nil, svc.Migrates)
+			}
+		}
+		for _, kind := range []string{"kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:core/v1:ServiceAccount"} {
+			if n := len(byType[kind]); n != len(apps.Catalog) {
+				t.Errorf("%d %s, want %d", n, kind, len(apps.Catalog))
+			}
+		}
+		hpas := byType["kubernetes:autoscaling/v2:HorizontalPodAutoscaler"]
+		if e.autoscaled && len(hpas) != len(apps.Catalog) {
+			t.Errorf("%d autoscalers, want one per service", len(hpas))
+		}
+		if !e.autoscaled && len(hpas) != 0 {
+			t.Errorf("%d autoscalers on a fixed-size stack", len(hpas))
+		}
+		for _, h := range hpas {
+			min, max := num(dig(h.obj(), "spec", "minReplicas")), num(dig(h.obj(), "spec", "maxReplicas"))
+			if min < 1 || max <= min {
+				t.Errorf("autoscaler %s: min %d max %d", h.Name, min, max)
+			}
+		}
+	})
+
+	t.Run("network policies", func(t *testing.T) {
+		var deny *record
+		perService := map[string]*record{}
+		for _, np := range byType["kubernetes:networking.k8s.io/v1:NetworkPolicy"] {
+			o := np.obj()
+			if str(dig(o, "metadata", "name")) == "default-deny" {
+				deny = np
+			}
+			perService[str(dig(o, "spec", "podSelector", "matchLabels", "app.kubernetes.io/name"))] = np
+		}
+		if deny == nil {
+			t.Fatal("no default-deny NetworkPolicy")
+		}
+		d := deny.obj()
+		if sel := dig(d, "spec", "podSelector"); len(asMap(sel)) != 0 || !slices.Equal(strs(dig(d, "spec", "policyTypes")), []string{"Ingress", "Egress"}) {
+			t.Errorf("default-deny selects %v with %v", sel, dig(d, "spec", "policyTypes"))
+		}
+		for _, svc := range apps.Catalog {
+			np := perService[svc.Name]
+			if np == nil {
+				t.Errorf("%s has no NetworkPolicy", svc.Name)
+				continue
+			}
+			egress := fmt.Sprint(dig(np.obj(), "spec", "egress"))
+			for _, want := range []string{"53", "5432"} {
+				if !strings.Contains(egress, want) {
+					t.Errorf("%s: egress %s does not allow port %s", svc.Name, egress, want)
+				}
+			}
+		}
+		// Only recurring may call taskapi's internal endpoint.
+		ingress := fmt.Sprint(dig(perService["taskapi"].obj(), "spec", "ingress"))
+		if !strings.Contains(ingress, "recurring") {
+			t.Errorf("taskapi does not admit recurring: %s", ingress)
+		}
+	})
+
+	t.Run("ingress", func(t *testing.T) {
+		ings := byType["kubernetes:networking.k8s.io/v1:Ingress"]
+		if len(ings) != 1 {
+			t.Fatalf("%d Ingresses, want 1", len(ings))
+		}
+		o := ings[0].obj()
+		if got := str(dig(o, "spec", "ingressClassName")); got != e.ingressClass {
+			t.Errorf("ingress class %q, want %q", got, e.ingressClass)
+		}
+		routes := map[string]string{}
+		for _, rule := range arr(dig(o, "spec", "rules")) {
+			for _, p := range arr(dig(rule, "http", "paths")) {
+				path := str(dig(p, "path"))
+				routes[path] = str(dig(p, "backend", "service", "name"))
+				if path == "/" && str(dig(p, "pathType")) != "Exact" {
+					t.Error(`"/" must be Exact, or every path (/internal/ too) reaches taskapi`)
+				}
+				if strings.HasPrefix(path, "/internal") {
+					t.Errorf("internal path %s on the Ingress", path)
+				}
+			}
+		}
+		want := map[string]string{
+			"/api/v1/tasks": "taskapi", "/api/v1/tags": "taskapi", "/api/v1/openapi.json": "taskapi", "/": "taskapi",
+			"/api/v1/audit": "audit", "/api/v1/notifications": "notifier", "/api/v1/webhooks": "notifier", "/ws": "realtime",
+		}
+		for path, svc := range want {
+			if routes[path] != svc {
+				t.Errorf("%s routes to %q, want %s", path, routes[path], svc)
+			}
+		}
+	})
+
+	t.Run("kafka topics", func(t *testing.T) {
+		got := map[string]int{}
+		for _, r := range byType[e.topicType] {
+			got[e.topicName(r)] = num(dig(r.obj(), e.partitionsKey...))
+		}
+		for topic, want := range e.partitions {
+			if got[topic] != want {
+				t.Errorf("topic %s: %d partitions, want %d (all: %v)", topic, got[topic], want, got)
+			}
+		}
+		if len(got) != len(e.partitions) {
+			t.Errorf("topics %v, want %v", got, e.partitions)
+		}
+	})
+
+	t.Run("kafka secret", func(t *testing.T) {
+		s := secretNamed(byType, kafka.SecretName)
+		if s == nil {
+			t.Fatal("no kafka credentials Secret")
+		}
+		data := s.Inputs["stringData"]
+		pw := dig(s.obj(), "stringData", "password")
+		if e.kafkaAuth && str(pw) == "" {
+			t.Error("the kafka Secret has no password")
+		}
+		if !data.IsSecret() && !data.ObjectValue()["password"].IsSecret() {
+			t.Error("the kafka password is not a secret")
+		}
+	})
+
+	t.Run("operator stages", func(t *testing.T) {
+		charts := map[string]*record{}
+		for _, c := range byType["kubernetes:helm.sh/v4:Chart"] {
+			charts[c.Name] = c
+		}
+		crdOwner := map[string]string{"kafka.strimzi.io": "kafka-operator", "dapr.io": "dapr"}
+		crs := 0
+		for _, r := range res.records {
+			group := crGroup(r.Type)
+			owner, ok := crdOwner[group]
+			if !ok {
+				continue
+			}
+			crs++
+			chart := charts[owner]
+			if chart == nil {
+				t.Errorf("%s %s: no %s chart in the stack", r.Type, r.Name, owner)
+				continue
+			}
+			if !slices.Contains(r.Deps, chart.URN) {
+				t.Errorf("%s %s does not depend on the %s operator stage (deps %v)", r.Type, r.Name, owner, r.Deps)
+			}
+		}
+		if e.stack == "minikube" && crs == 0 {
+			t.Error("no custom resources checked")
+		}
+	})
+
+	t.Run("dapr", func(t *testing.T) {
+		comps := map[string]*record{}
+		for _, r := range byType["kubernetes:dapr.io/v1alpha1:Component"] {
+			comps[str(dig(r.obj(), "metadata", "name"))] = r
+		}
+		if !e.dapr {
+			if len(comps) > 0 || len(byType["kubernetes:helm.sh/v4:Chart"]) > 0 && charted(byType, "dapr") {
+				t.Error("Dapr deployed on a stack without it")
+			}
+			return
+		}
+		pubsub := comps["pubsub"]
+		if pubsub == nil || str(dig(pubsub.obj(), "spec", "type")) != "pubsub.kafka" {
+			t.Fatalf("no pubsub.kafka component: %v", comps)
+		}
+		broadcast := comps["pubsub-realtime"]
+		if broadcast == nil || !strings.Contains(fmt.Sprint(dig(broadcast.obj(), "spec", "metadata")), "{podName}") {
+			t.Error("realtime's pub/sub component has no consumer group per pod")
+		}
+		if !slices.Equal(strs(dig(broadcast.obj(), "scopes")), []string{"realtime"}) {
+			t.Errorf("realtime's pub/sub scopes %v", dig(broadcast.obj(), "scopes"))
+		}
+		md := metadata(pubsub)
+		if e.kafkaAuth {
+			if ref := md["saslPassword"]; ref["secretKeyRef.name"] != kafka.SecretName || ref["secretKeyRef.key"] != "password" {
+				t.Errorf("pubsub saslPassword = %v, want a reference to %s/password", ref, kafka.SecretName)
+			}
+		} else if md["authType"]["value"] != "none" {
+			t.Errorf("pubsub authType %v", md["authType"])
+		}
+		state := comps["statestore"]
+		if state == nil || str(dig(state.obj(), "spec", "type")) != "state.postgresql" {
+			t.Fatal("no state.postgresql component")
+		}
+		if ref := metadata(state)["connectionString"]; ref["secretKeyRef.name"] != "database" || ref["secretKeyRef.key"] != "url" {
+			t.Errorf("statestore connectionString = %v, want a reference to database/url", ref)
+		}
+		if s := comps["secretstore"]; s == nil || str(dig(s.obj(), "spec", "type")) != "secretstores.kubernetes" {
+			t.Error("no secretstores.kubernetes component")
+		}
+		if len(byType["kubernetes:dapr.io/v1alpha1:Resiliency"]) != 1 {
+			t.Error("no Resiliency")
+		}
+		subs := byType["kubernetes:dapr.io/v2alpha1:Subscription"]
+		if len(subs) == 0 {
+			t.Error("no declarative Subscriptions")
+		}
+		for _, s := range subs {
+			o := s.obj()
+			topic := str(dig(o, "spec", "topic"))
+			if got := str(dig(o, "spec", "deadLetterTopic")); got != topic+".dlq" {
+				t.Errorf("subscription %s: dead-letter topic %q", s.Name, got)
+			}
+		}
+	})
+
+	t.Run("pull secret", func(t *testing.T) {
+		if has := secretNamed(byType, apps.PullSecretName) != nil; has != e.pullSecret {
+			t.Errorf("registry pull secret present=%v, want %v", has, e.pullSecret)
+		}
+	})
+
+	t.Run("no plaintext secrets", func(t *testing.T) {
+		for _, r := range res.records {
+			for _, leak := range plaintextLeaks(resource.NewPropertyValue(r.Inputs), sc.secrets) {
+				t.Errorf("%s %s: secret %q in plaintext", r.Type, r.Name, leak)
+			}
+		}
+		for k, v := range res.outputs {
+			if res.secretOf[k] {
+				continue
+			}
+			for _, s := range sc.secrets {
+				if strings.Contains(fmt.Sprint(v), s) {
+					t.Errorf("output %s holds secret %q in plaintext", k, s)
+				}
+			}
+		}
+		if !res.secretOf["kubeconfig"] {
+			t.Error("the kubeconfig output is not secret")
+		}
+	})
+}
+
+func checkDeployment(t *testing.T, e expectation, d *record, jobs map[string]*record, byURN map[string]*record) {
+	t.Helper()
+	o := d.obj()
+	name := str(dig(o, "metadata", "name"))
+	pod := dig(o, "spec", "template")
+	spec := dig(pod, "spec")
+	if dig(spec, "securityContext", "runAsNonRoot") != true {
+		t.Errorf("%s: pod does not run as non-root", name)
+	}
+	containers := arr(dig(spec, "containers"))
+	if len(containers) != 1 {
+		t.Fatalf("%s: %d containers", name, len(containers))
+	}
+	c := containers[0]
+	if got := str(dig(c, "image")); got != "test.local/todo/"+name+"@"+fakeDigest {
+		t.Errorf("%s: image %q, want the digest reference", name, got)
+	}
+	if str(dig(c, "livenessProbe", "httpGet", "path")) != "/healthz" || str(dig(c, "readinessProbe", "httpGet", "path")) != "/readyz" {
+		t.Errorf("%s: probes %v / %v", name, dig(c, "livenessProbe"), dig(c, "readinessProbe"))
+	}
+	for _, k := range []string{"cpu", "memory"} {
+		if str(dig(c, "resources", "limits", k)) == "" || str(dig(c, "resources", "requests", k)) == "" {
+			t.Errorf("%s: no %s request/limit: %v", name, k, dig(c, "resources"))
+		}
+	}
+	sec := dig(c, "securityContext")
+	if dig(sec, "readOnlyRootFilesystem") != true || dig(sec, "allowPrivilegeEscalation") != false || dig(sec, "runAsNonRoot") != true {
+		t.Errorf("%s: container security context %v", name, sec)
+	}
+	if num(dig(arr(dig(c, "ports"))[0], "containerPort")) != apps.Port {
+		t.Errorf("%s: port %v", name, dig(c, "ports"))
+	}
+	env := map[string]any{}
+	for _, v := range arr(dig(c, "env")) {
+		env[str(dig(v, "name"))] = v
+	}
+	for _, k := range []string{"ADDR", "LOG_LEVEL", "EVENTS_TRANSPORT", "KAFKA_BROKERS", "KAFKA_TLS", "KAFKA_SASL_MECHANISM", "KAFKA_USERNAME", "KAFKA_PASSWORD", "DAPR_HTTP_PORT", "DAPR_PUBSUB", "DATABASE_URL"} {
+		if env[k] == nil {
+			t.Errorf("%s: no %s", name, k)
+		}
+	}
+	if ref := dig(env["DATABASE_URL"], "valueFrom", "secretKeyRef"); str(dig(ref, "name")) != "database" || str(dig(ref, "key")) != "url" {
+		t.Errorf("%s: DATABASE_URL from %v", name, ref)
+	}
+	if ref := dig(env["KAFKA_PASSWORD"], "valueFrom", "secretKeyRef"); str(dig(ref, "name")) != kafka.SecretName {
+		t.Errorf("%s: KAFKA_PASSWORD from %v", name, ref)
+	}
+	annotations := asMap(dig(pod, "metadata", "annotations"))
+	if on := annotations["dapr.io/enabled"] == "true"; on != e.dapr {
+		t.Errorf("%s: Dapr sidecar %v, want %v", name, on, e.dapr)
+	}
+	if e.dapr && (annotations["dapr.io/app-id"] != name || annotations["dapr.io/app-port"] != "8080") {
+		t.Errorf("%s: Dapr annotations %v", name, annotations)
+	}
+	svc := catalog(name)
+	if svc.Broadcast {
+		if str(dig(env["POD_NAME"], "valueFrom", "fieldRef", "fieldPath")) != "metadata.name" {
+			t.Errorf("%s: no POD_NAME from the downward API", name)
+		}
+		if want := map[bool]string{true: "pubsub-realtime", false: "pubsub"}[e.dapr]; str(dig(env["DAPR_PUBSUB"], "value")) != want {
+			t.Errorf("%s: DAPR_PUBSUB %v, want %s", name, dig(env["DAPR_PUBSUB"], "value"), want)
+		}
+	}
+	if svc.VerifiesJWT && env["JWT_SECRET"] == nil && env["JWT_JWKS_URL"] == nil {
+		t.Errorf("%s: neither JWT_SECRET nor JWT_JWKS_URL", name)
+	}
+	if svc.InternalToken && str(dig(env["INTERNAL_TOKEN"], "valueFrom", "secretKeyRef", "name")) != apps.AppSecretName {
+		t.Errorf("%s: INTERNAL_TOKEN %v", name, env["INTERNAL_TOKEN"])
+	}
+	if name == "recurring" && str(dig(env["TASKAPI_URL"], "value")) != "http://taskapi:8080" {
+		t.Errorf("recurring: TASKAPI_URL %v", env["TASKAPI_URL"])
+	}
+	if svc.Migrates {
+		job := jobs[name]
+		if job == nil {
+			return
+		}
+		if !slices.Contains(d.Deps, job.URN) {
+			t.Errorf("%s: the Deployment does not wait for its migration Job", name)
+		}
+		jc := arr(dig(job.obj(), "spec", "template", "spec", "containers"))[0]
+		if !slices.Equal(strs(dig(jc, "args")), []string{"migrate"}) {
+			t.Errorf("%s: migration args %v", name, dig(jc, "args"))
+		}
+		if dig(job.obj(), "spec", "template", "metadata", "annotations", "dapr.io/enabled") != "false" {
+			t.Errorf("%s: the migration pod may get a sidecar", name)
+		}
+		var direct any
+		for _, v := range arr(dig(jc, "env")) {
+			if str(dig(v, "name")) == "DATABASE_DIRECT_URL" {
+				direct = v
+			}
+		}
+		if str(dig(direct, "valueFrom", "secretKeyRef", "key")) != "directUrl" {
+			t.Errorf("%s: migration DATABASE_DIRECT_URL %v", name, direct)
+		}
+	}
+}
+
+func catalog(name string) apps.Service {
+	for _, s := range apps.Catalog {
+		if s.Name == name {
+			return s
+		}
+	}
+	return apps.Service{}
+}
+
+func charted(byType map[string][]*record, name string) bool {
+	for _, c := range byType["kubernetes:helm.sh/v4:Chart"] {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func secretNamed(byType map[string][]*record, name string) *record {
+	for _, s := range byType["kubernetes:core/v1:Secret"] {
+		if str(dig(s.obj(), "metadata", "name")) == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// crGroup is the API group of a Kubernetes custom resource type token
+// (kubernetes:<group>/<version>:<Kind>), or "" for other resources.
+func crGroup(typ string) string {
+	rest, ok := strings.CutPrefix(typ, "kubernetes:")
+	if !ok {
+		return ""
+	}
+	gv, _, _ := strings.Cut(rest, ":")
+	group, _, _ := strings.Cut(gv, "/")
+	return group
+}
+
+// metadata flattens a Dapr component's metadata list: name -> {value,
+// secretKeyRef.name, secretKeyRef.key}.
+func metadata(r *record) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, item := range arr(dig(r.obj(), "spec", "metadata")) {
+		out[str(dig(item, "name"))] = map[string]string{
+			"value":             str(dig(item, "value")),
+			"secretKeyRef.name": str(dig(item, "secretKeyRef", "name")),
+			"secretKeyRef.key":  str(dig(item, "secretKeyRef", "key")),
+		}
+	}
+	return out
+}
+
+// plaintextLeaks returns the secrets that appear in v outside a secret.
+func plaintextLeaks(v resource.PropertyValue, secrets []string) []string {
+	var leaks []string
+	var walk func(v resource.PropertyValue)
+	walk = func(v resource.PropertyValue) {
+		switch {
+		case v.IsSecret():
+			return
+		case v.IsString():
+			for _, s := range secrets {
+				if s != "" && strings.Contains(v.StringValue(), s) {
+					leaks = append(leaks, s)
+				}
+			}
+		case v.IsArray():
+			for _, x := range v.ArrayValue() {
+				walk(x)
+			}
+		case v.IsObject():
+			for _, x := range v.ObjectValue() {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	return leaks
+}
+
+// obj is the resource's inputs as plain Go values (secrets unwrapped).
+func (r *record) obj() map[string]any {
+	return plain(resource.NewPropertyValue(r.Inputs)).(map[string]any)
+}
+
+func plain(v resource.PropertyValue) any {
+	switch {
+	case v.IsSecret():
+		return plain(v.SecretValue().Element)
+	case v.IsObject():
+		m := map[string]any{}
+		for k, x := range v.ObjectValue() {
+			m[string(k)] = plain(x)
+		}
+		return m
+	case v.IsArray():
+		var a []any
+		for _, x := range v.ArrayValue() {
+			a = append(a, plain(x))
+		}
+		return a
+	case v.IsOutput():
+		return plain(v.OutputValue().Element)
+	}
+	return v.V
+}
+
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func num(v any) int {
+	switch n := v.(type) {
+	case float64:
+		return int(n)
+	case int:
+		return n
+	}
+	return -1
+}
+
+func arr(v any) []any {
+	a, _ := v.([]any)
+	return a
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func strs(v any) []string {
+	var out []string
+	for _, x := range arr(v) {
+		out = append(out, str(x))
+	}
+	return out
+}
+
+// A stack without one of its secrets fails with a message that names the key.
+func TestMissingSecretNamesKey(t *testing.T) {
+	t.Parallel()
+	sc := prepare(t, "aks")
+	delete(sc.values, "todo:databaseUrl")
+	_, err := run(t, "aks", sc)
+	if err == nil || !strings.Contains(err.Error(), "todo:databaseUrl") || !strings.Contains(err.Error(), "pulumi config set --secret") {
+		t.Fatalf("error %v does not name todo:databaseUrl", err)
+	}
+}
