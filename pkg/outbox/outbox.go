@@ -4,7 +4,8 @@
 // publishes the rows to the broker afterwards.
 //
 // An outbox table has this shape (each owning service creates its own, in its
-// own schema, and an insert trigger that NOTIFYs "<schema>_outbox"):
+// own schema; after each commit the writer wakes the relays with a Waker,
+// NOTIFY "<schema>_outbox"):
 //
 //	id            bigserial PRIMARY KEY   -- publication order
 //	topic         text NOT NULL

@@ -58,8 +58,8 @@ package outbox
 //
 // # Wake-ups
 //
-// A dedicated connection LISTENs on the table's channel (a statement
-// trigger NOTIFYs it when rows are committed); every relay instance listens,
+// A dedicated connection LISTENs on the table's channel (writers NOTIFY it
+// after their commits, see Waker); every relay instance listens,
 // so the one holding the lock gets the wake-up that arrives during its batch
 // and runs another. A poll every PollInterval covers lost notifications and
 // a listener that is reconnecting (which it does with backoff when its
@@ -109,7 +109,7 @@ type Publisher interface {
 // RelayConfig configures a Relay. Table and Channel are required.
 type RelayConfig struct {
 	Table   string // schema-qualified outbox table, e.g. "taskapi.outbox"
-	Channel string // channel its trigger NOTIFYs, e.g. "taskapi_outbox"
+	Channel string // channel its writers NOTIFY (see Waker), e.g. "taskapi_outbox"
 
 	// ListenConfig is the connection that LISTENs. Nil: the pool's. It must
 	// reach PostgreSQL directly (or through a session-mode pooler): a

@@ -126,7 +126,7 @@ func runRelay(ctx context.Context, b *broker, dbURL, logFormat string, stdout io
 	defer func() { _ = pub.Close() }()
 	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{
 		Table:   taskapi.OutboxTable,
-		Channel: taskapi.Migrations.Schema + "_outbox", // the channel its trigger notifies
+		Channel: taskapi.OutboxChannel,
 		Log:     log,
 	})
 	if err != nil {

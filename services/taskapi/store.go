@@ -39,11 +39,23 @@ var ErrNotRecurring = errors.New("task has no recurrence")
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	wake *outbox.Waker
 }
+
+// OutboxChannel is the channel on which taskapi wakes the outbox relays.
+const OutboxChannel = "taskapi_outbox"
 
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, now: time.Now}
+	return &Store{pool: pool, now: time.Now, wake: outbox.NewWaker(pool, OutboxChannel)}
+}
+
+// committed wakes the relays after a transaction that wrote the outbox.
+func (s *Store) committed(err error) error {
+	if err == nil {
+		s.wake.Wake()
+	}
+	return err
 }
 
 const taskColumns = `id, owner_id, title, description, status, priority, tags, due_at, time_zone,
@@ -144,7 +156,7 @@ func (s *Store) Create(ctx context.Context, owner string, f task.Fields) (*task.
 		}
 		return emit(ctx, tx, events.TypeTaskCreated, t, now)
 	})
-	if err != nil {
+	if err := s.committed(err); err != nil {
 		return nil, fmt.Errorf("create task: %w", err)
 	}
 	return t, nil
@@ -235,7 +247,7 @@ func (s *Store) change(ctx context.Context, owner, id string, ifVersion int64, t
 		}
 		return emit(ctx, tx, typ, t, now)
 	})
-	return out, err
+	return out, s.committed(err)
 }
 
 // Update applies edit to the editable fields of owner's task id. A result
@@ -299,7 +311,7 @@ func (s *Store) Delete(ctx context.Context, owner, id string, ifVersion int64) e
 	if !validID(id) {
 		return task.ErrNotFound
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.committed(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		t, err := getOne(ctx, tx, deleteTask, id, owner)
 		if err != nil {
 			return err
@@ -311,7 +323,7 @@ func (s *Store) Delete(ctx context.Context, owner, id string, ifVersion int64) e
 		t.Version++
 		t.UpdatedAt = now
 		return emit(ctx, tx, events.TypeTaskDeleted, t, now)
-	})
+	}))
 }
 
 // TagCount is how many of a user's tasks carry a tag.
@@ -402,7 +414,7 @@ func (s *Store) CreateOccurrence(ctx context.Context, previous string, occurrenc
 		t, created = next, true
 		return emit(ctx, tx, events.TypeTaskCreated, next, now)
 	})
-	if err != nil {
+	if err := s.committed(err); err != nil {
 		return nil, false, err
 	}
 	return t, created, nil
