@@ -36,7 +36,7 @@ type benchDB struct {
 
 // openDB returns BENCH_DATABASE_URL's database, or starts a private durable
 // PostgreSQL (fsync on) in pgDir, or in a temporary folder removed by close.
-func openDB(ctx context.Context, getenv func(string) string, pgDir string, progress io.Writer) (*benchDB, error) {
+func openDB(ctx context.Context, getenv func(string) string, pgDir, syncCommit string, progress io.Writer) (*benchDB, error) {
 	if u := getenv("BENCH_DATABASE_URL"); u != "" {
 		return &benchDB{url: u, source: "BENCH_DATABASE_URL"}, nil
 	}
@@ -48,8 +48,8 @@ func openDB(ctx context.Context, getenv func(string) string, pgDir string, progr
 		}
 		db.dir = d
 	}
-	fmt.Fprintf(progress, "starting a private PostgreSQL in %s (durable: fsync on)\n", db.dir)
-	c, err := pglocal.Start(ctx, pglocal.Options{Dir: db.dir, Durable: true})
+	fmt.Fprintf(progress, "starting a private PostgreSQL in %s (durable: fsync on, synchronous_commit %s)\n", db.dir, syncCommit)
+	c, err := pglocal.Start(ctx, pglocal.Options{Dir: db.dir, Durable: true, Settings: map[string]string{"synchronous_commit": syncCommit}})
 	if err != nil {
 		if !db.keep {
 			_ = os.RemoveAll(db.dir)

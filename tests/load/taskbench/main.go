@@ -70,7 +70,7 @@ type config struct {
 	pgDir          string
 	reuse          bool
 	seed           uint64
-	outboxNotify   bool
+	syncCommit     string
 	cpuProfile     string
 }
 
@@ -104,7 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.reuse, "reuse", false, "reuse tasks already seeded for the bench users instead of seeding again")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated data")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of phase 1 (generator and taskapi) to this file")
-	fs.BoolVar(&c.outboxNotify, "outbox-notify", true, "experiment: false disables the outbox's NOTIFY trigger during the load (and enables it again after)")
+	fs.StringVar(&c.syncCommit, "synchronous-commit", "on", "synchronous_commit of the private PostgreSQL: on (each commit waits for its WAL flush) or off (flushed within 200 ms; a crash loses at most that, never consistency)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
@@ -146,7 +146,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	rep.Machine = machine{GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), LoadStart: loadAverage()}
 	fmt.Fprintf(progress, "taskbench: GOMAXPROCS %d, nproc %d, load average %s\n", rep.Machine.GOMAXPROCS, rep.Machine.NumCPU, rep.Machine.LoadStart)
 
-	db, err := openDB(ctx, getenv, cfg.pgDir, progress)
+	if cfg.syncCommit != "on" && cfg.syncCommit != "off" {
+		return fmt.Errorf("-synchronous-commit=%q: want on or off", cfg.syncCommit)
+	}
+	db, err := openDB(ctx, getenv, cfg.pgDir, cfg.syncCommit, progress)
 	if err != nil {
 		return err
 	}
@@ -231,18 +234,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	rep.SeedCheck = fmt.Sprintf("%d seeded tasks (recurring, with reminders, done, undated, tagged) read back through the API; an empty merge patch re-validated each and kept its version", n)
 	fmt.Fprintln(progress, "seed check:", rep.SeedCheck)
 
-	if !cfg.outboxNotify {
-		if _, err := pool.Exec(ctx, "ALTER TABLE taskapi.outbox DISABLE TRIGGER outbox_notify"); err != nil {
-			return err
-		}
-		defer func() {
-			if _, err := pool.Exec(context.WithoutCancel(ctx), "ALTER TABLE taskapi.outbox ENABLE TRIGGER outbox_notify"); err != nil {
-				fmt.Fprintln(stderr, "taskbench: enable the outbox trigger again:", err)
-			}
-		}()
-		rep.Experiment = "the outbox's NOTIFY trigger (outbox_notify) was DISABLED during the load (-outbox-notify=false)"
-	}
-
 	if err := b.phase1(ctx); err != nil {
 		return err
 	}
@@ -297,16 +288,15 @@ func heapInUse() int64 {
 
 // report is everything the benchmark prints.
 type report struct {
-	Started    string     `json:"started"`
-	Machine    machine    `json:"machine"`
-	Database   dbInfo     `json:"database"`
-	Data       dataInfo   `json:"data"`
-	Seed       seedStats  `json:"seed"`
-	SeedCheck  string     `json:"seed_check"`
-	Experiment string     `json:"experiment,omitempty"`
-	Floor      floorStats `json:"floor"`
-	Phase1     phase1     `json:"phase1"`
-	Phase2     struct {
+	Started   string     `json:"started"`
+	Machine   machine    `json:"machine"`
+	Database  dbInfo     `json:"database"`
+	Data      dataInfo   `json:"data"`
+	Seed      seedStats  `json:"seed"`
+	SeedCheck string     `json:"seed_check"`
+	Floor     floorStats `json:"floor"`
+	Phase1    phase1     `json:"phase1"`
+	Phase2    struct {
 		Criterion      string      `json:"criterion"`
 		Steps          []stepStats `json:"steps"`
 		MaxSustainable float64     `json:"max_sustainable_rate"`

@@ -39,9 +39,6 @@ func (rep *report) print(w io.Writer) {
 	p("           in-flight cap %s (a request due beyond it is dropped); latency counts from the scheduled send time\n", thousands(int64(dt.InflightCap)))
 
 	ph := rep.Phase1
-	if rep.Experiment != "" {
-		p("EXPERIMENT %s\n", rep.Experiment)
-	}
 	p("\nPhase 1: %.0f ops/s for %.0f s after a %.0f s warm-up (the last answer came %.1f s after the first request)\n", ph.Rate, ph.Duration, ph.Warmup, ph.Seconds)
 	goalOf := map[string]goal{}
 	for _, g := range rep.Goals {
