@@ -23,6 +23,15 @@ token: ## Print a development token: make token USER=alice
 test: postgres-bin ## Run all tests (race detector on) against real PostgreSQL
 	$(GO) test -race ./...
 
+.PHONY: test-e2e
+test-e2e: tools ## Run the end-to-end tests with the real tools (kube-apiserver, etcd, Pulumi engine, daprd)
+	@bash tests/tools/path.sh --check
+	PATH="$$(bash tests/tools/path.sh):$$PATH" PULUMI_SKIP_UPDATE_CHECK=true $(GO) test -tags e2e -count=1 -timeout 30m ./tests/...
+
+.PHONY: tools
+tools: ## Build the heavy test tools once into ~/.cache/todo-platform/tools (15-20 min each when cold; instant when cached)
+	bash tests/tools/build.sh
+
 .PHONY: lint
 lint: ## Run gofmt, go vet and golangci-lint
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
@@ -30,7 +39,7 @@ lint: ## Run gofmt, go vet and golangci-lint
 	$(GO) run $(GOLANGCI_LINT) run ./...
 
 .PHONY: bench
-bench: postgres-bin ## Benchmark the task API: 100 users x 10,000 tasks, open-loop mixed load (about 10 minutes)
+bench: postgres-bin ## Benchmark the task API: 100 users x 10,000 tasks, open-loop mixed load (3-5 minutes)
 	$(GO) run ./tests/load/taskbench $(BENCH_FLAGS)
 
 ##@ Helpers
