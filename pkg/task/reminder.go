@@ -66,6 +66,10 @@ func (r *Reminder) UnmarshalJSON(b []byte) error {
 		*r = Reminder{Before: d}
 	case v.At != nil:
 		at := v.At.UTC()
+		if y := at.Year(); y < 0 || y > 9999 {
+			// MarshalJSON could not write it back.
+			return errors.New(`a reminder's "at" must fall in the years 0000 to 9999 (UTC)`)
+		}
 		*r = Reminder{At: &at}
 	default:
 		return errors.New(`a reminder needs "before" (a duration such as "15m", "2h", "1d") or "at" (an RFC 3339 time)`)
@@ -122,21 +126,23 @@ func FormatDuration(d time.Duration) string {
 		return "0s"
 	}
 	var b strings.Builder
+	// The magnitude as unsigned: -d overflows for the most negative duration.
+	m := uint64(d)
 	if d < 0 {
 		b.WriteByte('-')
-		d = -d
+		m = -m
 	}
-	const day = 24 * time.Hour
-	if w := d / (7 * day); w > 0 && d%(7*day) == 0 {
+	const day = uint64(24 * time.Hour)
+	if w := m / (7 * day); w > 0 && m%(7*day) == 0 {
 		fmt.Fprintf(&b, "%dw", w)
 		return b.String()
 	}
-	if days := d / day; days > 0 {
+	if days := m / day; days > 0 {
 		fmt.Fprintf(&b, "%dd", days)
-		d %= day
+		m %= day
 	}
-	if d > 0 {
-		s := d.String()
+	if m > 0 {
+		s := time.Duration(m).String()
 		s = strings.Replace(s, "h0m0s", "h", 1)
 		s = strings.Replace(s, "m0s", "m", 1)
 		b.WriteString(s)

@@ -67,11 +67,16 @@ func Normalize(f *Fields) error {
 		ve.Add("title", "is required")
 	case n > MaxTitleLen:
 		ve.Add("title", "is %d characters long; at most %d are allowed", n, MaxTitleLen)
+	case strings.ContainsRune(f.Title, 0):
+		ve.Add("title", "must not contain NUL (U+0000) characters")
 	}
-	if !utf8.ValidString(f.Description) {
+	switch {
+	case !utf8.ValidString(f.Description):
 		ve.Add("description", "must be valid UTF-8")
-	} else if n := utf8.RuneCountInString(f.Description); n > MaxDescriptionLen {
-		ve.Add("description", "is %d characters long; at most %d are allowed", n, MaxDescriptionLen)
+	case utf8.RuneCountInString(f.Description) > MaxDescriptionLen:
+		ve.Add("description", "is %d characters long; at most %d are allowed", utf8.RuneCountInString(f.Description), MaxDescriptionLen)
+	case strings.ContainsRune(f.Description, 0):
+		ve.Add("description", "must not contain NUL (U+0000) characters")
 	}
 	if f.Priority < PriorityNone || f.Priority > PriorityUrgent {
 		ve.Add("priority", "must be one of none, low, medium, high, urgent")
@@ -111,6 +116,10 @@ func Normalize(f *Fields) error {
 		case r.At != nil:
 			at := r.At.UTC().Truncate(time.Second)
 			r.At = &at
+			if at.Year() < 1970 || at.Year() > 9999 {
+				ve.Add(field+".at", "must be between the years 1970 and 9999")
+				continue
+			}
 			key := "at " + at.Format(time.RFC3339)
 			if seen[key] {
 				continue
@@ -164,7 +173,7 @@ func Normalize(f *Fields) error {
 }
 
 // NormalizeTags trims, lower-cases, collapses inner white space to "-",
-// removes a leading "#", drops duplicates and sorts. It reports tags that are
+// removes leading "#"s, drops duplicates and sorts. It reports tags that are
 // empty, too long, or hold commas or control characters, and too many tags.
 func NormalizeTags(in []string) ([]string, []FieldProblem) {
 	var problems []FieldProblem
@@ -192,7 +201,9 @@ func NormalizeTag(raw string) (string, string) {
 	if !utf8.ValidString(raw) {
 		return "", "must be valid UTF-8"
 	}
-	t := strings.TrimPrefix(strings.TrimSpace(raw), "#")
+	// Every leading "#" and space goes: "##go" and "# #go" are "go" too, so
+	// that a normalized tag normalizes to itself.
+	t := strings.TrimLeftFunc(raw, func(r rune) bool { return r == '#' || unicode.IsSpace(r) })
 	t = strings.ToLower(strings.Join(strings.Fields(t), "-"))
 	switch {
 	case t == "":
