@@ -66,26 +66,26 @@ func LoadZone(name string) (*time.Location, error) {
 // ("FREQ=WEEKLY;BYDAY=MO"). It accepts an optional "RRULE:" prefix and any
 // letter case. DTSTART may not be part of the rule: it is the task's due date.
 func NormalizeRule(rule string) (string, error) {
-	s := strings.ToUpper(strings.TrimSpace(rule))
-	s = strings.TrimPrefix(s, "RRULE:")
-	switch {
-	case s == "":
-		return "", errors.New(`is required, e.g. "FREQ=WEEKLY;BYDAY=MO"`)
-	case len(s) > MaxRuleLen:
-		return "", fmt.Errorf("is longer than %d characters", MaxRuleLen)
-	case strings.ContainsAny(s, "\r\n"):
-		return "", errors.New("must be a single RRULE line")
-	case strings.Contains(s, "DTSTART"):
-		return "", errors.New("must not hold DTSTART: the task's due_at and time_zone are the series' start")
-	}
-	opt, err := parse(s, time.UTC)
+	opt, err := parse(canonical(rule), time.UTC)
 	if err != nil {
 		return "", err
 	}
 	return opt.RRuleString(), nil
 }
 
+// parse reads a rule's canonical text (see canonical) in loc. New and Next
+// use it too, so that they accept exactly the rules NormalizeRule does.
 func parse(s string, loc *time.Location) (opt *rrule.ROption, err error) {
+	switch {
+	case s == "":
+		return nil, errors.New(`is required, e.g. "FREQ=WEEKLY;BYDAY=MO"`)
+	case len(s) > MaxRuleLen:
+		return nil, fmt.Errorf("is longer than %d characters", MaxRuleLen)
+	case strings.ContainsAny(s, "\r\n"):
+		return nil, errors.New("must be a single RRULE line")
+	case strings.Contains(s, "DTSTART"):
+		return nil, errors.New("must not hold DTSTART: the task's due_at and time_zone are the series' start")
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			opt, err = nil, fmt.Errorf("is not a valid RRULE: %v", r)
@@ -105,7 +105,73 @@ func parse(s string, loc *time.Location) (opt *rrule.ROption, err error) {
 	case len(opt.Bysecond) > 0:
 		return nil, errors.New("BYSECOND is not supported: occurrences fall on whole minutes")
 	}
+	if err := checkSetPos(opt); err != nil {
+		return nil, err
+	}
+	// The library checks the BY* bounds when it builds a rule: build one now
+	// so that the rule's text alone is known to be valid.
+	probe := *opt
+	probe.Dtstart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := rrule.NewRRule(probe); err != nil {
+		return nil, fmt.Errorf("is not a valid RRULE: %w", err)
+	}
 	return opt, nil
+}
+
+// checkSetPos rejects a BYSETPOS that no position of an HOURLY or DAILY period
+// can hold. Such a series is empty, and the library would look for its first
+// occurrence period by period up to the year 9999, which takes minutes when
+// the periods are hours.
+func checkSetPos(opt *rrule.ROption) error {
+	if len(opt.Bysetpos) == 0 {
+		return nil
+	}
+	var n int // occurrences in one period
+	period := "hour"
+	switch opt.Freq {
+	case rrule.HOURLY:
+		n = max(len(opt.Byminute), 1)
+	case rrule.DAILY:
+		n = max(len(opt.Byhour), 1) * max(len(opt.Byminute), 1)
+		period = "day"
+	default:
+		return nil
+	}
+	for _, p := range opt.Bysetpos {
+		if p != 0 && p >= -n && p <= n {
+			return nil
+		}
+	}
+	return fmt.Errorf("BYSETPOS selects none of the %d occurrences of each %s: the rule has no occurrence", n, period)
+}
+
+// checkHours rejects an HOURLY rule whose BYHOUR no step of INTERVAL hours
+// from start reaches: the library would step through the hours forever.
+func checkHours(opt *rrule.ROption, start time.Time) error {
+	if opt.Freq != rrule.HOURLY || len(opt.Byhour) == 0 {
+		return nil
+	}
+	step := max(opt.Interval, 1)
+	g := gcd(step, 24)
+	h0 := start.Hour()
+	for _, h := range opt.Byhour {
+		if ((h-h0)%g+g)%g == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("BYHOUR is never reached by steps of %d hours from %02d:00: the rule has no occurrence", step, h0)
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// canonical strips what NormalizeRule tolerates around a rule's text.
+func canonical(rule string) string {
+	return strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(rule)), "RRULE:")
 }
 
 // Series is a rule anchored at a DTSTART in a time zone.
@@ -115,13 +181,19 @@ type Series struct {
 }
 
 // New builds the series of rule starting at dtstart, stepped in loc's wall time.
-func New(rule string, dtstart time.Time, loc *time.Location) (s *Series, err error) {
-	s1 := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(rule)), "RRULE:")
-	opt, err := parse(s1, loc)
+func New(rule string, dtstart time.Time, loc *time.Location) (*Series, error) {
+	opt, err := parse(canonical(rule), loc)
 	if err != nil {
 		return nil, err
 	}
-	opt.Dtstart = dtstart.In(loc)
+	return newSeries(opt, dtstart.In(loc), loc)
+}
+
+func newSeries(opt *rrule.ROption, dtstart time.Time, loc *time.Location) (s *Series, err error) {
+	if err := checkHours(opt, dtstart); err != nil {
+		return nil, err
+	}
+	opt.Dtstart = dtstart
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = nil, fmt.Errorf("is not a valid RRULE: %v", r)
@@ -150,42 +222,41 @@ func (s *Series) After(t time.Time) (next time.Time, err error) {
 }
 
 // Next returns the occurrence that follows one due at due and completed at
-// completed, under anchor. For AnchorDue it is the rule's next date after due.
-// For AnchorCompletion the rule restarts on the completion's local date at
-// due's local time of day, and the next occurrence is its first one after the
-// completion; COUNT and UNTIL still end the series (COUNT counts the
-// occurrences so far, given as done).
+// completed, under anchor. done is the number of occurrences so far, this one
+// included: a rule with COUNT ends once done reaches it, and UNTIL ends it too.
+//
+// For AnchorDue it is the rule's next date after due: the rule restarts at
+// due, the previous occurrence. For AnchorCompletion the rule restarts on the
+// completion's local date at due's local time of day, and the next occurrence
+// is its first one after both that restart and the completion: a task done
+// "every 3 days" early on the 5th is next due on the 8th.
 func Next(rule string, anchor Anchor, zone string, due, completed time.Time, done int) (time.Time, error) {
 	loc, err := LoadZone(zone)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if anchor != AnchorCompletion {
-		s, err := New(rule, due, loc)
-		if err != nil {
-			return time.Time{}, err
-		}
-		return s.After(due)
-	}
-	opt, err := parse(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(rule)), "RRULE:"), loc)
+	opt, err := parse(canonical(rule), loc)
 	if err != nil {
 		return time.Time{}, err
 	}
 	if opt.Count > 0 && done >= opt.Count {
 		return time.Time{}, ErrNoOccurrence
 	}
-	d, c := due.In(loc), completed.In(loc)
-	start := time.Date(c.Year(), c.Month(), c.Day(), d.Hour(), d.Minute(), d.Second(), 0, loc)
+	// The series restarts at this occurrence, so its COUNT would restart too:
+	// done has counted the occurrences instead.
 	opt.Count = 0
-	opt.Dtstart = start
-	r, err := rrule.NewRRule(*opt)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("is not a valid RRULE: %w", err)
+	start, after := due.In(loc), due
+	if anchor == AnchorCompletion {
+		d, c := due.In(loc), completed.In(loc)
+		start = time.Date(c.Year(), c.Month(), c.Day(), d.Hour(), d.Minute(), d.Second(), 0, loc)
+		after = start
+		if c.After(after) {
+			after = c
+		}
 	}
-	s := &Series{rule: r, loc: loc}
-	after := start
-	if c.After(after) {
-		after = c
+	s, err := newSeries(opt, start, loc)
+	if err != nil {
+		return time.Time{}, err
 	}
 	return s.After(after)
 }
