@@ -5,6 +5,7 @@
 package kube
 
 import (
+	"context"
 	"strings"
 
 	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
@@ -81,5 +82,30 @@ func NewChart(ctx *pulumi.Context, name string, args *ChartArgs, opts ...pulumi.
 		ca.Version = pulumi.String(args.Source.Version)
 		ca.RepositoryOpts = &helmv4.RepositoryOptsArgs{Repo: pulumi.String(args.Source.Repository)}
 	}
+	opts = append(opts, pulumi.Transforms([]pulumi.ResourceTransform{DropEmptyRules}))
 	return helmv4.NewChart(ctx, name, ca, opts...)
+}
+
+// DropEmptyRules removes an empty rules list from the Roles and
+// ClusterRoles a chart renders (Dapr's dapr-placement has "rules: []"). The
+// API server does not keep an empty list, so the provider would otherwise
+// see "+rules" and update the role on every run.
+func DropEmptyRules(_ context.Context, args *pulumi.ResourceTransformArgs) *pulumi.ResourceTransformResult {
+	if args.Type != "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole" && args.Type != "kubernetes:rbac.authorization.k8s.io/v1:Role" {
+		return nil
+	}
+	rules, ok := args.Props["rules"]
+	if !ok {
+		return nil
+	}
+	if r, ok := rules.(pulumi.Array); !ok || len(r) > 0 {
+		return nil
+	}
+	props := pulumi.Map{}
+	for k, v := range args.Props {
+		if k != "rules" {
+			props[k] = v
+		}
+	}
+	return &pulumi.ResourceTransformResult{Props: props, Opts: args.Opts}
 }
