@@ -87,7 +87,7 @@ func NewImages(ctx *pulumi.Context, name string, args *ImagesArgs, opts ...pulum
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(tmp)
+		defer func() { _ = os.RemoveAll(tmp) }()
 		bins, err := BuildBinaries(ctx.Context(), args.Source, tmp, set.Platform, args.Services)
 		if err != nil {
 			return nil, err
@@ -196,7 +196,7 @@ func pushed(ctx *pulumi.Context, args *ImagesArgs, repo, service string, img v1.
 func writeLayout(dir, imageName string, img v1.Image) error {
 	p, err := layout.FromPath(dir)
 	if err != nil {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return err
 		}
 		if p, err = layout.Write(dir, empty.Index); err != nil {
@@ -221,11 +221,12 @@ func loadIntoMinikube(ctx context.Context, profile, tagged string, img v1.Image)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	file := filepath.Join(dir, "image.tar")
 	if err := tarball.WriteToFile(file, tag, img); err != nil {
 		return err
 	}
+	//nolint:gosec // G204: runs the minikube CLI on purpose; the profile comes from the stack config.
 	out, err := exec.CommandContext(ctx, "minikube", "-p", profile, "image", "load", file).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("minikube image load %s: %w\n%s", tagged, err, out)

@@ -34,7 +34,7 @@ var Topics = []string{TopicTaskEvents, TopicReminders, TopicTaskEventsDLQ, Topic
 
 // SecretName is the Secret (in the services' namespace) with the Kafka
 // client settings: brokers, tls, saslMechanism, username, password, ca.crt.
-const SecretName = "kafka-credentials"
+const SecretName = "kafka-credentials" //nolint:gosec // G101: the name of a Secret, not a credential.
 
 // KafkaArgs configures NewKafka.
 type KafkaArgs struct {

@@ -38,7 +38,7 @@ import (
 
 // minikubePassphrase is the published passphrase of the minikube stack's
 // development secrets (stacks/Pulumi.minikube.yaml).
-const minikubePassphrase = "todo-minikube-dev"
+const minikubePassphrase = "todo-minikube-dev" //nolint:gosec // G101: published on purpose; it guards development placeholders only.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if short == "minikube" {
 		if getenv("PULUMI_BACKEND_URL") == "" {
 			state := filepath.Join(root, ".pulumi")
-			if err := os.MkdirAll(state, 0o755); err != nil {
+			if err := os.MkdirAll(state, 0o750); err != nil {
 				return err
 			}
 			env["PULUMI_BACKEND_URL"] = "file://" + filepath.ToSlash(state)
