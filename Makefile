@@ -24,7 +24,7 @@ test: postgres-bin ## Run all tests (race detector on) against real PostgreSQL
 	$(GO) test -race ./...
 
 .PHONY: test-e2e
-test-e2e: tools ## Run the end-to-end tests with the real tools (kube-apiserver, etcd, Pulumi engine, daprd)
+test-e2e: tools postgres-bin chromium-bin ## Run the end-to-end tests with the real tools (kube-apiserver, etcd, Pulumi engine, daprd, Chromium)
 	@bash tests/tools/path.sh --check
 	PATH="$$(bash tests/tools/path.sh):$$PATH" PULUMI_SKIP_UPDATE_CHECK=true $(GO) test -tags e2e -count=1 -timeout 30m ./tests/...
 
@@ -56,6 +56,31 @@ postgres-bin: ## Install the PostgreSQL server binaries when missing (Debian), u
 			echo "cannot install PostgreSQL here: install its server (initdb, pg_ctl) or set DATABASE_URL / TEST_DATABASE_URL" >&2; exit 1; \
 		fi; \
 	fi
+
+.PHONY: chromium-bin
+chromium-bin: ## Install Chromium for the browser tests when missing (Debian)
+	@if ! command -v chromium >/dev/null 2>&1 && [ -z "$$CHROMIUM" ]; then \
+		echo "Chromium not found: installing the Debian package chromium"; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "cannot install Chromium here: install it or set CHROMIUM to its path" >&2; exit 1; \
+		fi; \
+	fi
+
+FUZZTIME ?= 25s
+.PHONY: fuzz
+fuzz: postgres-bin ## Run every fuzz target for FUZZTIME each (default 25s)
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$'     -fuzztime $(FUZZTIME) ./pkg/task/
+	$(GO) test -run '^$$' -fuzz '^FuzzReminderJSON$$'  -fuzztime $(FUZZTIME) ./pkg/task/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) ./pkg/task/
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeRule$$' -fuzztime $(FUZZTIME) ./pkg/recurrence/
+	$(GO) test -run '^$$' -fuzz '^FuzzNext$$'          -fuzztime $(FUZZTIME) ./pkg/recurrence/
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateTask$$'    -fuzztime $(FUZZTIME) ./services/taskapi/
+	$(GO) test -run '^$$' -fuzz '^FuzzPatchTask$$'     -fuzztime $(FUZZTIME) ./services/taskapi/
+	$(GO) test -run '^$$' -fuzz '^FuzzListQuery$$'     -fuzztime $(FUZZTIME) ./services/taskapi/
 
 .PHONY: help
 help: ## Show this help

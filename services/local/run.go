@@ -250,6 +250,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	tok, _ := auth.IssueHS256(jwtSecret, "alice", "", "", 24*time.Hour)
 	fmt.Fprintf(stdout, `
 ┌─ todo platform is up ─────────────────────────────────────────────
+│ web page        %[1]s/   (sign in with the token below)
 │ task API        %[1]s/api/v1/tasks
 │ OpenAPI         %[1]s/api/v1/openapi.json
 │ health/metrics  %[1]s/readyz  %[1]s/metrics
@@ -260,8 +261,9 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │ development token for user "alice" (24 h; another: make token USER=bob):
 │ %[3]s
 │
-│ try:  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/v1/tasks \
-│         -d '{"title":"Try the platform","priority":"high"}'
+│ try:  TOKEN=$(make -s token USER=alice)
+│       curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+│         %[1]s/api/v1/tasks -d '{"title":"Try the platform","priority":"high"}'
 └─ Ctrl-C stops everything ───────────────────────────────────────
 `, base, redactURL(dbURL), tok, brk.desc)
 
