@@ -224,12 +224,16 @@ func handleCommand(cmd func(r *http.Request, owner, id string, version int64) (*
 			fail(w, r, &web.RequestError{Status: http.StatusBadRequest, Detail: err.Error()})
 			return
 		}
-		if r.ContentLength > 0 {
-			// Commands take no body; refuse one rather than ignore it.
-			if b, _ := web.ReadBody(w, r, 1024); len(bytes.TrimSpace(b)) > 0 && string(bytes.TrimSpace(b)) != "{}" {
-				web.Fail(w, r, http.StatusBadRequest, "this command takes no request body")
-				return
-			}
+		// Commands take no body (an empty object is tolerated); refuse one
+		// rather than ignore it, chunked or not.
+		b, err := web.ReadBody(w, r, 1024)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		if b = bytes.TrimSpace(b); len(b) > 0 && string(b) != "{}" {
+			web.Fail(w, r, http.StatusBadRequest, "this command takes no request body")
+			return
 		}
 		t, err := cmd(r, auth.UserID(r.Context()), chi.URLParam(r, "taskID"), version)
 		if err != nil {
@@ -293,8 +297,8 @@ func handleCreateOccurrence(store *Store) http.HandlerFunc {
 			fail(w, r, err)
 			return
 		}
-		if req.OccurrenceAt.IsZero() {
-			fail(w, r, &web.RequestError{Status: http.StatusBadRequest, Field: "occurrence_at", Detail: "occurrence_at is required (RFC 3339)"})
+		if y := req.OccurrenceAt.UTC().Year(); req.OccurrenceAt.IsZero() || y < 1970 || y > 9999 {
+			fail(w, r, &web.RequestError{Status: http.StatusBadRequest, Field: "occurrence_at", Detail: "occurrence_at is required: an RFC 3339 time between the years 1970 and 9999"})
 			return
 		}
 		t, created, err := store.CreateOccurrence(r.Context(), chi.URLParam(r, "taskID"), req.OccurrenceAt)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -108,7 +110,10 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 	}
 	q.HasDue = parseBoolParam(v, "has_due", &ve)
 	q.Q = strings.TrimSpace(v.Get("q"))
-	if len(q.Q) > maxQueryLen {
+	switch {
+	case !utf8.ValidString(q.Q) || strings.ContainsRune(q.Q, 0):
+		ve.Add("q", "must be text (valid UTF-8 without NUL characters)")
+	case utf8.RuneCountInString(q.Q) > maxQueryLen:
 		ve.Add("q", "is longer than %d characters", maxQueryLen)
 	}
 	if s := v.Get("sort"); s != "" {
@@ -129,12 +134,17 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 	}
 	if s := v.Get("cursor"); s != "" {
 		c, err := decodeCursor(s)
-		if err != nil {
+		switch {
+		case err != nil:
 			ve.Add("cursor", "is not a cursor this API issued")
-		} else if c.Sort != q.sortName() || c.Filter != q.filterHash() {
+		case c.Sort != q.sortName() || c.Filter != q.filterHash():
 			ve.Add("cursor", "belongs to a list with another sort or filter; start again without it")
-		} else {
+		default:
 			q.After = c
+			if _, err := q.keyArg(); err != nil {
+				q.After = nil
+				ve.Add("cursor", "is not a cursor this API issued")
+			}
 		}
 	}
 	if err := ve.Err(); err != nil {
@@ -240,8 +250,13 @@ func (q ListQuery) keyArg() (any, error) {
 		return p, err
 	case "title":
 		var s string
-		err := json.Unmarshal(k, &s)
-		return s, err
+		if err := json.Unmarshal(k, &s); err != nil {
+			return nil, err
+		}
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return nil, errors.New("title key is not text")
+		}
+		return s, nil
 	case "due_at":
 		var t *time.Time
 		if err := json.Unmarshal(k, &t); err != nil {

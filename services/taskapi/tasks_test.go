@@ -470,3 +470,21 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+func TestRejectsWhatPostgreSQLCannotStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.create("alice", map[string]any{"title": "x"})
+	path := "/api/v1/tasks/" + c["id"].(string)
+	// Text with NUL or invalid UTF-8, tampered cursors, far-away years.
+	for _, q := range []string{"q=a%00b", "q=%ff%fe", "cursor=" + url.QueryEscape("eyJzIjoiLWNyZWF0ZWRfYXQiLCJmIjoiIiwiayI6IngiLCJpIjoiMDE5MDAwMDAtMDAwMC03MDAwLTgwMDAtMDAwMDAwMDAwMDAxIn0")} {
+		wantProblem(t, e.do("alice", "GET", "/api/v1/tasks?"+q, nil), 400)
+	}
+	wantProblem(t, e.do("alice", "GET", "/api/v1/tasks?q="+strings.Repeat("é", 201), nil), 400, "q")
+	wantStatus(t, e.do("alice", "GET", "/api/v1/tasks?q="+strings.Repeat("é", 200), nil), 200)
+	wantProblem(t, e.do("alice", "POST", path+"/complete", strings.Repeat(" ", 2000)+`{"x":1}`), 413)
+	wantProblem(t, e.do("alice", "POST", path+"/complete", `{"x":1}`), 400)
+	wantStatus(t, e.do("alice", "POST", path+"/complete", `{}`), 200)
+	wantProblem(t, e.do("", "POST", "/internal/v1/tasks/"+c["id"].(string)+"/occurrences", `{"occurrence_at":"9999-12-31T23:59:59-01:00"}`,
+		"Authorization: Bearer "+testInternalToken), 400, "occurrence_at")
+}
