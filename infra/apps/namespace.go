@@ -64,6 +64,8 @@ type IngressControllerArgs struct {
 // controller of their own.
 type IngressController struct {
 	pulumi.ResourceState
+	// Stage lists the resources to depend on: the namespace and the chart.
+	Stage []pulumi.Resource
 }
 
 // NewIngressController installs ingress-nginx behind a cloud load balancer.
@@ -81,7 +83,7 @@ func NewIngressController(ctx *pulumi.Context, name string, args *IngressControl
 	if err != nil {
 		return nil, err
 	}
-	if _, err := kube.NewChart(ctx, name, &kube.ChartArgs{
+	chart, err := kube.NewChart(ctx, name, &kube.ChartArgs{
 		Source:    args.Chart,
 		Namespace: ns.Metadata.Name().Elem(),
 		SkipAwait: args.SkipAwait,
@@ -96,9 +98,11 @@ func NewIngressController(ctx *pulumi.Context, name string, args *IngressControl
 				"metrics": pulumi.Map{"enabled": pulumi.Bool(true)},
 			},
 		},
-	}, pulumi.Parent(ic), pulumi.Providers(args.Provider)); err != nil {
+	}, pulumi.Parent(ic), pulumi.Providers(args.Provider))
+	if err != nil {
 		return nil, err
 	}
+	ic.Stage = []pulumi.Resource{ns, chart}
 	if err := ctx.RegisterResourceOutputs(ic, pulumi.Map{}); err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ const (
 	KeyJWTSecret     = "jwtSecret"
 	KeyInternalToken = "internalToken"
 	KeySMTPPassword  = "smtpPassword"
-	// kafkaCADir is where a private Kafka CA is mounted (SSL_CERT_DIR).
+	// kafkaCADir is where a private Kafka CA is mounted (KAFKA_TLS_CA_FILE).
 	kafkaCADir = "/etc/todo/kafka-ca"
 )
 
@@ -258,8 +258,8 @@ func serviceEnv(cfg *config.Config, svc Service, args *ServicesArgs) corev1.EnvV
 		envSecret("DATABASE_URL", args.DatabaseSecret, database.KeyURL),
 	}
 	if k.HasCA {
-		// Go reads extra roots from SSL_CERT_DIR, besides the image's bundle.
-		env = append(env, envVal("SSL_CERT_DIR", kafkaCADir))
+		// The brokers' certificates come from a private CA.
+		env = append(env, envVal("KAFKA_TLS_CA_FILE", kafkaCADir+"/ca.crt"))
 	}
 	if svc.VerifiesJWT {
 		if cfg.Secrets.HasJWTSecret {

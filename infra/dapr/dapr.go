@@ -54,6 +54,10 @@ type ControlPlaneArgs struct {
 type ControlPlane struct {
 	pulumi.ResourceState
 	Namespace pulumi.StringOutput
+	// Stage lists the resources to depend on: the namespace and the chart.
+	// (Depending on the component alone is not enough: the SDK expands a
+	// component to the children registered so far, which may race.)
+	Stage []pulumi.Resource
 }
 
 // NewControlPlane installs the Dapr control plane.
@@ -73,7 +77,7 @@ func NewControlPlane(ctx *pulumi.Context, name string, args *ControlPlaneArgs, o
 	}
 	cp.Namespace = ns.Metadata.Name().Elem()
 	perComponent := pulumi.Map{"logLevel": pulumi.String(args.LogLevel)}
-	if _, err := kube.NewChart(ctx, name, &kube.ChartArgs{
+	chart, err := kube.NewChart(ctx, name, &kube.ChartArgs{
 		Source:    args.Chart,
 		Namespace: cp.Namespace,
 		SkipAwait: args.SkipAwait,
@@ -92,9 +96,11 @@ func NewControlPlane(ctx *pulumi.Context, name string, args *ControlPlaneArgs, o
 			"dapr_sentry":           perComponent,
 			"dapr_sidecar_injector": perComponent,
 		},
-	}, pulumi.Parent(cp), pulumi.Providers(args.Provider)); err != nil {
+	}, pulumi.Parent(cp), pulumi.Providers(args.Provider))
+	if err != nil {
 		return nil, err
 	}
+	cp.Stage = []pulumi.Resource{ns, chart}
 	if err := ctx.RegisterResourceOutputs(cp, pulumi.Map{"namespace": cp.Namespace}); err != nil {
 		return nil, err
 	}
@@ -128,6 +134,8 @@ type Components struct {
 	pulumi.ResourceState
 	// PubSubOf is the pub/sub component each service uses (DAPR_PUBSUB).
 	PubSubOf map[string]string
+	// Resources are the Dapr resources created, for others to depend on.
+	Resources []pulumi.Resource
 }
 
 // NewComponents creates the Dapr components, resiliency and subscriptions.
@@ -140,7 +148,7 @@ func NewComponents(ctx *pulumi.Context, name string, args *ComponentsArgs, opts 
 	// the control plane stage.
 	crOpts := []pulumi.ResourceOption{
 		pulumi.Parent(c), pulumi.Provider(args.Provider),
-		pulumi.DependsOn([]pulumi.Resource{args.ControlPlane}),
+		pulumi.DependsOn(args.ControlPlane.Stage),
 	}
 	var shared []string
 	for _, s := range args.Services {
@@ -160,7 +168,7 @@ func NewComponents(ctx *pulumi.Context, name string, args *ComponentsArgs, opts 
 			// Secret references resolve through the platform's secret store.
 			fields["auth"] = pulumi.Map{"secretStore": pulumi.String(SecretStore)}
 		}
-		_, err := apiextensions.NewCustomResource(ctx, resName, &apiextensions.CustomResourceArgs{
+		r, err := apiextensions.NewCustomResource(ctx, resName, &apiextensions.CustomResourceArgs{
 			ApiVersion: pulumi.String(apiVersion),
 			Kind:       pulumi.String(kind),
 			Metadata: &metav1.ObjectMetaArgs{
@@ -170,6 +178,9 @@ func NewComponents(ctx *pulumi.Context, name string, args *ComponentsArgs, opts 
 			},
 			OtherFields: fields,
 		}, crOpts...)
+		if err == nil {
+			c.Resources = append(c.Resources, r)
+		}
 		return err
 	}
 	component := func(objName, typ, version string, metadata pulumi.Array, scopes []string) error {

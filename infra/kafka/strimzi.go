@@ -31,6 +31,10 @@ type StrimziOperatorArgs struct {
 type StrimziOperator struct {
 	pulumi.ResourceState
 	Namespace pulumi.StringOutput
+	// Stage lists the resources to depend on: the namespace and the chart.
+	// (Depending on the component alone is not enough: the SDK expands a
+	// component to the children registered so far, which may race.)
+	Stage []pulumi.Resource
 }
 
 // NewStrimziOperator installs the Strimzi cluster operator.
@@ -50,7 +54,7 @@ func NewStrimziOperator(ctx *pulumi.Context, name string, args *StrimziOperatorA
 		return nil, err
 	}
 	op.Namespace = ns.Metadata.Name().Elem()
-	if _, err := kube.NewChart(ctx, name, &kube.ChartArgs{
+	chart, err := kube.NewChart(ctx, name, &kube.ChartArgs{
 		Source:    args.Chart,
 		Namespace: op.Namespace,
 		SkipAwait: args.SkipAwait,
@@ -63,9 +67,11 @@ func NewStrimziOperator(ctx *pulumi.Context, name string, args *StrimziOperatorA
 				"limits":   pulumi.Map{"memory": pulumi.String("512Mi")},
 			},
 		},
-	}, pulumi.Parent(op), pulumi.Providers(args.Provider)); err != nil {
+	}, pulumi.Parent(op), pulumi.Providers(args.Provider))
+	if err != nil {
 		return nil, err
 	}
+	op.Stage = []pulumi.Resource{ns, chart}
 	if err := ctx.RegisterResourceOutputs(op, pulumi.Map{"namespace": op.Namespace}); err != nil {
 		return nil, err
 	}
@@ -88,7 +94,7 @@ func (k *Kafka) strimzi(ctx *pulumi.Context, name string, args *KafkaArgs) error
 	if err != nil {
 		return err
 	}
-	needsCRDs := pulumi.DependsOn([]pulumi.Resource{op})
+	needsCRDs := pulumi.DependsOn(op.Stage)
 	clusterLabel := pulumi.StringMap{"strimzi.io/cluster": pulumi.String(kc.ClusterName)}
 	meta := func(objName, waitFor string, labels pulumi.StringMap, annotations pulumi.StringMap) *metav1.ObjectMetaArgs {
 		return &metav1.ObjectMetaArgs{

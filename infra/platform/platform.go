@@ -100,7 +100,8 @@ func Deploy(ctx *pulumi.Context) (Outputs, error) {
 			return nil, err
 		}
 		pubsubOf = comps.PubSubOf
-		servicesAfter = append(servicesAfter, cp, comps)
+		servicesAfter = append(servicesAfter, cp.Stage...)
+		servicesAfter = append(servicesAfter, comps.Resources...)
 	}
 
 	if cfg.Ingress.InstallController {
@@ -114,7 +115,7 @@ func Deploy(ctx *pulumi.Context) (Outputs, error) {
 		if err != nil {
 			return nil, err
 		}
-		servicesAfter = append(servicesAfter, ic)
+		servicesAfter = append(servicesAfter, ic.Stage...)
 	}
 
 	imgs, err := images.NewImages(ctx, "images", &images.ImagesArgs{

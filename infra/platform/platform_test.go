@@ -27,6 +27,7 @@ type expectation struct {
 	autoscaled    bool
 	pullSecret    bool
 	kafkaAuth     bool // SASL credentials in the kafka Secret
+	privateCA     bool // the brokers' CA is mounted
 	ingressClass  string
 }
 
@@ -84,6 +85,7 @@ var expectations = []expectation{
 		autoscaled:    true,
 		pullSecret:    true,
 		kafkaAuth:     true,
+		privateCA:     true,
 		ingressClass:  "nginx",
 	},
 }
@@ -376,6 +378,18 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		if pubsub == nil || str(dig(pubsub.obj(), "spec", "type")) != "pubsub.kafka" {
 			t.Fatalf("no pubsub.kafka component: %v", comps)
 		}
+		// The services start after the injector and their components exist.
+		daprChart := byType["kubernetes:helm.sh/v4:Chart"]
+		for _, svcs := range byType["todo:apps:Services"] {
+			for _, c := range daprChart {
+				if c.Name == "dapr" && !slices.Contains(svcs.Deps, c.URN) {
+					t.Error("the services do not wait for the Dapr control plane")
+				}
+			}
+			if !slices.Contains(svcs.Deps, comps["pubsub"].URN) {
+				t.Error("the services do not wait for their Dapr components")
+			}
+		}
 		broadcast := comps["pubsub-realtime"]
 		if broadcast == nil || !strings.Contains(fmt.Sprint(dig(broadcast.obj(), "spec", "metadata")), "{podName}") {
 			t.Error("realtime's pub/sub component has no consumer group per pod")
@@ -491,6 +505,9 @@ func checkDeployment(t *testing.T, e expectation, d *record, jobs map[string]*re
 	}
 	if ref := dig(env["KAFKA_PASSWORD"], "valueFrom", "secretKeyRef"); str(dig(ref, "name")) != kafka.SecretName {
 		t.Errorf("%s: KAFKA_PASSWORD from %v", name, ref)
+	}
+	if e.privateCA != (env["KAFKA_TLS_CA_FILE"] != nil) {
+		t.Errorf("%s: KAFKA_TLS_CA_FILE %v, want it iff the brokers use a private CA", name, env["KAFKA_TLS_CA_FILE"])
 	}
 	annotations := asMap(dig(pod, "metadata", "annotations"))
 	if on := annotations["dapr.io/enabled"] == "true"; on != e.dapr {
