@@ -56,8 +56,10 @@ type IngressControllerArgs struct {
 	Namespace string
 	ClassName string
 	Chart     config.Chart
-	SkipAwait bool
-	Provider  *kubernetes.Provider
+	// ServiceAnnotations configure the cloud load balancer.
+	ServiceAnnotations map[string]string
+	SkipAwait          bool
+	Provider           *kubernetes.Provider
 }
 
 // IngressController is ingress-nginx, for clusters without an ingress
@@ -94,7 +96,10 @@ func NewIngressController(ctx *pulumi.Context, name string, args *IngressControl
 					"name":    pulumi.String(args.ClassName),
 					"default": pulumi.Bool(true),
 				},
-				"service": pulumi.Map{"externalTrafficPolicy": pulumi.String("Local")},
+				"service": pulumi.Map{
+					"externalTrafficPolicy": pulumi.String("Local"),
+					"annotations":           pulumi.ToStringMap(args.ServiceAnnotations),
+				},
 				"metrics": pulumi.Map{"enabled": pulumi.Bool(true)},
 			},
 		},

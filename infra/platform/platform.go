@@ -105,12 +105,19 @@ func Deploy(ctx *pulumi.Context) (Outputs, error) {
 	}
 
 	if cfg.Ingress.InstallController {
+		annotations := map[string]string{}
+		if cfg.Cloud == config.AKS {
+			// Azure's load balancer probes "/" by default, which
+			// ingress-nginx answers with 404: probe its health endpoint.
+			annotations["service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path"] = "/healthz"
+		}
 		ic, err := apps.NewIngressController(ctx, "ingress", &apps.IngressControllerArgs{
-			Namespace: cfg.Network.IngressNamespace,
-			ClassName: cfg.Ingress.ClassName,
-			Chart:     cfg.Charts.IngressNginx,
-			SkipAwait: cfg.SkipAwait,
-			Provider:  k8s,
+			Namespace:          cfg.Network.IngressNamespace,
+			ClassName:          cfg.Ingress.ClassName,
+			Chart:              cfg.Charts.IngressNginx,
+			ServiceAnnotations: annotations,
+			SkipAwait:          cfg.SkipAwait,
+			Provider:           k8s,
 		})
 		if err != nil {
 			return nil, err
