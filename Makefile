@@ -42,6 +42,20 @@ lint: ## Run gofmt, go vet and golangci-lint
 bench: postgres-bin ## Benchmark the task API: 100 users x 10,000 tasks, open-loop mixed load (3-5 minutes)
 	$(GO) run ./tests/load/taskbench $(BENCH_FLAGS)
 
+##@ Platform as code (infra/README.md)
+
+.PHONY: preview
+preview: ## Preview a stack: make preview STACK=minikube|aks|gke|doks
+	PATH="$$(bash tests/tools/path.sh 2>/dev/null):$$PATH" $(GO) run ./infra/cmd/stack preview -s $(STACK)
+
+.PHONY: deploy
+deploy: ## Deploy a stack: make deploy STACK=minikube|aks|gke|doks
+	PATH="$$(bash tests/tools/path.sh 2>/dev/null):$$PATH" $(GO) run ./infra/cmd/stack up -s $(STACK)
+
+.PHONY: destroy
+destroy: ## Destroy a stack: make destroy STACK=... (cloud stacks also need YES=1)
+	PATH="$$(bash tests/tools/path.sh 2>/dev/null):$$PATH" $(GO) run ./infra/cmd/stack destroy -s $(STACK) $(if $(YES),-yes)
+
 ##@ Helpers
 
 .PHONY: postgres-bin

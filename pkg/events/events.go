@@ -98,7 +98,7 @@ func TaskData(e Event) (task.Snapshot, error) {
 	}
 	var s task.Snapshot
 	if err := json.Unmarshal(e.Data(), &s); err != nil {
-		return task.Snapshot{}, fmt.Errorf("%w: task data: %v", ErrMalformed, err)
+		return task.Snapshot{}, fmt.Errorf("%w: task data: %w", ErrMalformed, err)
 	}
 	if s.ID == "" || s.OwnerID == "" {
 		return task.Snapshot{}, fmt.Errorf("%w: task data without id or owner_id", ErrMalformed)

@@ -127,7 +127,7 @@ func FormatDuration(d time.Duration) string {
 	}
 	var b strings.Builder
 	// The magnitude as unsigned: -d overflows for the most negative duration.
-	m := uint64(d)
+	m := uint64(d) //nolint:gosec // two's complement on purpose; negated below
 	if d < 0 {
 		b.WriteByte('-')
 		m = -m
@@ -142,7 +142,7 @@ func FormatDuration(d time.Duration) string {
 		m %= day
 	}
 	if m > 0 {
-		s := time.Duration(m).String()
+		s := time.Duration(m).String() //nolint:gosec // m < 24h here
 		s = strings.Replace(s, "h0m0s", "h", 1)
 		s = strings.Replace(s, "m0s", "m", 1)
 		b.WriteString(s)

@@ -294,13 +294,13 @@ func (p *process) waitReady(timeout time.Duration, check func() error) error {
 	var last error
 	for {
 		if p.exited() {
-			return fmt.Errorf("%s exited before becoming ready (%v)", p.name, p.err)
+			return fmt.Errorf("%s exited before becoming ready (%w)", p.name, p.err)
 		}
 		if last = check(); last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %v", p.name, timeout, last)
+			return fmt.Errorf("%s not ready after %s: %w", p.name, timeout, last)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -352,7 +352,7 @@ func startEtcd(t testing.TB, bin, dir string) (clientURL string) {
 			return clientURL
 		}
 		p.stop()
-		lastErr = fmt.Errorf("%v\n%s", err, p.logTail())
+		lastErr = fmt.Errorf("%w\n%s", err, p.logTail())
 		if !p.exited() || attempt == startAttempts {
 			break
 		}
@@ -400,7 +400,7 @@ func startAPIServer(t testing.TB, bin, dir, etcdURL string, pki *pkiFiles) (serv
 			return serverURL
 		}
 		p.stop()
-		lastErr = fmt.Errorf("%v\n%s", err, p.logTail())
+		lastErr = fmt.Errorf("%w\n%s", err, p.logTail())
 		if !p.exited() || attempt == startAttempts {
 			break
 		}
