@@ -123,6 +123,23 @@ func validID(id string) bool {
 
 func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
+// queueEvent adds the outbox insert of the event of a change of t to batch.
+func queueEvent(batch *pgx.Batch, typ string, t *task.Task, at time.Time) error {
+	e, err := events.NewTaskEvent(EventSource, typ, t.Snapshot(), at)
+	if err != nil {
+		return err
+	}
+	return outbox.Queue(batch, OutboxTable, outbox.Message{Topic: events.TopicTaskEvents, Event: e})
+}
+
+// sendBatch runs batch on db (a pool: as one implicit transaction; a
+// transaction: within it) and reports the first error.
+func sendBatch(ctx context.Context, db interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, batch *pgx.Batch) error {
+	return db.SendBatch(ctx, batch).Close()
+}
+
 // emit writes the event of a change of t into the outbox within tx.
 func emit(ctx context.Context, tx pgx.Tx, typ string, t *task.Task, at time.Time) error {
 	e, err := events.NewTaskEvent(EventSource, typ, t.Snapshot(), at)
@@ -150,13 +167,13 @@ func (s *Store) Create(ctx context.Context, owner string, f task.Fields) (*task.
 	t := &task.Task{ID: uuid.Must(uuid.NewV7()).String(), Owner: owner, Status: task.StatusOpen, CreatedAt: now, UpdatedAt: now, Version: 1}
 	t.Apply(f)
 	startSeries(t)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, insertTask, insertArgs(t, nil)...); err != nil {
-			return fmt.Errorf("insert task: %w", err)
-		}
-		return emit(ctx, tx, events.TypeTaskCreated, t, now)
-	})
-	if err := s.committed(err); err != nil {
+	// The task and its event in one round trip, committed together.
+	batch := &pgx.Batch{}
+	batch.Queue(insertTask, insertArgs(t, nil)...)
+	if err := queueEvent(batch, events.TypeTaskCreated, t, now); err != nil {
+		return nil, fmt.Errorf("create task: %w", err)
+	}
+	if err := s.committed(sendBatch(ctx, s.pool, batch)); err != nil {
 		return nil, fmt.Errorf("create task: %w", err)
 	}
 	return t, nil
@@ -206,15 +223,11 @@ const updateTask = `UPDATE taskapi.tasks SET title = $3, description = $4, statu
 	series_id = $13, occurrence_at = $14, updated_at = $15, completed_at = $16, version = $17
 	WHERE id = $1 AND owner_id = $2`
 
-func save(ctx context.Context, tx pgx.Tx, t *task.Task) error {
+func queueSave(batch *pgx.Batch, t *task.Task) {
 	rule, anchor := recurrenceColumns(t)
 	snap := t.Snapshot() // non-nil tags and reminders
-	_, err := tx.Exec(ctx, updateTask, t.ID, t.Owner, t.Title, t.Description, string(t.Status), int16(t.Priority), snap.Tags,
+	batch.Queue(updateTask, t.ID, t.Owner, t.Title, t.Description, string(t.Status), int16(t.Priority), snap.Tags,
 		t.Due, t.TimeZone, snap.Reminders, rule, anchor, t.SeriesID, t.OccurrenceAt, t.UpdatedAt, t.CompletedAt, t.Version)
-	if err != nil {
-		return fmt.Errorf("update task: %w", err)
-	}
-	return nil
 }
 
 // change runs fn on owner's task id locked for update, and saves it with a new
@@ -242,10 +255,15 @@ func (s *Store) change(ctx context.Context, owner, id string, ifVersion int64, t
 		}
 		t.Version++
 		t.UpdatedAt = now
-		if err := save(ctx, tx, t); err != nil {
+		batch := &pgx.Batch{}
+		queueSave(batch, t)
+		if err := queueEvent(batch, typ, t, now); err != nil {
 			return err
 		}
-		return emit(ctx, tx, typ, t, now)
+		if err := sendBatch(ctx, tx, batch); err != nil {
+			return fmt.Errorf("save task: %w", err)
+		}
+		return nil
 	})
 	return out, s.committed(err)
 }

@@ -488,3 +488,29 @@ func TestRejectsWhatPostgreSQLCannotStore(t *testing.T) {
 	wantProblem(t, e.do("", "POST", "/internal/v1/tasks/"+c["id"].(string)+"/occurrences", `{"occurrence_at":"9999-12-31T23:59:59-01:00"}`,
 		"Authorization: Bearer "+testInternalToken), 400, "occurrence_at")
 }
+
+// TestChangeAndEventCommitTogether: when the outbox row cannot be written,
+// the change is not stored either (and the client sees a 500, not a lie).
+func TestChangeAndEventCommitTogether(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.create("alice", map[string]any{"title": "Before the outage"})
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `
+		CREATE FUNCTION taskapi.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON taskapi.outbox FOR EACH ROW EXECUTE FUNCTION taskapi.refuse();`); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("the server logs the refused outbox row as an internal error; that is expected here")
+	wantProblem(t, e.do("alice", "POST", "/api/v1/tasks", `{"title":"Lost with its event"}`), 500)
+	wantProblem(t, e.do("alice", "PATCH", "/api/v1/tasks/"+c["id"].(string), `{"title":"Changed without event"}`), 500)
+	wantProblem(t, e.do("alice", "POST", "/api/v1/tasks/"+c["id"].(string)+"/complete", nil), 500)
+	var n int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM taskapi.tasks`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d tasks stored (%v), want only the first", n, err)
+	}
+	got := e.do("alice", "GET", "/api/v1/tasks/"+c["id"].(string), nil).json(t)
+	if got["title"] != "Before the outage" || got["status"] != "open" || got["version"] != float64(1) {
+		t.Fatalf("the task changed without its event: %v", got)
+	}
+}
