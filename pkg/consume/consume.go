@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"regexp"
 	"strconv"
@@ -30,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/outbox"
 )
@@ -213,10 +213,10 @@ func (c *Consumer) Process(ctx context.Context, d Delivery) error {
 			}
 		}
 		waits++
-		wait := backoff(waits, c.cfg.MinBackoff, c.cfg.MaxBackoff)
+		wait := backoff.Delay(waits, c.cfg.MinBackoff, c.cfg.MaxBackoff)
 		c.m.retries.WithLabelValues(c.cfg.Name, d.Topic).Inc()
 		log.Warn("event handling failed; retrying", "type", e.Type(), "attempt", attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return fmt.Errorf("%s not processed: %w", d, ctx.Err())
 		}
 	}
@@ -289,9 +289,9 @@ func (c *Consumer) deadLetter(ctx context.Context, d Delivery, eventID, reason s
 			c.log.Warn("message dead-lettered", "message", d.String(), "event_id", eventID, "to", p.Topic, "reason", reason, "attempts", attempts, "err", msg)
 			return nil
 		}
-		wait := backoff(n, c.cfg.MinBackoff, c.cfg.MaxBackoff)
+		wait := backoff.Delay(n, c.cfg.MinBackoff, c.cfg.MaxBackoff)
 		c.log.Error("dead-letter publish failed; retrying", "message", d.String(), "event_id", eventID, "to", p.Topic, "retry_in", wait.Round(time.Millisecond), "err", err)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return fmt.Errorf("%s not dead-lettered: %w", d, ctx.Err())
 		}
 	}
@@ -328,25 +328,4 @@ func isTransient(err error) bool {
 	var netErr net.Error
 	var connErr *pgconn.ConnectError
 	return errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err)
-}
-
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	d := hi
-	if n < 32 {
-		if e := lo << (n - 1); e > 0 && e < hi {
-			d = e
-		}
-	}
-	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not a secret
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

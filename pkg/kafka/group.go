@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/IBM/sarama"
 
+	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/consume"
 )
 
@@ -53,7 +53,7 @@ func Consume(ctx context.Context, cfg Config, g Group) error {
 		}
 		d := groupBackoff(attempt)
 		log.Warn("kafka consumer cannot reach the brokers; retrying", "brokers", cfg.Brokers, "retry_in", d.Round(time.Millisecond), "err", err)
-		if !sleepCtx(ctx, d) {
+		if !backoff.Sleep(ctx, d) {
 			return nil
 		}
 	}
@@ -83,7 +83,7 @@ func Consume(ctx context.Context, cfg Config, g Group) error {
 			failures++
 			d := groupBackoff(failures)
 			log.Warn("kafka consumer session failed; joining again", "retry_in", d.Round(time.Millisecond), "err", err)
-			sleepCtx(ctx, d)
+			backoff.Sleep(ctx, d)
 		} else {
 			failures = 0
 		}
@@ -151,21 +151,4 @@ func delivery(m *sarama.ConsumerMessage) consume.Delivery {
 	return d
 }
 
-func groupBackoff(n int) time.Duration {
-	d := 30 * time.Second
-	if n < 10 {
-		d = min(d, 250*time.Millisecond<<(n-1))
-	}
-	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not a secret
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+func groupBackoff(n int) time.Duration { return backoff.Delay(n, 250*time.Millisecond, 30*time.Second) }

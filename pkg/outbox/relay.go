@@ -73,7 +73,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"regexp"
 	"strings"
 	"sync"
@@ -84,6 +83,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/todo-platform/todo/pkg/backoff"
 )
 
 // Publication is one message for the broker: what the relay publishes, and
@@ -226,9 +227,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			failures++
-			d := backoff(failures, r.cfg.MinBackoff, r.cfg.MaxBackoff)
+			d := backoff.Delay(failures, r.cfg.MinBackoff, r.cfg.MaxBackoff)
 			r.log.Warn("outbox publish failed; rows stay pending, retrying", "attempt", failures, "retry_in", d.Round(time.Millisecond), "err", err)
-			sleep(ctx, d) // an ended ctx is seen on the next turn
+			backoff.Sleep(ctx, d) // an ended ctx is seen on the next turn
 			continue
 		}
 		if failures > 0 {
@@ -377,9 +378,9 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 			return
 		}
 		failures++
-		d := backoff(failures, r.cfg.MinBackoff, r.cfg.MaxBackoff)
+		d := backoff.Delay(failures, r.cfg.MinBackoff, r.cfg.MaxBackoff)
 		r.log.Warn("outbox listener lost its connection; polling until it reconnects", "retry_in", d.Round(time.Millisecond), "err", err)
-		if !sleep(ctx, d) {
+		if !backoff.Sleep(ctx, d) {
 			return
 		}
 	}
@@ -544,31 +545,6 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 		panic(err)
 	}
 	return c
-}
-
-// backoff is the wait before attempt n (1, 2, …): exponential from lo,
-// capped at hi, with jitter so that relays and consumers do not retry in
-// step.
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	d := hi
-	if n < 32 {
-		if e := lo << (n - 1); e > 0 && e < hi {
-			d = e
-		}
-	}
-	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not a secret
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func signal(c chan<- struct{}) {
