@@ -1,0 +1,463 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/database/dbtest"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/task"
+	"github.com/todo-platform/todo/services/audit"
+	"github.com/todo-platform/todo/services/taskapi"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const (
+	wait      = 60 * time.Second // deadline for conditions on this shared, busy machine
+	jwtSecret = "audit-test-secret-0123456789abcdef"
+)
+
+// env is audit's world: PostgreSQL with taskapi's and audit's schemas,
+// a broker, taskapi's outbox relay, an audit consumer group member and the
+// audit HTTP API.
+type env struct {
+	pool  *pgxpool.Pool
+	kcfg  kafka.Config
+	pub   *kafka.Producer
+	store *taskapi.Store
+	reg   *prometheus.Registry
+	api   *httptest.Server
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	pool := dbtest.Pool(t, taskapi.Migrations, audit.Migrations)
+	_, kcfg := kafkatest.Start(t)
+	log := kafkatest.Logger(t)
+	pub, err := kafka.NewProducer(kcfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{
+		Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel, Log: log,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goUntilCleanup(t, relay.Run)
+
+	reg := prometheus.NewRegistry()
+	c, err := consume.New(pool, audit.Handle, consume.Config{
+		Name: audit.Group, Table: audit.ConsumedTable, Types: audit.Types, DeadLetters: pub,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: log, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goUntilCleanup(t, func(ctx context.Context) error {
+		return kafka.Consume(ctx, kcfg, kafka.Group{Group: audit.Group, Topics: audit.Topics, Process: c.Process, Log: log})
+	})
+
+	verifier, err := auth.NewVerifier(ctx, auth.Config{Secret: jwtSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(audit.NewServer(audit.Deps{
+		Store: audit.NewStore(pool), Verifier: verifier, Log: log, Registry: prometheus.NewRegistry(),
+	}))
+	t.Cleanup(api.Close)
+	return &env{pool: pool, kcfg: kcfg, pub: pub, store: taskapi.NewStore(pool), reg: reg, api: api}
+}
+
+func goUntilCleanup(t *testing.T, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fn(ctx); err != nil {
+			t.Errorf("stopped with %v", err)
+		}
+	}()
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { cancel(); <-done }) })
+}
+
+func (v *env) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := v.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (v *env) entries(t *testing.T) int { return v.count(t, `SELECT count(*) FROM audit.entries`) }
+
+func (v *env) outboxEvents(t *testing.T) int {
+	return v.count(t, `SELECT count(*) FROM taskapi.outbox`)
+}
+
+func (v *env) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := v.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+type page struct {
+	Items []struct {
+		ID      int64           `json:"id"`
+		EventID string          `json:"event_id"`
+		Type    string          `json:"type"`
+		TaskID  string          `json:"task_id"`
+		OwnerID string          `json:"owner_id"`
+		Time    time.Time       `json:"time"`
+		Event   json.RawMessage `json:"event"`
+	} `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// get calls GET /api/v1/audit?query as user ("" sends no token).
+func (v *env) get(t *testing.T, user, query string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, v.api.URL+"/api/v1/audit?"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		tok, err := auth.IssueHS256(jwtSecret, user, "", "", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+func (v *env) list(t *testing.T, user, query string) page {
+	t.Helper()
+	status, b := v.get(t, user, query)
+	if status != http.StatusOK {
+		t.Fatalf("GET /api/v1/audit?%s as %s: %d %s", query, user, status, b)
+	}
+	var p page
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return p
+}
+
+// TestTaskEventsAreAudited: tasks written through taskapi's store travel
+// outbox → relay → Kafka → audit, and each event is one entry that its owner
+// reads back, newest first, per task, by time and page by page.
+func TestTaskEventsAreAudited(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	ctx := context.Background()
+	tk, err := v.store.Create(ctx, "alice", task.Fields{Title: "file the taxes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := v.store.Complete(ctx, "alice", tk.ID, tk.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.store.Reopen(ctx, "alice", tk.ID, done.Version); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if _, err := v.store.Create(ctx, "alice", task.Fields{Title: fmt.Sprintf("other %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := v.outboxEvents(t)
+	kafkatest.Eventually(t, wait, "every event audited", func() bool { return v.entries(t) >= n })
+	if got := v.entries(t); got != n {
+		t.Fatalf("%d entries for %d events", got, n)
+	}
+	if got := v.count(t, `SELECT count(*) FROM taskapi.outbox o JOIN audit.entries e ON e.event_id = o.event_id::text`); got != n {
+		t.Errorf("%d of %d events have their entry", got, n)
+	}
+
+	p := v.list(t, "alice", "task_id="+tk.ID)
+	var types []string
+	for _, it := range p.Items {
+		if it.TaskID != tk.ID || it.OwnerID != "alice" {
+			t.Errorf("entry %+v is not of alice's task %s", it, tk.ID)
+		}
+		e, err := events.Parse(it.Event)
+		if err != nil || e.ID() != it.EventID {
+			t.Errorf("entry %s holds no valid copy of its event: %v", it.EventID, err)
+		}
+		types = append(types, it.Type)
+	}
+	want := []string{events.TypeTaskReopened, events.TypeTaskCompleted, events.TypeTaskCreated}
+	if strings.Join(types, ",") != strings.Join(want, ",") {
+		t.Errorf("entries of the task, newest first: %v, want %v", types, want)
+	}
+
+	// Pages of 2 walk every entry once.
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		q := "limit=2"
+		if cursor != "" {
+			q += "&cursor=" + url.QueryEscape(cursor)
+		}
+		p := v.list(t, "alice", q)
+		if len(p.Items) > 2 {
+			t.Fatalf("page of %d entries with limit=2", len(p.Items))
+		}
+		for _, it := range p.Items {
+			if seen[it.EventID] {
+				t.Errorf("entry %s on two pages", it.EventID)
+			}
+			seen[it.EventID] = true
+		}
+		if p.NextCursor == nil {
+			break
+		}
+		if pages > n {
+			t.Fatal("pagination does not end")
+		}
+		cursor = *p.NextCursor
+	}
+	if len(seen) != n {
+		t.Errorf("pages held %d entries, want %d", len(seen), n)
+	}
+
+	// Time filters: nothing before the first, everything up to now.
+	first := v.list(t, "alice", "limit=200").Items
+	oldest := first[len(first)-1].Time
+	if got := v.list(t, "alice", "until="+oldest.Format(time.RFC3339Nano)).Items; len(got) != 0 {
+		t.Errorf("until the oldest entry (exclusive): %d entries, want 0", len(got))
+	}
+	if got := v.list(t, "alice", "since="+oldest.Format(time.RFC3339Nano)).Items; len(got) != n {
+		t.Errorf("since the oldest entry: %d entries, want %d", len(got), n)
+	}
+	if got := v.list(t, "alice", "since="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)).Items; len(got) != 0 {
+		t.Errorf("since an hour from now: %d entries, want 0", len(got))
+	}
+}
+
+// TestRedeliveryAddsNoEntry: an event delivered again (the relay's or the
+// broker's at-least-once) adds no second entry, and the log refuses changes.
+func TestRedeliveryAddsNoEntry(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	ctx := context.Background()
+	if _, err := v.store.Create(ctx, "alice", task.Fields{Title: "once"}); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Eventually(t, wait, "the event audited", func() bool { return v.entries(t) == 1 })
+	msgs := kafkatest.Messages(t, v.kcfg, events.TopicTaskEvents)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages on %s, want 1", len(msgs), events.TopicTaskEvents)
+	}
+	for range 2 {
+		if err := v.pub.Publish(ctx, outbox.Publication{Topic: msgs[0].Topic, Key: msgs[0].Key, Value: msgs[0].Value}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kafkatest.Eventually(t, wait, "both copies seen", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 2 })
+	if got := v.entries(t); got != 1 {
+		t.Errorf("%d entries after redelivery, want 1", got)
+	}
+	if _, err := v.pool.Exec(ctx, `UPDATE audit.entries SET owner_id = 'mallory'`); err == nil {
+		t.Error("an audit entry was changed")
+	}
+	if _, err := v.pool.Exec(ctx, `DELETE FROM audit.entries`); err == nil {
+		t.Error("an audit entry was deleted")
+	}
+}
+
+// TestRemindersAreAudited: a reminder event on the reminders topic becomes
+// an entry of its owner.
+func TestRemindersAreAudited(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	e := cloudevents.New()
+	e.SetID("reminder-1")
+	e.SetSource("/todo/notifier")
+	e.SetType(audit.TypeReminderFired)
+	e.SetSubject("0190f1a2-0000-7000-8000-000000000001")
+	e.SetTime(time.Now())
+	e.SetExtension(events.PartitionKeyExtension, "alice")
+	if err := e.SetData(cloudevents.ApplicationJSON, map[string]string{"channel": "in-app"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.pub.Publish(context.Background(), outbox.Publication{Topic: events.TopicReminders, Key: "alice", Value: b, EventID: e.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Eventually(t, wait, "the reminder audited", func() bool { return v.entries(t) == 1 })
+	p := v.list(t, "alice", "task_id=0190f1a2-0000-7000-8000-000000000001")
+	if len(p.Items) != 1 || p.Items[0].Type != audit.TypeReminderFired {
+		t.Errorf("alice's entries of the task: %+v", p.Items)
+	}
+}
+
+// TestIsolation: a user reads only their own entries, whatever they ask
+// for, and nobody reads any without a valid token.
+func TestIsolation(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	ctx := context.Background()
+	tk, err := v.store.Create(ctx, "alice", task.Fields{Title: "alice's secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.store.Create(ctx, "bob", task.Fields{Title: "bob's"}); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Eventually(t, wait, "every event audited", func() bool { return v.entries(t) == 2 })
+	for _, q := range []string{"", "task_id=" + tk.ID, "limit=200"} {
+		for _, it := range v.list(t, "bob", q).Items {
+			if it.OwnerID != "bob" || bytes.Contains(it.Event, []byte("alice")) {
+				t.Errorf("bob reads %+v with ?%s", it, q)
+			}
+		}
+	}
+	if got := v.list(t, "bob", "task_id="+tk.ID).Items; len(got) != 0 {
+		t.Errorf("bob reads %d entries of alice's task", len(got))
+	}
+	if got := v.list(t, "alice", "").Items; len(got) != 1 {
+		t.Errorf("alice reads %d entries, want 1", len(got))
+	}
+	if status, _ := v.get(t, "", ""); status != http.StatusUnauthorized {
+		t.Errorf("without a token: %d, want 401", status)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, v.api.URL+"/api/v1/audit", nil)
+	req.Header.Set("Authorization", "Bearer not-a-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("with a bad token: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestBadQueries: every malformed query is a 400 problem naming the field.
+func TestBadQueries(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	for _, tc := range []struct{ query, field string }{
+		{"owner_id=bob", "owner_id"},
+		{"task_id=nope", "task_id"},
+		{"since=yesterday", "since"},
+		{"until=2026-13-01T00:00:00Z", "until"},
+		{"since=2026-03-02T00:00:00Z&until=2026-03-01T00:00:00Z", "until"},
+		{"limit=0", "limit"},
+		{"limit=201", "limit"},
+		{"limit=ten", "limit"},
+		{"cursor=%%%", ""},
+		{"cursor=@@@", "cursor"},
+		{"cursor=eyJ4IjoxfQ", "cursor"},
+		{"limit=1&limit=2", "limit"},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			status, b := v.get(t, "alice", tc.query)
+			if status != http.StatusBadRequest {
+				t.Fatalf("?%s: %d %s, want 400", tc.query, status, b)
+			}
+			var p struct {
+				Status int `json:"status"`
+				Errors []struct {
+					Field string `json:"field"`
+				} `json:"errors"`
+			}
+			if err := json.Unmarshal(b, &p); err != nil || p.Status != 400 || (tc.field != "" && (len(p.Errors) == 0 || p.Errors[0].Field != tc.field)) {
+				t.Errorf("?%s: problem %s, want one about %s", tc.query, b, tc.field)
+			}
+		})
+	}
+}
+
+// TestConsumedTableIsTheRuntimes: audit's migration creates the consumer
+// runtime's table exactly as pkg/consume defines it.
+func TestConsumedTableIsTheRuntimes(t *testing.T) {
+	t.Parallel()
+	b, err := fs.ReadFile(audit.Migrations.FS, "002_consumed_events.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), consume.TableSQL) {
+		t.Error("002_consumed_events.sql differs from consume.TableSQL")
+	}
+}
+
+// TestMigrateCommand: `audit migrate` applies the migrations and exits;
+// applying them again changes nothing.
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	u := dbtest.URL(t)
+	getenv := func(k string) string {
+		return map[string]string{"DATABASE_URL": u, "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1"}[k]
+	}
+	for range 2 {
+		if err := audit.Run(context.Background(), []string{"audit", "migrate"}, getenv, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool, err := database.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var tables int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'audit' AND tablename IN ('entries', 'consumed_events')`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 2 {
+		t.Errorf("%d of audit's 2 tables after migrate", tables)
+	}
+}

@@ -1,0 +1,31 @@
+package audit
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/todo-platform/todo/pkg/events"
+)
+
+// Group is audit's consumer group: it alone reads every event for the log.
+const Group = "audit"
+
+// Topics audit consumes.
+var Topics = []string{events.TopicTaskEvents, events.TopicReminders}
+
+// TypeReminderFired is the event the notifier publishes on the reminders
+// topic when a reminder falls due. pkg/events does not name reminder events
+// yet; audit accepts this one so that they are logged, not dead-lettered.
+const TypeReminderFired = "todo.reminder.fired.v1"
+
+// Types are the event types audit logs; any other goes to the dead-letter
+// topic, where a newer version waits for an audit that knows it.
+var Types = []string{
+	events.TypeTaskCreated, events.TypeTaskUpdated, events.TypeTaskCompleted,
+	events.TypeTaskReopened, events.TypeTaskDeleted, TypeReminderFired,
+}
+
+// Handle is audit's event handler: it appends the event to the log in the
+// consumer's transaction.
+func Handle(ctx context.Context, tx pgx.Tx, e events.Event) error { return Append(ctx, tx, e) }

@@ -1,0 +1,90 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/web"
+)
+
+// entryResponse is one audit entry as the API shows it.
+type entryResponse struct {
+	ID         int64           `json:"id"`
+	EventID    string          `json:"event_id"`
+	Type       string          `json:"type"`
+	Source     string          `json:"source"`
+	TaskID     string          `json:"task_id"`
+	OwnerID    string          `json:"owner_id"`
+	Time       time.Time       `json:"time"`
+	RecordedAt time.Time       `json:"recorded_at"`
+	Event      json.RawMessage `json:"event"`
+}
+
+// listResponse is a page of the audit list.
+type listResponse struct {
+	Items      []entryResponse `json:"items"`
+	NextCursor *string         `json:"next_cursor"`
+}
+
+// handleList answers GET /api/v1/audit: the caller's own entries, newest
+// first, filtered by task and time.
+func handleList(store *Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			web.Fail(w, r, http.StatusBadRequest, "the query string is not valid URL encoding")
+			return
+		}
+		q, problems := ParseQuery(v)
+		if len(problems) > 0 {
+			p := web.NewProblem(http.StatusBadRequest, "the audit query is not valid: see errors")
+			p.Errors = problems
+			web.WriteProblem(w, r, p)
+			return
+		}
+		es, next, err := store.List(r.Context(), auth.UserID(r.Context()), q)
+		if err != nil {
+			if r.Context().Err() != nil {
+				web.Fail(w, r, 499, "request canceled")
+				return
+			}
+			web.Internal(w, r, err)
+			return
+		}
+		resp := listResponse{Items: make([]entryResponse, len(es))}
+		for i, e := range es {
+			resp.Items[i] = entryResponse{
+				ID: e.Seq, EventID: e.EventID, Type: e.Type, Source: e.Source, TaskID: e.TaskID, OwnerID: e.OwnerID,
+				Time: e.Time.UTC(), RecordedAt: e.RecordedAt.UTC(), Event: e.Event,
+			}
+		}
+		if next != nil {
+			c := encodeCursor(next)
+			resp.NextCursor = &c
+		}
+		web.Encode(w, r, http.StatusOK, resp)
+	}
+}
+
+// handleHealth answers liveness: the process serves HTTP.
+func handleHealth(w http.ResponseWriter, r *http.Request) {
+	web.Encode(w, r, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReady answers readiness: the database is reachable.
+func handleReady(store *Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			web.Logger(r.Context()).Warn("not ready", "err", err)
+			web.Fail(w, r, http.StatusServiceUnavailable, "the database is not reachable")
+			return
+		}
+		web.Encode(w, r, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}

@@ -1,0 +1,39 @@
+package audit
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/web"
+)
+
+// Deps are what the audit server needs.
+type Deps struct {
+	Store    *Store
+	Verifier *auth.Verifier
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// NewServer returns audit's whole HTTP API.
+func NewServer(d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(web.RequestIDs(d.Log), web.Observe(web.RequestDuration(d.Registry)), web.Recover)
+	r.NotFound(web.NotFound)
+	r.MethodNotAllowed(web.MethodNotAllowed)
+
+	r.Get("/healthz", handleHealth)
+	r.Get("/readyz", handleReady(d.Store))
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(auth.Middleware(d.Verifier))
+		r.Get("/audit", handleList(d.Store))
+	})
+	return r
+}
