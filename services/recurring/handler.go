@@ -1,0 +1,137 @@
+package recurring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/recurrence"
+)
+
+// Group is recurring's consumer group.
+const Group = "recurring"
+
+// ConsumedTable is recurring's table of consumed events (pkg/consume).
+const ConsumedTable = "recurring.consumed_events"
+
+// Types are the task events recurring reads; it acts on completions only.
+var Types = []string{
+	events.TypeTaskCreated, events.TypeTaskUpdated, events.TypeTaskCompleted,
+	events.TypeTaskReopened, events.TypeTaskDeleted,
+}
+
+// Occurrences creates the next occurrence of a series.
+type Occurrences interface {
+	CreateOccurrence(ctx context.Context, previous string, at time.Time) (id string, created bool, err error)
+}
+
+var _ Occurrences = (*TaskAPI)(nil)
+
+const (
+	selectOrdinal = `SELECT ordinal FROM recurring.occurrences WHERE task_id = $1`
+	selectLatest  = `SELECT coalesce(max(ordinal), 1) + 1 FROM recurring.occurrences WHERE series_id = $1`
+	insertOrdinal = `INSERT INTO recurring.occurrences (task_id, series_id, ordinal) VALUES ($1, $2, $3) ON CONFLICT (task_id) DO NOTHING`
+)
+
+// NewHandler returns recurring's event handler: on the completion of a
+// recurring task it computes the series' next occurrence and has taskapi
+// create it. Within the consumer's transaction it records which occurrence
+// of its series each task is, for rules with COUNT.
+//
+// It never creates two successors of a task: taskapi keeps one successor per
+// task, so a redelivered completion, or a task completed, reopened and
+// completed again, gets the successor that exists.
+func NewHandler(api Occurrences, log *slog.Logger) consume.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return func(ctx context.Context, tx pgx.Tx, e events.Event) error {
+		if e.Type() != events.TypeTaskCompleted {
+			return nil
+		}
+		s, err := events.TaskData(e)
+		if err != nil {
+			return err
+		}
+		if s.Recurrence == nil || s.SeriesID == nil {
+			return nil
+		}
+		series := *s.SeriesID
+		log := log.With("event_id", e.ID(), "task_id", s.ID, "series_id", series)
+
+		ordinal, err := occurrenceOf(ctx, tx, s.ID, series)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, insertOrdinal, s.ID, series, ordinal); err != nil {
+			return fmt.Errorf("record occurrence %d of series %s: %w", ordinal, series, err)
+		}
+
+		completed := e.Time()
+		if s.CompletedAt != nil {
+			completed = *s.CompletedAt
+		}
+		due := completed
+		switch {
+		case s.OccurrenceAt != nil:
+			due = *s.OccurrenceAt
+		case s.DueAt != nil:
+			due = *s.DueAt
+		}
+		next, err := recurrence.Next(s.Recurrence.Rule, s.Recurrence.Anchor, s.TimeZone, due, completed, ordinal)
+		if errors.Is(err, recurrence.ErrNoOccurrence) {
+			log.Info("series ended", "occurrences", ordinal)
+			return nil
+		}
+		if err != nil {
+			return consume.Permanent(fmt.Errorf("next occurrence of task %s: %w", s.ID, err))
+		}
+
+		id, created, err := api.CreateOccurrence(ctx, s.ID, next)
+		var se *StatusError
+		switch {
+		case errors.Is(err, ErrTaskGone), errors.Is(err, ErrNotRecurring):
+			log.Info("no next occurrence", "reason", err)
+			return nil
+		case errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != http.StatusUnauthorized && se.Status != http.StatusForbidden && se.Status != http.StatusTooManyRequests:
+			return consume.Permanent(err)
+		case err != nil:
+			// taskapi down, overloaded or refusing our token: retry until it
+			// answers, holding the partition back rather than losing the
+			// occurrence.
+			return consume.Transient(err)
+		}
+		if _, err := tx.Exec(ctx, insertOrdinal, id, series, ordinal+1); err != nil {
+			return fmt.Errorf("record occurrence %d of series %s: %w", ordinal+1, series, err)
+		}
+		log.Info("next occurrence", "next_task_id", id, "occurrence_at", next.UTC(), "created", created, "occurrence", ordinal+1)
+		return nil
+	}
+}
+
+// occurrenceOf returns which occurrence of series task is: as recorded, or
+// 1 for the task that started the series, or one after the latest known.
+func occurrenceOf(ctx context.Context, tx pgx.Tx, task, series string) (int, error) {
+	var n int
+	err := tx.QueryRow(ctx, selectOrdinal, task).Scan(&n)
+	if err == nil {
+		return n, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("read occurrence of task %s: %w", task, err)
+	}
+	if task == series {
+		return 1, nil
+	}
+	if err := tx.QueryRow(ctx, selectLatest, series).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read progress of series %s: %w", series, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,418 @@
+package recurring_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/database/dbtest"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/recurrence"
+	"github.com/todo-platform/todo/pkg/task"
+	"github.com/todo-platform/todo/services/recurring"
+	"github.com/todo-platform/todo/services/taskapi"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const (
+	wait          = 60 * time.Second // deadline for conditions on this shared, busy machine
+	internalToken = "recurring-test-internal-token"
+)
+
+// env is recurring's world: PostgreSQL with taskapi's and recurring's
+// schemas, the real taskapi server, a broker, taskapi's outbox relay and a
+// recurring consumer group member calling taskapi's internal API.
+type env struct {
+	pool  *pgxpool.Pool
+	kcfg  kafka.Config
+	pub   *kafka.Producer
+	store *taskapi.Store
+	reg   *prometheus.Registry
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	pool := dbtest.Pool(t, taskapi.Migrations, recurring.Migrations)
+	_, kcfg := kafkatest.Start(t)
+	log := kafkatest.Logger(t)
+	pub, err := kafka.NewProducer(kcfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{
+		Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel, Log: log,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goUntilCleanup(t, relay.Run)
+
+	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: "recurring-test-jwt-secret-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := taskapi.NewStore(pool)
+	api := httptest.NewServer(taskapi.NewServer(taskapi.Deps{
+		Store: store, Verifier: verifier, InternalToken: internalToken, Log: log, Registry: prometheus.NewRegistry(),
+	}))
+	t.Cleanup(api.Close)
+
+	reg := prometheus.NewRegistry()
+	c, err := consume.New(pool, recurring.NewHandler(recurring.NewTaskAPI(api.URL, internalToken, api.Client()), log), consume.Config{
+		Name: recurring.Group, Table: recurring.ConsumedTable, Types: recurring.Types, DeadLetters: pub,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: log, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goUntilCleanup(t, func(ctx context.Context) error {
+		return kafka.Consume(ctx, kcfg, kafka.Group{Group: recurring.Group, Topics: []string{events.TopicTaskEvents}, Process: c.Process, Log: log})
+	})
+	return &env{pool: pool, kcfg: kcfg, pub: pub, store: store, reg: reg}
+}
+
+func goUntilCleanup(t *testing.T, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fn(ctx); err != nil {
+			t.Errorf("stopped with %v", err)
+		}
+	}()
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { cancel(); <-done }) })
+}
+
+func (v *env) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := v.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// completionsHandled is how many completion events recurring has handled.
+func (v *env) completionsHandled(t *testing.T) int {
+	return v.count(t, `SELECT count(*) FROM recurring.consumed_events WHERE event_type = $1`, events.TypeTaskCompleted)
+}
+
+// seriesTasks is how many tasks series holds.
+func (v *env) seriesTasks(t *testing.T, series string) int {
+	return v.count(t, `SELECT count(*) FROM taskapi.tasks WHERE series_id = $1`, series)
+}
+
+func (v *env) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := v.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func (v *env) create(t *testing.T, owner, rule string, anchor recurrence.Anchor, zone string, due time.Time) *task.Task {
+	t.Helper()
+	f := task.Fields{Title: "water the plants", Due: &due, TimeZone: zone, Recurrence: &task.Recurrence{Rule: rule, Anchor: anchor}}
+	if err := task.Normalize(&f); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := v.store.Create(context.Background(), owner, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func (v *env) complete(t *testing.T, tk *task.Task) *task.Task {
+	t.Helper()
+	done, err := v.store.Complete(context.Background(), tk.Owner, tk.ID, tk.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return done
+}
+
+// successor waits for previous's next occurrence and returns it.
+func (v *env) successor(t *testing.T, previous *task.Task) *task.Task {
+	t.Helper()
+	var id string
+	kafkatest.Eventually(t, wait, "the next occurrence", func() bool {
+		return v.pool.QueryRow(context.Background(), `SELECT id::text FROM taskapi.tasks WHERE previous_id = $1`, previous.ID).Scan(&id) == nil
+	})
+	tk, err := v.store.Get(context.Background(), previous.Owner, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func berlin(t *testing.T, s string) time.Time {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// TestNextOccurrenceAcrossDST: a daily 09:00 Europe/Berlin task completed on
+// the day before the clocks go forward gets exactly one next occurrence, at
+// 09:00 Berlin time (07:00 UTC instead of 08:00), in the same series.
+func TestNextOccurrenceAcrossDST(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	first := v.create(t, "alice", "FREQ=DAILY", recurrence.AnchorDue, "Europe/Berlin", berlin(t, "2026-03-28 09:00"))
+	v.complete(t, first)
+	next := v.successor(t, first)
+	want := berlin(t, "2026-03-29 09:00")
+	if next.Due == nil || !next.Due.Equal(want) || next.OccurrenceAt == nil || !next.OccurrenceAt.Equal(want) {
+		t.Errorf("next occurrence due %v, want %v (09:00 Berlin, %v)", next.Due, want, want.UTC())
+	}
+	if next.Status != task.StatusOpen || next.SeriesID == nil || *next.SeriesID != first.ID || next.Owner != "alice" || next.Title != first.Title {
+		t.Errorf("next occurrence %+v is not an open copy of %s in its series", next, first.ID)
+	}
+	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	if got := v.seriesTasks(t, first.ID); got != 2 {
+		t.Errorf("the series holds %d tasks, want 2", got)
+	}
+
+	// The next one, completed a day late, still steps by the rule.
+	v.complete(t, next)
+	third := v.successor(t, next)
+	if want := berlin(t, "2026-03-30 09:00"); !third.Due.Equal(want) {
+		t.Errorf("third occurrence due %v, want %v", third.Due, want)
+	}
+}
+
+// TestCompleteReopenCompleteMakesOneSuccessor: completing, reopening and
+// completing again leaves one next occurrence, with either anchor.
+func TestCompleteReopenCompleteMakesOneSuccessor(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	ctx := context.Background()
+	for i, anchor := range []recurrence.Anchor{recurrence.AnchorDue, recurrence.AnchorCompletion} {
+		tk := v.create(t, "alice", "FREQ=DAILY;INTERVAL=3", anchor, "Europe/Berlin", berlin(t, "2026-03-27 09:00"))
+		done := v.complete(t, tk)
+		v.successor(t, tk)
+		again, err := v.store.Reopen(ctx, "alice", tk.ID, done.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.complete(t, again)
+		kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2*(i+1) })
+		if got := v.seriesTasks(t, tk.ID); got != 2 {
+			t.Errorf("anchor %s: the series holds %d tasks after complete, reopen, complete; want 2", anchor, got)
+		}
+	}
+}
+
+// TestRedeliveryMakesOneSuccessor: a completion delivered again is skipped;
+// one handled again (its record lost) gets the existing successor from
+// taskapi. Either way the series has one next occurrence.
+func TestRedeliveryMakesOneSuccessor(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	ctx := context.Background()
+	tk := v.create(t, "alice", "FREQ=WEEKLY", recurrence.AnchorDue, "America/New_York", time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))
+	v.complete(t, tk)
+	v.successor(t, tk)
+	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
+
+	var completed kafkatest.Message
+	for _, m := range kafkatest.Messages(t, v.kcfg, events.TopicTaskEvents) {
+		if strings.Contains(string(m.Value), events.TypeTaskCompleted) {
+			completed = m
+		}
+	}
+	if completed.Value == nil {
+		t.Fatal("no completion on task-events")
+	}
+	if err := v.pub.Publish(ctx, outbox.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Eventually(t, wait, "the copy skipped", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 1 })
+
+	if _, err := v.pool.Exec(ctx, `DELETE FROM recurring.consumed_events`); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.pub.Publish(ctx, outbox.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Eventually(t, wait, "the completion handled again", func() bool { return v.completionsHandled(t) == 1 })
+	if got := v.seriesTasks(t, tk.ID); got != 2 {
+		t.Errorf("the series holds %d tasks after redelivery, want 2", got)
+	}
+	if got := v.metric(t, "consumer_dead_lettered_total"); got != 0 {
+		t.Errorf("%v events dead-lettered", got)
+	}
+}
+
+// TestCountEndsTheSeries: FREQ=DAILY;COUNT=2 makes one more occurrence and
+// then ends quietly.
+func TestCountEndsTheSeries(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	first := v.create(t, "alice", "FREQ=DAILY;COUNT=2", recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+	v.complete(t, first)
+	second := v.successor(t, first)
+	v.complete(t, second)
+	kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
+	if got := v.seriesTasks(t, first.ID); got != 2 {
+		t.Errorf("a COUNT=2 series holds %d tasks, want 2", got)
+	}
+	if got := v.metric(t, "consumer_dead_lettered_total"); got != 0 {
+		t.Errorf("%v events dead-lettered", got)
+	}
+}
+
+// TestDeletedOrPlainTasksHaveNoSuccessor: the completion of a task without
+// recurrence makes nothing, and the completion of a task that was deleted
+// since (taskapi answers 404) is handled quietly: no successor, no retry,
+// no dead letter.
+func TestDeletedOrPlainTasksHaveNoSuccessor(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	ctx := context.Background()
+	plain, err := v.store.Create(ctx, "alice", task.Fields{Title: "once", TimeZone: "UTC"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.complete(t, plain)
+	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	if got := v.count(t, `SELECT count(*) FROM taskapi.tasks WHERE previous_id = $1`, plain.ID); got != 0 {
+		t.Errorf("a task without recurrence got %d successors", got)
+	}
+
+	tk := v.create(t, "alice", "FREQ=DAILY", recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+	done := v.complete(t, tk)
+	next := v.successor(t, tk)
+	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 2 })
+	if err := v.store.Delete(ctx, "alice", tk.ID, done.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.store.Delete(ctx, "alice", next.ID, next.Version); err != nil {
+		t.Fatal(err)
+	}
+	// The completion arrives again, its record lost, after the deletion.
+	var completed kafkatest.Message
+	for _, m := range kafkatest.Messages(t, v.kcfg, events.TopicTaskEvents) {
+		if strings.Contains(string(m.Value), events.TypeTaskCompleted) && strings.Contains(string(m.Value), tk.ID) {
+			completed = m
+		}
+	}
+	if completed.Value == nil {
+		t.Fatal("no completion of the recurring task on task-events")
+	}
+	if _, err := v.pool.Exec(ctx, `DELETE FROM recurring.consumed_events`); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.pub.Publish(ctx, outbox.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Eventually(t, wait, "the late completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	if got := v.seriesTasks(t, tk.ID); got != 0 {
+		t.Errorf("the deleted series holds %d tasks, want 0", got)
+	}
+	if got := v.metric(t, "consumer_retries_total"); got != 0 {
+		t.Errorf("%v retries", got)
+	}
+	if got := v.metric(t, "consumer_dead_lettered_total"); got != 0 {
+		t.Errorf("%v events dead-lettered", got)
+	}
+}
+
+// TestTaskAPIOutcomes: the client maps taskapi's answers to outcomes.
+func TestTaskAPIOutcomes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		check  func(error) bool
+	}{
+		{http.StatusNotFound, func(err error) bool { return errors.Is(err, recurring.ErrTaskGone) }},
+		{http.StatusConflict, func(err error) bool { return errors.Is(err, recurring.ErrNotRecurring) }},
+		{http.StatusServiceUnavailable, func(err error) bool {
+			return err != nil && strings.Contains(err.Error(), "503")
+		}},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer "+internalToken || r.Method != http.MethodPost ||
+				r.URL.Path != "/internal/v1/tasks/abc/occurrences" {
+				w.WriteHeader(http.StatusTeapot)
+				return
+			}
+			b, _ := io.ReadAll(r.Body)
+			if string(b) != `{"occurrence_at":"2026-03-29T07:00:00Z"}` {
+				w.WriteHeader(http.StatusTeapot)
+				return
+			}
+			w.WriteHeader(tc.status)
+		}))
+		_, _, err := recurring.NewTaskAPI(srv.URL+"/", internalToken, srv.Client()).
+			CreateOccurrence(context.Background(), "abc", time.Date(2026, 3, 29, 9, 0, 0, 0, time.FixedZone("CEST", 2*3600)))
+		srv.Close()
+		if !tc.check(err) {
+			t.Errorf("taskapi answering %d: %v", tc.status, err)
+		}
+	}
+}
+
+// TestMigrateCommand: `recurring migrate` applies the migrations and exits;
+// applying them again changes nothing.
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	u := dbtest.URL(t)
+	getenv := func(k string) string {
+		return map[string]string{
+			"DATABASE_URL": u, "TASKAPI_URL": "http://127.0.0.1:1", "INTERNAL_TOKEN": internalToken, "KAFKA_BROKERS": "127.0.0.1:1",
+		}[k]
+	}
+	for range 2 {
+		if err := recurring.Run(context.Background(), []string{"recurring", "migrate"}, getenv, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool, err := database.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var tables int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'recurring' AND tablename IN ('occurrences', 'consumed_events')`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 2 {
+		t.Errorf("%d of recurring's 2 tables after migrate", tables)
+	}
+}

@@ -1,0 +1,197 @@
+// Package recurring is the recurring-task service: when a task with a
+// recurrence is completed it computes the series' next occurrence (RFC 5545
+// RRULE in the task's time zone, pkg/recurrence) and has taskapi create it,
+// through taskapi's internal API; it owns no task rows. Its schema recurring
+// holds its consumed events and each series' progress (for COUNT).
+package recurring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/web"
+)
+
+// ConsumedRetention is how long the record of a consumed event is kept: longer
+// than the topics keep a message (7 days), after which it cannot come again.
+const ConsumedRetention = 8 * 24 * time.Hour
+
+// Config is recurring's configuration, read from the environment.
+type Config struct {
+	Addr           string // ADDR, default ":8080"
+	DatabaseURL    string // DATABASE_URL (pooled)
+	MigrationURL   string // DATABASE_DIRECT_URL, default DATABASE_URL
+	MigrateOnStart bool   // MIGRATE_ON_START, default true
+	LogLevel       slog.Level
+	LogFormat      string // LOG_FORMAT: json (default) or text
+	TaskAPIURL     string // TASKAPI_URL, e.g. http://taskapi:8080
+	InternalToken  string // INTERNAL_TOKEN, taskapi's
+	Kafka          kafka.Config
+	ShutdownGrace  time.Duration
+}
+
+// ConfigFromEnv reads the configuration, naming the variable of any bad value.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		Addr:           getenv("ADDR"),
+		DatabaseURL:    getenv("DATABASE_URL"),
+		MigrationURL:   getenv("DATABASE_DIRECT_URL"),
+		MigrateOnStart: true,
+		TaskAPIURL:     getenv("TASKAPI_URL"),
+		InternalToken:  getenv("INTERNAL_TOKEN"),
+		LogFormat:      getenv("LOG_FORMAT"),
+		ShutdownGrace:  15 * time.Second,
+	}
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if c.MigrationURL == "" {
+		c.MigrationURL = c.DatabaseURL
+	}
+	if c.DatabaseURL == "" {
+		return c, errors.New("DATABASE_URL is not set: point it at the PostgreSQL database (or run `make up`, which starts one)")
+	}
+	if v := getenv("MIGRATE_ON_START"); v != "" {
+		switch strings.ToLower(v) {
+		case "true", "1", "yes":
+		case "false", "0", "no":
+			c.MigrateOnStart = false
+		default:
+			return c, fmt.Errorf("MIGRATE_ON_START=%q: want true or false", v)
+		}
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v)
+		}
+	}
+	if u, err := url.Parse(c.TaskAPIURL); c.TaskAPIURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, fmt.Errorf("TASKAPI_URL=%q: want taskapi's base URL, e.g. http://taskapi:8080", c.TaskAPIURL)
+	}
+	if len(c.InternalToken) < 16 {
+		return c, errors.New("INTERNAL_TOKEN must be set to taskapi's internal token (at least 16 characters)")
+	}
+	k, err := kafka.ConfigFromEnv(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.Kafka = k
+	return c, nil
+}
+
+// Run runs recurring until ctx ends or SIGINT/SIGTERM arrives: the consumer
+// of task-events and the probes and metrics. args[1] may be "migrate" (apply
+// the migrations and exit) or "serve" (the default).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	cmd := "serve"
+	if len(args) > 1 {
+		cmd = args[1]
+	}
+	if cmd != "serve" && cmd != "migrate" {
+		return fmt.Errorf("unknown command %q: usage: recurring [serve|migrate]", cmd)
+	}
+	cfg, err := ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := web.NewLogger(stdout, cfg.LogFormat, cfg.LogLevel, "recurring")
+	if err != nil {
+		return err
+	}
+	if cmd == "migrate" || cfg.MigrateOnStart {
+		v, err := database.Migrate(ctx, cfg.MigrationURL, Migrations, log)
+		if err != nil {
+			return err
+		}
+		log.Info("schema up to date", "schema", Migrations.Schema, "version", v)
+		if cmd == "migrate" {
+			return nil
+		}
+	}
+
+	pool, err := database.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	pub, err := kafka.NewProducer(cfg.Kafka, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = pub.Close() }()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), database.NewPoolCollector(pool))
+	consumer, err := consume.New(pool, NewHandler(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), log), consume.Config{
+		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: pub, Log: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           NewServer(Deps{Pool: pool, Log: log, Registry: reg}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var consumeErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		consumeErr = kafka.Consume(ctx, cfg.Kafka, kafka.Group{Group: Group, Topics: []string{events.TopicTaskEvents}, Process: consumer.Process, Log: log})
+	}()
+	go func() {
+		defer wg.Done()
+		prune(ctx, consumer, log)
+	}()
+	err = web.Serve(ctx, srv, log, cfg.ShutdownGrace)
+	cancel()
+	wg.Wait()
+	return errors.Join(err, consumeErr)
+}
+
+// prune deletes old records of consumed events once an hour.
+func prune(ctx context.Context, c *consume.Consumer, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := c.Prune(ctx, ConsumedRetention); err != nil {
+				log.Warn("prune consumed events", "err", err)
+			} else if n > 0 {
+				log.Info("pruned consumed events", "count", n)
+			}
+		}
+	}
+}
