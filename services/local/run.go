@@ -25,6 +25,8 @@ import (
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/pglocal"
+	"github.com/todo-platform/todo/services/audit"
+	"github.com/todo-platform/todo/services/recurring"
 	"github.com/todo-platform/todo/services/taskapi"
 )
 
@@ -33,6 +35,8 @@ const (
 	DefaultDataDir     = ".data"
 	DefaultPGPort      = 54329
 	DefaultTaskAPIAddr = "127.0.0.1:8080"
+	DefaultRecurAddr   = "127.0.0.1:8081"
+	DefaultAuditAddr   = "127.0.0.1:8083"
 	databaseName       = "todo"
 )
 
@@ -46,6 +50,8 @@ environment:
   LOCAL_DATA_DIR   state folder (default .data): PostgreSQL and Kafka data, dev secrets
   LOCAL_PG_PORT    port of the local PostgreSQL (default 54329)
   TASKAPI_ADDR     listen address of taskapi (default 127.0.0.1:8080)
+  RECURRING_ADDR   listen address of recurring (default 127.0.0.1:8081)
+  AUDIT_ADDR       listen address of audit (default 127.0.0.1:8083)
   LOCAL_KAFKA_PORT port of the embedded Kafka broker (default 19092)
   KAFKA_BROKERS    use this Kafka instead of the embedded one (with KAFKA_TLS,
                    KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD)
@@ -169,10 +175,15 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	if logFormat == "" {
 		logFormat = "text"
 	}
-	taskAddr := getenv("TASKAPI_ADDR")
-	if taskAddr == "" {
-		taskAddr = DefaultTaskAPIAddr
+	addr := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
 	}
+	taskAddr := addr("TASKAPI_ADDR", DefaultTaskAPIAddr)
+	recurAddr := addr("RECURRING_ADDR", DefaultRecurAddr)
+	auditAddr := addr("AUDIT_ADDR", DefaultAuditAddr)
 	env := func(extra map[string]string) func(string) string {
 		return func(k string) string {
 			if v, ok := extra[k]; ok {
@@ -199,6 +210,9 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		env  map[string]string
 	}{
 		{"taskapi", taskapi.Run, map[string]string{"ADDR": taskAddr}},
+		// recurring calls taskapi's internal API, and retries until it answers.
+		{"recurring", recurring.Run, map[string]string{"ADDR": recurAddr, "TASKAPI_URL": "http://" + taskAddr}},
+		{"audit", audit.Run, map[string]string{"ADDR": auditAddr}},
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -224,14 +238,16 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	}
 
 	base := "http://" + taskAddr
-	if err := waitReady(ctx, base+"/readyz", 60*time.Second); err != nil {
-		cancel()
-		wg.Wait()
-		select {
-		case e := <-errc:
-			return e
-		default:
-			return err
+	for _, target := range []string{base, "http://" + recurAddr, "http://" + auditAddr} {
+		if err := waitReady(ctx, target+"/readyz", 60*time.Second); err != nil {
+			cancel()
+			wg.Wait()
+			select {
+			case e := <-errc:
+				return e
+			default:
+				return err
+			}
 		}
 	}
 	// The relay publishes taskapi's outbox, which exists once taskapi is up.
@@ -254,9 +270,12 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │ task API        %[1]s/api/v1/tasks
 │ OpenAPI         %[1]s/api/v1/openapi.json
 │ health/metrics  %[1]s/readyz  %[1]s/metrics
+│ audit log       %[5]s/api/v1/audit   (same token; /readyz, /metrics)
+│ recurring       %[6]s/readyz  %[6]s/metrics   (next occurrences of completed recurring tasks)
 │ database        %[2]s
 │ kafka broker    %[4]s
-│                 topics task-events, reminders (+ .dlq); taskapi's outbox relay publishes to it
+│                 topics task-events, reminders (+ .dlq); taskapi's outbox relay publishes to it,
+│                 consumer groups recurring and audit read it
 │
 │ development token for user "alice" (24 h; another: make token USER=bob):
 │ %[3]s
@@ -265,7 +284,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │       curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
 │         %[1]s/api/v1/tasks -d '{"title":"Try the platform","priority":"high"}'
 └─ Ctrl-C stops everything ───────────────────────────────────────
-`, base, redactURL(dbURL), tok, brk.desc)
+`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr)
 
 	<-ctx.Done()
 	say("shutting down")

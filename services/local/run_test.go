@@ -61,8 +61,10 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	}
 	pgPort := strings.Split(freeAddr(t), ":")[1]
 	addr := freeAddr(t)
+	auditAddr := freeAddr(t)
 	kafkaAddr := freeAddr(t)
 	env := map[string]string{"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": pgPort, "TASKAPI_ADDR": addr, "DATABASE_URL": "",
+		"AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t),
 		"LOCAL_KAFKA_PORT": strings.Split(kafkaAddr, ":")[1], "KAFKA_BROKERS": ""}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
@@ -103,8 +105,8 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 			return out.String()
 		}
 	}
-	call := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequestWithContext(context.Background(), method, "http://"+addr+path, strings.NewReader(body))
+	callAt := func(host, method, path, body string) (int, string) {
+		req, _ := http.NewRequestWithContext(context.Background(), method, "http://"+host+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -114,6 +116,7 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	call := func(method, path, body string) (int, string) { return callAt(addr, method, path, body) }
 
 	// published reports whether the task-events topic holds the creation of
 	// task id (the relay published taskapi's outbox to the embedded broker).
@@ -136,8 +139,12 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 		t.Fatalf("create: %s (%v)", body, err)
 	}
 	kafkatest.Eventually(t, time.Minute, "the task's event in the embedded broker", func() bool { return published(created.ID) })
+	kafkatest.Eventually(t, time.Minute, "the task's creation in the audit log", func() bool {
+		code, body := callAt(auditAddr, "GET", "/api/v1/audit?task_id="+created.ID, "")
+		return code == 200 && strings.Contains(body, events.TypeTaskCreated)
+	})
 	out := stop()
-	for _, want := range []string{"development token", "/api/v1/tasks", "stopping PostgreSQL", "kafka broker    " + kafkaAddr, "stopping the Kafka broker"} {
+	for _, want := range []string{"development token", "/api/v1/tasks", "stopping PostgreSQL", "kafka broker    " + kafkaAddr, "http://" + auditAddr + "/api/v1/audit", "stopping the Kafka broker"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
