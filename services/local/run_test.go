@@ -160,3 +160,128 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 		t.Error("the broker lost the task's event across the restart")
 	}
 }
+
+// TestUpRecurringTaskEndToEnd runs the platform as `make up` does, creates a
+// daily recurring task through the API and completes it: exactly one next
+// occurrence appears (made by recurring through taskapi), and the audit log
+// shows the creation and completion of the first task and the creation of
+// the next, all within a bounded time.
+func TestUpRecurringTaskEndToEnd(t *testing.T) {
+	dir, err := os.MkdirTemp("", "todo-local-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addr, auditAddr := freeAddr(t), freeAddr(t)
+	env := map[string]string{
+		"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": strings.Split(freeAddr(t), ":")[1], "DATABASE_URL": "",
+		"TASKAPI_ADDR": addr, "AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t),
+		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "",
+	}
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	var tok bytes.Buffer
+	if err := local.Run(context.Background(), []string{"todo-local", "token", "alice"}, getenv, &tok, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(tok.String())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, getenv, out, out) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("up ended with %v\n%s", err, out)
+		}
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(out.String(), "todo platform is up") {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("up ended early: %v\n%s", err, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not up after 2 minutes:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	call := func(host, method, path, body string) (int, string) {
+		req, _ := http.NewRequestWithContext(context.Background(), method, "http://"+host+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	code, body := call(addr, "POST", "/api/v1/tasks",
+		`{"title":"Stand-up","due_at":"2026-03-28T08:00:00Z","time_zone":"Europe/Berlin","recurrence":{"rule":"FREQ=DAILY"}}`)
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	var first struct{ ID string }
+	if err := json.Unmarshal([]byte(body), &first); err != nil || first.ID == "" {
+		t.Fatalf("create: %s (%v)", body, err)
+	}
+	if code, body := call(addr, "POST", "/api/v1/tasks/"+first.ID+"/complete", ""); code != 200 {
+		t.Fatalf("complete: %d %s", code, body)
+	}
+
+	type listed struct {
+		Items []struct {
+			ID           string     `json:"id"`
+			Status       string     `json:"status"`
+			SeriesID     *string    `json:"series_id"`
+			OccurrenceAt *time.Time `json:"occurrence_at"`
+		} `json:"items"`
+	}
+	var next string
+	kafkatest.Eventually(t, time.Minute, "the next occurrence", func() bool {
+		code, body := call(addr, "GET", "/api/v1/tasks?status=open", "")
+		var l listed
+		if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
+			return false
+		}
+		for _, it := range l.Items {
+			if it.SeriesID != nil && *it.SeriesID == first.ID && it.ID != first.ID {
+				if want := time.Date(2026, 3, 29, 7, 0, 0, 0, time.UTC); it.OccurrenceAt == nil || !it.OccurrenceAt.Equal(want) {
+					t.Errorf("next occurrence at %v, want %v (09:00 Berlin after the clocks went forward)", it.OccurrenceAt, want)
+				}
+				next = it.ID
+				return true
+			}
+		}
+		return false
+	})
+	kafkatest.Eventually(t, time.Minute, "the audit log of both tasks", func() bool {
+		_, a := call(auditAddr, "GET", "/api/v1/audit?task_id="+first.ID, "")
+		_, b := call(auditAddr, "GET", "/api/v1/audit?task_id="+next, "")
+		return strings.Contains(a, events.TypeTaskCreated) && strings.Contains(a, events.TypeTaskCompleted) &&
+			strings.Contains(b, events.TypeTaskCreated)
+	})
+	code, body = call(addr, "GET", "/api/v1/tasks?limit=200", "")
+	var all listed
+	if err := json.Unmarshal([]byte(body), &all); code != 200 || err != nil {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	if len(all.Items) != 2 {
+		t.Errorf("%d tasks after completing a recurring one, want 2 (the completed one and its next occurrence)", len(all.Items))
+	}
+}
