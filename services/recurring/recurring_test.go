@@ -416,3 +416,41 @@ func TestMigrateCommand(t *testing.T) {
 		t.Errorf("%d of recurring's 2 tables after migrate", tables)
 	}
 }
+
+// TestUntilEndsTheSeries: an UNTIL rule makes its occurrences up to UNTIL
+// and then ends quietly.
+func TestUntilEndsTheSeries(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	first := v.create(t, "alice", "FREQ=DAILY;UNTIL=20260502T090000Z", recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+	v.complete(t, first)
+	second := v.successor(t, first)
+	if want := time.Date(2026, 5, 2, 9, 0, 0, 0, time.UTC); !second.Due.Equal(want) {
+		t.Errorf("second occurrence due %v, want %v", second.Due, want)
+	}
+	v.complete(t, second)
+	kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
+	if got := v.seriesTasks(t, first.ID); got != 2 {
+		t.Errorf("the series holds %d tasks after UNTIL, want 2", got)
+	}
+}
+
+// TestCompletionAnchor: a task anchored on completion ("3 days after I last
+// did it") is next due 3 days after the completion's local date, at the due
+// time of day, however overdue it was.
+func TestCompletionAnchor(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	first := v.create(t, "alice", "FREQ=DAILY;INTERVAL=3", recurrence.AnchorCompletion, "Europe/Berlin", berlin(t, "2026-01-05 09:00"))
+	done := v.complete(t, first)
+	next := v.successor(t, first)
+	loc, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := done.CompletedAt.In(loc)
+	want := time.Date(c.Year(), c.Month(), c.Day()+3, 9, 0, 0, 0, loc)
+	if !next.Due.Equal(want) {
+		t.Errorf("completed %v, next due %v, want %v", c, next.Due.In(loc), want)
+	}
+}
