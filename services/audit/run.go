@@ -6,12 +6,10 @@ package audit
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/web"
 )
 
@@ -32,50 +31,20 @@ const ConsumedRetention = 8 * 24 * time.Hour
 
 // Config is audit's configuration, read from the environment.
 type Config struct {
-	Addr           string // ADDR, default ":8080"
-	DatabaseURL    string // DATABASE_URL (pooled)
-	MigrationURL   string // DATABASE_DIRECT_URL, default DATABASE_URL
-	MigrateOnStart bool   // MIGRATE_ON_START, default true
-	LogLevel       slog.Level
-	LogFormat      string // LOG_FORMAT: json (default) or text
-	JWT            auth.Config
-	Kafka          kafka.Config
-	ShutdownGrace  time.Duration
+	service.Base
+	JWT   auth.Config
+	Kafka kafka.Config
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	base, err := service.BaseFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
 	c := Config{
-		Addr:           getenv("ADDR"),
-		DatabaseURL:    getenv("DATABASE_URL"),
-		MigrationURL:   getenv("DATABASE_DIRECT_URL"),
-		MigrateOnStart: true,
-		JWT:            auth.ConfigFromEnv(getenv),
-		LogFormat:      getenv("LOG_FORMAT"),
-		ShutdownGrace:  15 * time.Second,
-	}
-	if c.Addr == "" {
-		c.Addr = ":8080"
-	}
-	if c.MigrationURL == "" {
-		c.MigrationURL = c.DatabaseURL
-	}
-	if c.DatabaseURL == "" {
-		return c, errors.New("DATABASE_URL is not set: point it at the PostgreSQL database (or run `make up`, which starts one)")
-	}
-	if v := getenv("MIGRATE_ON_START"); v != "" {
-		switch strings.ToLower(v) {
-		case "true", "1", "yes":
-		case "false", "0", "no":
-			c.MigrateOnStart = false
-		default:
-			return c, fmt.Errorf("MIGRATE_ON_START=%q: want true or false", v)
-		}
-	}
-	if v := getenv("LOG_LEVEL"); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v)
-		}
+		Base: base,
+		JWT:  auth.ConfigFromEnv(getenv),
 	}
 	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
 		return c, auth.ErrNotConfigured
@@ -95,30 +64,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	cmd := "serve"
-	if len(args) > 1 {
-		cmd = args[1]
-	}
-	if cmd != "serve" && cmd != "migrate" {
-		return fmt.Errorf("unknown command %q: usage: audit [serve|migrate]", cmd)
-	}
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	log, err := web.NewLogger(stdout, cfg.LogFormat, cfg.LogLevel, "audit")
-	if err != nil {
+	log, done, err := service.Start(ctx, "audit", args, cfg.Base, stdout, Migrations)
+	if err != nil || done {
 		return err
-	}
-	if cmd == "migrate" || cfg.MigrateOnStart {
-		v, err := database.Migrate(ctx, cfg.MigrationURL, Migrations, log)
-		if err != nil {
-			return err
-		}
-		log.Info("schema up to date", "schema", Migrations.Schema, "version", v)
-		if cmd == "migrate" {
-			return nil
-		}
 	}
 
 	pool, err := database.Connect(ctx, cfg.DatabaseURL)

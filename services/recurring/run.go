@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/web"
 )
 
@@ -35,52 +35,22 @@ const ConsumedRetention = 8 * 24 * time.Hour
 
 // Config is recurring's configuration, read from the environment.
 type Config struct {
-	Addr           string // ADDR, default ":8080"
-	DatabaseURL    string // DATABASE_URL (pooled)
-	MigrationURL   string // DATABASE_DIRECT_URL, default DATABASE_URL
-	MigrateOnStart bool   // MIGRATE_ON_START, default true
-	LogLevel       slog.Level
-	LogFormat      string // LOG_FORMAT: json (default) or text
-	TaskAPIURL     string // TASKAPI_URL, e.g. http://taskapi:8080
-	InternalToken  string // INTERNAL_TOKEN, taskapi's
-	Kafka          kafka.Config
-	ShutdownGrace  time.Duration
+	service.Base
+	TaskAPIURL    string // TASKAPI_URL, e.g. http://taskapi:8080
+	InternalToken string // INTERNAL_TOKEN, taskapi's
+	Kafka         kafka.Config
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	base, err := service.BaseFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
 	c := Config{
-		Addr:           getenv("ADDR"),
-		DatabaseURL:    getenv("DATABASE_URL"),
-		MigrationURL:   getenv("DATABASE_DIRECT_URL"),
-		MigrateOnStart: true,
-		TaskAPIURL:     getenv("TASKAPI_URL"),
-		InternalToken:  getenv("INTERNAL_TOKEN"),
-		LogFormat:      getenv("LOG_FORMAT"),
-		ShutdownGrace:  15 * time.Second,
-	}
-	if c.Addr == "" {
-		c.Addr = ":8080"
-	}
-	if c.MigrationURL == "" {
-		c.MigrationURL = c.DatabaseURL
-	}
-	if c.DatabaseURL == "" {
-		return c, errors.New("DATABASE_URL is not set: point it at the PostgreSQL database (or run `make up`, which starts one)")
-	}
-	if v := getenv("MIGRATE_ON_START"); v != "" {
-		switch strings.ToLower(v) {
-		case "true", "1", "yes":
-		case "false", "0", "no":
-			c.MigrateOnStart = false
-		default:
-			return c, fmt.Errorf("MIGRATE_ON_START=%q: want true or false", v)
-		}
-	}
-	if v := getenv("LOG_LEVEL"); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v)
-		}
+		Base:          base,
+		TaskAPIURL:    getenv("TASKAPI_URL"),
+		InternalToken: getenv("INTERNAL_TOKEN"),
 	}
 	if u, err := url.Parse(c.TaskAPIURL); c.TaskAPIURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return c, fmt.Errorf("TASKAPI_URL=%q: want taskapi's base URL, e.g. http://taskapi:8080", c.TaskAPIURL)
@@ -103,30 +73,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	cmd := "serve"
-	if len(args) > 1 {
-		cmd = args[1]
-	}
-	if cmd != "serve" && cmd != "migrate" {
-		return fmt.Errorf("unknown command %q: usage: recurring [serve|migrate]", cmd)
-	}
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	log, err := web.NewLogger(stdout, cfg.LogFormat, cfg.LogLevel, "recurring")
-	if err != nil {
+	log, done, err := service.Start(ctx, "recurring", args, cfg.Base, stdout, Migrations)
+	if err != nil || done {
 		return err
-	}
-	if cmd == "migrate" || cfg.MigrateOnStart {
-		v, err := database.Migrate(ctx, cfg.MigrationURL, Migrations, log)
-		if err != nil {
-			return err
-		}
-		log.Info("schema up to date", "schema", Migrations.Schema, "version", v)
-		if cmd == "migrate" {
-			return nil
-		}
 	}
 
 	pool, err := database.Connect(ctx, cfg.DatabaseURL)

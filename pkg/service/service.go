@@ -1,0 +1,96 @@
+// Package service holds what every service's Run shares: the base settings
+// read from the environment, and the steps before serving (the command, the
+// logger, the migrations).
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/web"
+)
+
+// Base is the configuration every service reads.
+type Base struct {
+	Addr           string        // ADDR, default ":8080"
+	DatabaseURL    string        // DATABASE_URL (the pooled one in production)
+	MigrationURL   string        // DATABASE_DIRECT_URL, default DATABASE_URL
+	MigrateOnStart bool          // MIGRATE_ON_START, default true
+	LogLevel       slog.Level    // LOG_LEVEL, default info
+	LogFormat      string        // LOG_FORMAT: json (default) or text
+	ShutdownGrace  time.Duration // how long requests in flight may finish at shutdown
+}
+
+// BaseFromEnv reads the base configuration, naming the variable of any bad
+// value.
+func BaseFromEnv(getenv func(string) string) (Base, error) {
+	b := Base{
+		Addr:           getenv("ADDR"),
+		DatabaseURL:    getenv("DATABASE_URL"),
+		MigrationURL:   getenv("DATABASE_DIRECT_URL"),
+		MigrateOnStart: true,
+		LogFormat:      getenv("LOG_FORMAT"),
+		ShutdownGrace:  15 * time.Second,
+	}
+	if b.Addr == "" {
+		b.Addr = ":8080"
+	}
+	if b.DatabaseURL == "" {
+		return b, errors.New("DATABASE_URL is not set: point it at the PostgreSQL database (or run `make up`, which starts one)")
+	}
+	if b.MigrationURL == "" {
+		b.MigrationURL = b.DatabaseURL
+	}
+	if v := getenv("MIGRATE_ON_START"); v != "" {
+		switch strings.ToLower(v) {
+		case "true", "1", "yes":
+		case "false", "0", "no":
+			b.MigrateOnStart = false
+		default:
+			return b, fmt.Errorf("MIGRATE_ON_START=%q: want true or false", v)
+		}
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := b.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return b, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v)
+		}
+	}
+	switch b.LogFormat {
+	case "", "json", "text":
+	default:
+		return b, fmt.Errorf("LOG_FORMAT=%q: want json or text", b.LogFormat)
+	}
+	return b, nil
+}
+
+// Start does what comes before serving: it reads the command in args[1]
+// ("serve", the default, or "migrate"), makes the service's logger, and
+// applies the migrations for "migrate" or when MIGRATE_ON_START says so. done
+// is true when the command is complete (after "migrate").
+func Start(ctx context.Context, name string, args []string, b Base, stdout io.Writer, m database.Migrations) (log *slog.Logger, done bool, err error) {
+	cmd := "serve"
+	if len(args) > 1 {
+		cmd = args[1]
+	}
+	if cmd != "serve" && cmd != "migrate" {
+		return nil, false, fmt.Errorf("unknown command %q: usage: %s [serve|migrate]", cmd, name)
+	}
+	log, err = web.NewLogger(stdout, b.LogFormat, b.LogLevel, name)
+	if err != nil {
+		return nil, false, err
+	}
+	if cmd == "migrate" || b.MigrateOnStart {
+		v, err := database.Migrate(ctx, b.MigrationURL, m, log)
+		if err != nil {
+			return nil, false, err
+		}
+		log.Info("schema up to date", "schema", m.Schema, "version", v)
+	}
+	return log, cmd == "migrate", nil
+}

@@ -1,0 +1,54 @@
+package service
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/todo-platform/todo/pkg/database"
+)
+
+func TestBaseFromEnv(t *testing.T) {
+	t.Parallel()
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	b, err := BaseFromEnv(env("DATABASE_URL", "postgres://db/x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Addr != ":8080" || b.MigrationURL != "postgres://db/x" || !b.MigrateOnStart || b.ShutdownGrace != 15*time.Second {
+		t.Fatalf("defaults: %+v", b)
+	}
+	b, err = BaseFromEnv(env("DATABASE_URL", "u", "DATABASE_DIRECT_URL", "d", "ADDR", ":9", "MIGRATE_ON_START", "no", "LOG_LEVEL", "debug", "LOG_FORMAT", "text"))
+	if err != nil || b.MigrationURL != "d" || b.Addr != ":9" || b.MigrateOnStart || b.LogLevel.String() != "DEBUG" || b.LogFormat != "text" {
+		t.Fatalf("settings: %+v %v", b, err)
+	}
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "DATABASE_URL"},
+		{[]string{"DATABASE_URL", "u", "MIGRATE_ON_START", "maybe"}, "MIGRATE_ON_START"},
+		{[]string{"DATABASE_URL", "u", "LOG_LEVEL", "loud"}, "LOG_LEVEL"},
+		{[]string{"DATABASE_URL", "u", "LOG_FORMAT", "xml"}, "LOG_FORMAT"},
+	} {
+		if _, err := BaseFromEnv(env(c.env...)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v does not name %s", c.env, err, c.want)
+		}
+	}
+}
+
+func TestStartRefusesUnknownCommands(t *testing.T) {
+	t.Parallel()
+	_, _, err := Start(context.Background(), "taskapi", []string{"taskapi", "serv"}, Base{}, io.Discard, database.Migrations{})
+	if err == nil || !strings.Contains(err.Error(), "usage: taskapi [serve|migrate]") {
+		t.Fatalf("error %v", err)
+	}
+}
