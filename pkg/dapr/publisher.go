@@ -1,0 +1,154 @@
+// Package dapr is the Dapr transport: a Publisher that publishes through the
+// sidecar's HTTP pub/sub API, and a Subscriber, the http.Handler through
+// which the sidecar learns the service's programmatic subscriptions and
+// delivers their events to a consume.Consumer.
+//
+// # Publishing
+//
+// An event is POSTed to
+//
+//	http://127.0.0.1:$DAPR_HTTP_PORT/v1.0/publish/$DAPR_PUBSUB/<topic>?metadata.partitionKey=<key>
+//
+// with the CloudEvents JSON as body and Content-Type
+// application/cloudevents+json: the sidecar then keeps the event as it is
+// (it only adds its tracing and routing attributes) instead of wrapping it in
+// an envelope of its own. Dapr's Kafka component uses partitionKey as the
+// message key, so one user's events stay in one partition, in order. Other
+// headers of a Publication (a dead letter's reason and error) go as further
+// metadata, which the Kafka component stores as message headers.
+//
+// # Subscribing
+//
+// See Subscriber.
+package dapr
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/todo-platform/todo/pkg/outbox"
+)
+
+// ContentType is the content type of a structured-mode CloudEvent.
+const ContentType = "application/cloudevents+json"
+
+// Defaults of Config.
+const (
+	DefaultHTTPPort = 3500
+	DefaultPubSub   = "pubsub"
+)
+
+// Config locates the sidecar.
+type Config struct {
+	HTTPPort int    // DAPR_HTTP_PORT (default 3500)
+	PubSub   string // DAPR_PUBSUB, the pub/sub component's name (default "pubsub")
+	APIToken string // DAPR_API_TOKEN, sent as dapr-api-token when set
+	// Timeout bounds one publish request (default 10s).
+	Timeout time.Duration
+}
+
+// ConfigFromEnv reads DAPR_HTTP_PORT, DAPR_PUBSUB and DAPR_API_TOKEN.
+func ConfigFromEnv() (Config, error) {
+	c := Config{HTTPPort: DefaultHTTPPort, PubSub: DefaultPubSub, APIToken: os.Getenv("DAPR_API_TOKEN")}
+	if v := os.Getenv("DAPR_HTTP_PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p <= 0 || p > 65535 {
+			return Config{}, fmt.Errorf("DAPR_HTTP_PORT %q: want a port number", v)
+		}
+		c.HTTPPort = p
+	}
+	if v := os.Getenv("DAPR_PUBSUB"); v != "" {
+		c.PubSub = v
+	}
+	return c, nil
+}
+
+// Publisher publishes through the sidecar. It implements outbox.Publisher.
+type Publisher struct {
+	base   string // http://127.0.0.1:<port>/v1.0/publish/<pubsub>/
+	token  string
+	client *http.Client
+}
+
+var _ outbox.Publisher = (*Publisher)(nil)
+
+// NewPublisher returns a publisher to the sidecar that cfg describes.
+func NewPublisher(cfg Config) (*Publisher, error) {
+	if cfg.HTTPPort == 0 {
+		cfg.HTTPPort = DefaultHTTPPort
+	}
+	if cfg.HTTPPort < 0 || cfg.HTTPPort > 65535 {
+		return nil, fmt.Errorf("dapr publisher: port %d", cfg.HTTPPort)
+	}
+	if cfg.PubSub == "" {
+		cfg.PubSub = DefaultPubSub
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64 // the relay publishes up to 32 keys at once
+	tr.ResponseHeaderTimeout = cfg.Timeout
+	return &Publisher{
+		base:   "http://127.0.0.1:" + strconv.Itoa(cfg.HTTPPort) + "/v1.0/publish/" + url.PathEscape(cfg.PubSub) + "/",
+		token:  cfg.APIToken,
+		client: &http.Client{Transport: tr, Timeout: cfg.Timeout},
+	}, nil
+}
+
+// Publish sends m to the sidecar and returns nil once the sidecar answered
+// 2xx, that is once its pub/sub component acknowledged the message.
+func (p *Publisher) Publish(ctx context.Context, m outbox.Publication) error {
+	if m.Topic == "" {
+		return errors.New("dapr publish: no topic")
+	}
+	q := url.Values{}
+	if m.Key != "" {
+		q.Set("metadata.partitionKey", m.Key)
+	}
+	for k, v := range m.Headers {
+		q.Set("metadata."+k, v)
+	}
+	u := p.base + url.PathEscape(m.Topic)
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(m.Value))
+	if err != nil {
+		return fmt.Errorf("dapr publish to %s: %w", m.Topic, err)
+	}
+	req.Header.Set("Content-Type", ContentType)
+	if p.token != "" {
+		req.Header.Set("dapr-api-token", p.token)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("dapr publish to %s: %w", m.Topic, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	msg := strings.TrimSpace(string(body))
+	var e struct {
+		ErrorCode string `json:"errorCode"`
+		Message   string `json:"message"`
+	}
+	if jsonErr := decodeJSON(body, &e); jsonErr == nil && e.Message != "" {
+		msg = e.ErrorCode + ": " + e.Message
+	}
+	return fmt.Errorf("dapr publish to %s (event %s): sidecar answered %s: %s", m.Topic, m.EventID, resp.Status, msg)
+}
+
+// Close releases idle connections.
+func (p *Publisher) Close() { p.client.CloseIdleConnections() }
