@@ -1,0 +1,302 @@
+//go:build e2e && linux
+
+package dapr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/dapr"
+	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/database/dbtest"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/tests/toolchain"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const wait = 90 * time.Second // deadline for conditions on this shared, busy machine
+
+// svcMigrations are the consuming service's: its table of consumed events
+// and the table its handler writes, the effect the test counts.
+var svcMigrations = database.Migrations{Schema: "svc", FS: fstest.MapFS{
+	"001_consumed_events.sql": {Data: []byte(consume.TableSQL)},
+	"002_effects.sql":         {Data: []byte(`CREATE TABLE effects (seq bigserial PRIMARY KEY, event_id text NOT NULL)`)},
+}}
+
+// component is the pub/sub component daprd loads: Kafka at the test broker.
+const component = `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: pubsub
+spec:
+  type: pubsub.kafka
+  version: v1
+  metadata:
+  - name: brokers
+    value: "%s"
+  - name: authType
+    value: "none"
+  - name: consumerGroup
+    value: "t"
+  - name: clientID
+    value: "daprd-e2e"
+  - name: initialOffset
+    value: "oldest"
+`
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startDaprd runs daprd for app (an app listening on appPort) with the
+// component at brokers, waits until it is healthy and returns its HTTP port.
+func startDaprd(t *testing.T, appPort int, brokers string) int {
+	t.Helper()
+	bin, err := toolchain.Path(toolchain.Daprd)
+	if err != nil {
+		t.Skipf("daprd not built: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pubsub.yaml"), fmt.Appendf(nil, component, brokers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpPort, grpcPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	cmd := exec.Command(bin,
+		"--app-id", "t",
+		"--app-port", strconv.Itoa(appPort),
+		"--app-protocol", "http",
+		"--dapr-http-port", strconv.Itoa(httpPort),
+		"--dapr-grpc-port", strconv.Itoa(grpcPort),
+		"--metrics-port", strconv.Itoa(metricsPort),
+		"--dapr-listen-addresses", "127.0.0.1",
+		"--resources-path", dir,
+		"--placement-host-address", "",
+		"--scheduler-host-address", "",
+		"--log-level", "warn",
+	)
+	cmd.Env = append(os.Environ(), "DAPR_HOST_IP=127.0.0.1")
+	out := &logWriter{t: t}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		out.stop()
+	})
+	health := "http://127.0.0.1:" + strconv.Itoa(httpPort) + "/v1.0/healthz"
+	deadline := time.Now().Add(wait)
+	for {
+		select {
+		case <-exited:
+			t.Fatal("daprd exited before it was healthy (its log is above)")
+		default:
+		}
+		if resp, err := http.Get(health); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return httpPort
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daprd not healthy within %s", wait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type logWriter struct {
+	mu   sync.Mutex
+	t    *testing.T
+	done bool
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log("daprd: " + strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *logWriter) stop() { w.mu.Lock(); w.done = true; w.mu.Unlock() }
+
+func event(id, typ, user string) []byte {
+	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"/tests/dapr","type":%q,"subject":"task-1","partitionkey":%q,"datacontenttype":"application/json","data":{"n":1}}`, id, typ, user)
+}
+
+func effects(t *testing.T, pool *pgxpool.Pool, id string) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM svc.effects WHERE event_id = $1`, id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDaprTransport publishes through a real daprd and consumes through the
+// subscriptions it reads from the app.
+func TestDaprTransport(t *testing.T) {
+	pool := dbtest.Pool(t, svcMigrations)
+	_, kcfg := kafkatest.Start(t)
+	topic := events.TopicTaskEvents
+
+	// The app: its subscriber, started before the sidecar, which asks it for
+	// the subscriptions at start. The publisher is made once daprd's port is
+	// known; the consumer dead-letters through it.
+	var (
+		mu          sync.Mutex
+		consumer    *consume.Consumer
+		deliveries  = map[string]int{}
+		retryFirstN = map[string]int{} // event id → deliveries to answer RETRY
+	)
+	sub := &dapr.Subscriber{Topics: []string{topic}, Log: kafkatest.Logger(t), Process: func(ctx context.Context, d consume.Delivery) error {
+		e, _ := events.Parse(d.Value)
+		mu.Lock()
+		deliveries[e.ID()]++
+		n, c := deliveries[e.ID()], consumer
+		retry := n <= retryFirstN[e.ID()]
+		mu.Unlock()
+		if retry {
+			return errors.New("not now")
+		}
+		if c == nil {
+			return errors.New("consumer not ready")
+		}
+		return c.Process(ctx, d)
+	}}
+	app := httptest.NewServer(sub)
+	t.Cleanup(app.Close)
+	appPort := app.Listener.Addr().(*net.TCPAddr).Port
+
+	port := startDaprd(t, appPort, strings.Join(kcfg.Brokers, ","))
+	pub, err := dapr.NewPublisher(dapr.Config{HTTPPort: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	c, err := consume.New(pool, func(ctx context.Context, tx pgx.Tx, e events.Event) error {
+		_, err := tx.Exec(ctx, `INSERT INTO svc.effects (event_id) VALUES ($1)`, e.ID())
+		return err
+	}, consume.Config{
+		Name: "svc", Table: "svc.consumed_events", Types: []string{events.TypeTaskCreated},
+		DeadLetters: pub, MaxAttempts: 2, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Log: kafkatest.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	consumer = c
+	mu.Unlock()
+
+	ctx := context.Background()
+	publish := func(id, typ string) {
+		t.Helper()
+		if err := pub.Publish(ctx, outbox.Publication{Topic: topic, Key: "user-1", Value: event(id, typ, "user-1"), EventID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delivered := func(id string) int { mu.Lock(); defer mu.Unlock(); return deliveries[id] }
+
+	t.Run("delivered once", func(t *testing.T) {
+		publish("e-once", events.TypeTaskCreated)
+		kafkatest.Eventually(t, wait, "the event's effect", func() bool { return effects(t, pool, "e-once") == 1 })
+		// The published message is in Kafka, keyed by the partition key.
+		var found bool
+		for _, m := range kafkatest.Messages(t, kcfg, topic) {
+			if strings.Contains(string(m.Value), `"e-once"`) {
+				found = true
+				if m.Key != "user-1" {
+					t.Errorf("message key %q, want the partition key user-1", m.Key)
+				}
+			}
+		}
+		if !found {
+			t.Error("the event is not in the topic")
+		}
+		// The same event again (the relay publishing it twice): no second effect.
+		publish("e-once", events.TypeTaskCreated)
+		kafkatest.Eventually(t, wait, "the copy's delivery", func() bool { return delivered("e-once") == 2 })
+		if n := effects(t, pool, "e-once"); n != 1 {
+			t.Errorf("%d effects of one event published twice", n)
+		}
+	})
+
+	t.Run("retry delivers again", func(t *testing.T) {
+		mu.Lock()
+		retryFirstN["e-retry"] = 2
+		mu.Unlock()
+		publish("e-retry", events.TypeTaskCreated)
+		kafkatest.Eventually(t, wait, "the effect after two RETRY answers", func() bool { return effects(t, pool, "e-retry") == 1 })
+		if n := delivered("e-retry"); n < 3 {
+			t.Errorf("delivered %d times, want at least 3 (two answered RETRY)", n)
+		}
+	})
+
+	t.Run("poison to the DLQ", func(t *testing.T) {
+		publish("e-poison", "todo.task.unknown.v9")
+		dlq := events.DeadLetterTopic(topic)
+		var got *kafkatest.Message
+		kafkatest.Eventually(t, wait, "the poison message in "+dlq, func() bool {
+			for _, m := range kafkatest.Messages(t, kcfg, dlq) {
+				if strings.Contains(string(m.Value), `"e-poison"`) {
+					got = &m
+					return true
+				}
+			}
+			return false
+		})
+		if got.Key != "user-1" {
+			t.Errorf("dead letter key %q, want user-1", got.Key)
+		}
+		if got.Headers[consume.HeaderReason] != consume.ReasonUnknownType {
+			t.Errorf("dead letter headers %v, want %s=%s", got.Headers, consume.HeaderReason, consume.ReasonUnknownType)
+		}
+		if n := effects(t, pool, "e-poison"); n != 0 {
+			t.Errorf("%d effects of a poison message", n)
+		}
+		// It was acknowledged: no further delivery.
+		time.Sleep(time.Second)
+		if n := delivered("e-poison"); n != 1 {
+			t.Errorf("poison message delivered %d times, want once", n)
+		}
+	})
+}
