@@ -63,6 +63,10 @@ spec:
     value: "daprd-e2e"
   - name: initialOffset
     value: "oldest"
+  - name: backOffPolicy
+    value: "constant"
+  - name: backOffDuration
+    value: "200ms"
 `
 
 func freePort(t *testing.T) int {
@@ -185,12 +189,14 @@ func TestDaprTransport(t *testing.T) {
 		mu          sync.Mutex
 		consumer    *consume.Consumer
 		deliveries  = map[string]int{}
-		retryFirstN = map[string]int{} // event id → deliveries to answer RETRY
+		positions   = map[string]consume.Delivery{} // event id → its last delivery
+		retryFirstN = map[string]int{}              // event id → deliveries to answer RETRY
 	)
 	sub := &dapr.Subscriber{Topics: []string{topic}, Log: kafkatest.Logger(t), Process: func(ctx context.Context, d consume.Delivery) error {
 		e, _ := events.Parse(d.Value)
 		mu.Lock()
 		deliveries[e.ID()]++
+		positions[e.ID()] = consume.Delivery{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Key: d.Key}
 		n, c := deliveries[e.ID()], consumer
 		retry := n <= retryFirstN[e.ID()]
 		mu.Unlock()
@@ -252,6 +258,13 @@ func TestDaprTransport(t *testing.T) {
 		if !found {
 			t.Error("the event is not in the topic")
 		}
+		// The sidecar told the app where the message came from.
+		mu.Lock()
+		d := positions["e-once"]
+		mu.Unlock()
+		if d.Topic != topic || string(d.Key) != "user-1" || d.Partition < 0 || d.Offset < 0 {
+			t.Errorf("delivery %s key %q: want the topic, the key and a position", d, d.Key)
+		}
 		// The same event again (the relay publishing it twice): no second effect.
 		publish("e-once", events.TypeTaskCreated)
 		kafkatest.Eventually(t, wait, "the copy's delivery", func() bool { return delivered("e-once") == 2 })
@@ -266,6 +279,13 @@ func TestDaprTransport(t *testing.T) {
 		mu.Unlock()
 		publish("e-retry", events.TypeTaskCreated)
 		kafkatest.Eventually(t, wait, "the effect after two RETRY answers", func() bool { return effects(t, pool, "e-retry") == 1 })
+		mu.Lock()
+		d := positions["e-retry"]
+		mu.Unlock()
+		var recorded int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM svc.consumed_events WHERE event_id = 'e-retry' AND kafka_partition = $1 AND kafka_offset = $2`, d.Partition, d.Offset).Scan(&recorded); err != nil || recorded != 1 {
+			t.Errorf("consumed event recorded at %s: %d rows (%v)", d, recorded, err)
+		}
 		if n := delivered("e-retry"); n < 3 {
 			t.Errorf("delivered %d times, want at least 3 (two answered RETRY)", n)
 		}
