@@ -31,8 +31,8 @@ const (
 )
 
 // Subscriber is the http.Handler of a service's Dapr subscriptions. Mount it
-// on the service's router for SubscribePath and EventsPrefix (or let it
-// serve the whole mux); the sidecar calls
+// on the service's router under /dapr/ (mux.Handle("/dapr/", sub)); the
+// sidecar calls
 //
 //   - GET /dapr/subscribe at its start, to learn the subscriptions: each
 //     topic of Topics, routed to POST /dapr/events/<topic>;
@@ -50,8 +50,9 @@ const (
 //
 // Why the subscriptions name no deadLetterTopic: the sidecar sends a message
 // to a subscription's dead-letter topic as soon as the app answers RETRY (or
-// fails) unless a resiliency policy retries it first, which would turn a
-// delivery cut short by a restart into a dead letter. Dead-lettering is
+// fails) unless a resiliency policy retries it first (daprd 1.16.5 does so
+// on the first RETRY), which would turn a delivery cut short by a restart
+// into a dead letter. Dead-lettering is
 // the consume runtime's, after its bounded retries, with the reason and the
 // error it knows; RETRY always means "deliver it again".
 type Subscriber struct {
@@ -139,11 +140,12 @@ func (s *Subscriber) deliver(r *http.Request) Status {
 	return StatusSuccess
 }
 
-// delivery builds the consume.Delivery of a delivered message. The sidecar
-// passes its component's message metadata as headers: Dapr's Kafka
-// component names the key, partition and offset (__key, __partition,
-// __offset); without them, the key is the event's partition key and the
-// position is unknown (-1).
+// delivery builds the consume.Delivery of a delivered message: the body as
+// the sidecar delivers it (the published event plus the sidecar's
+// attributes). The sidecar passes its component's message metadata as
+// headers: Dapr's Kafka component names the key, partition and offset
+// (__key, __partition, __offset); without them, the key is the event's
+// partition key and the position is unknown (-1).
 func delivery(r *http.Request, topic string, body []byte) consume.Delivery {
 	d := consume.Delivery{Topic: topic, Partition: -1, Offset: -1, Value: body}
 	if v := header(r, "__partition"); v != "" {
