@@ -30,6 +30,8 @@ import (
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/task"
+	"github.com/todo-platform/todo/services/taskapi"
 	"github.com/todo-platform/todo/tests/toolchain"
 )
 
@@ -178,7 +180,7 @@ func effects(t *testing.T, pool *pgxpool.Pool, id string) int {
 // TestDaprTransport publishes through a real daprd and consumes through the
 // subscriptions it reads from the app.
 func TestDaprTransport(t *testing.T) {
-	pool := dbtest.Pool(t, svcMigrations)
+	pool := dbtest.Pool(t, taskapi.Migrations, svcMigrations)
 	_, kcfg := kafkatest.Start(t)
 	topic := events.TopicTaskEvents
 
@@ -317,6 +319,44 @@ func TestDaprTransport(t *testing.T) {
 		time.Sleep(time.Second)
 		if n := delivered("e-poison"); n != 1 {
 			t.Errorf("poison message delivered %d times, want once", n)
+		}
+	})
+
+	t.Run("outbox relay through the sidecar", func(t *testing.T) {
+		relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{
+			Table: taskapi.OutboxTable, Channel: "taskapi_outbox", Log: kafkatest.Logger(t),
+			MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = relay.Run(rctx); close(done) }()
+		t.Cleanup(func() { stop(); <-done })
+
+		store := taskapi.NewStore(pool)
+		for i := range 3 {
+			if _, err := store.Create(ctx, "bob", task.Fields{Title: fmt.Sprintf("task %d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Every event of the outbox has its effect, once, in the order the
+		// outbox holds them (one user: one key, one partition).
+		const inOrder = `SELECT count(*) = 3 AND bool_and(ok) FROM (
+			SELECT o.event_id, e.seq IS NOT NULL AND
+			       e.seq > coalesce(lag(e.seq) OVER (ORDER BY o.id), 0) AS ok
+			FROM taskapi.outbox o LEFT JOIN svc.effects e ON e.event_id = o.event_id::text) x`
+		kafkatest.Eventually(t, wait, "the task events' effects, in order", func() bool {
+			var ok *bool
+			if err := pool.QueryRow(ctx, inOrder).Scan(&ok); err != nil {
+				t.Fatal(err)
+			}
+			return ok != nil && *ok
+		})
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM taskapi.outbox WHERE published_at IS NULL`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d outbox rows not marked published (%v)", n, err)
 		}
 	})
 }
