@@ -81,6 +81,9 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// apiToken is the token daprd requires of its callers (DAPR_API_TOKEN).
+const apiToken = "e2e-token"
+
 // startDaprd runs daprd for app (an app listening on appPort) with the
 // component at brokers, waits until it is healthy and returns its HTTP port.
 func startDaprd(t *testing.T, appPort int, brokers string) int {
@@ -107,7 +110,7 @@ func startDaprd(t *testing.T, appPort int, brokers string) int {
 		"--scheduler-host-address", "",
 		"--log-level", "warn",
 	)
-	cmd.Env = append(os.Environ(), "DAPR_HOST_IP=127.0.0.1")
+	cmd.Env = append(os.Environ(), "DAPR_HOST_IP=127.0.0.1", "DAPR_API_TOKEN="+apiToken)
 	out := &logWriter{t: t}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -134,7 +137,9 @@ func startDaprd(t *testing.T, appPort int, brokers string) int {
 			t.Fatal("daprd exited before it was healthy (its log is above)")
 		default:
 		}
-		if resp, err := http.Get(health); err == nil {
+		req, _ := http.NewRequest(http.MethodGet, health, nil)
+		req.Header.Set("dapr-api-token", apiToken)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusNoContent {
 				return httpPort
@@ -215,7 +220,7 @@ func TestDaprTransport(t *testing.T) {
 	appPort := app.Listener.Addr().(*net.TCPAddr).Port
 
 	port := startDaprd(t, appPort, strings.Join(kcfg.Brokers, ","))
-	pub, err := dapr.NewPublisher(dapr.Config{HTTPPort: port})
+	pub, err := dapr.NewPublisher(dapr.Config{HTTPPort: port, APIToken: apiToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,6 +362,29 @@ func TestDaprTransport(t *testing.T) {
 		var n int
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM taskapi.outbox WHERE published_at IS NULL`).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%d outbox rows not marked published (%v)", n, err)
+		}
+	})
+
+	t.Run("sidecar refusals are errors", func(t *testing.T) {
+		for _, c := range []struct {
+			name string
+			cfg  dapr.Config
+			want string
+		}{
+			{"no token", dapr.Config{HTTPPort: port}, "401"},
+			{"unknown pubsub", dapr.Config{HTTPPort: port, APIToken: apiToken, PubSub: "nope"}, "ERR_PUBSUB_NOT_FOUND"},
+		} {
+			p, err := dapr.NewPublisher(c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Publish(ctx, outbox.Publication{Topic: topic, Key: "user-1", Value: event("e-refused", events.TypeTaskCreated, "user-1"), EventID: "e-refused"})
+			p.Close()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: err %v, want one saying %s", c.name, err, c.want)
+			} else {
+				t.Logf("%s: %v", c.name, err)
+			}
 		}
 	})
 }
