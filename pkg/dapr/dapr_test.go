@@ -175,3 +175,26 @@ func TestDeliveryStatus(t *testing.T) {
 		t.Errorf("GET delivery: %d", rec.Code)
 	}
 }
+
+func TestAppToken(t *testing.T) {
+	s := &Subscriber{Topics: []string{"t"}, AppToken: "app-secret", Process: func(context.Context, consume.Delivery) error { return nil }}
+	for _, c := range []struct {
+		method, path, token string
+		want                int
+	}{
+		{http.MethodGet, SubscribePath, "", http.StatusUnauthorized},
+		{http.MethodPost, "/dapr/events/t", "wrong", http.StatusUnauthorized},
+		{http.MethodGet, SubscribePath, "app-secret", http.StatusOK},
+		{http.MethodPost, "/dapr/events/t", "app-secret", http.StatusOK},
+	} {
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader(`{}`))
+		if c.token != "" {
+			req.Header.Set("dapr-api-token", c.token)
+		}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("%s %s token %q: %d, want %d", c.method, c.path, c.token, rec.Code, c.want)
+		}
+	}
+}

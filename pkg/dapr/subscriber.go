@@ -2,6 +2,7 @@ package dapr
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -60,6 +61,11 @@ type Subscriber struct {
 	Topics  []string // topics to subscribe to
 	Process func(ctx context.Context, d consume.Delivery) error
 	Log     *slog.Logger
+	// AppToken, when set, is the token the sidecar sends as dapr-api-token
+	// (its APP_API_TOKEN): requests without it are refused with 401, so that
+	// nobody but the sidecar can inject events through a router that is
+	// also the service's public one. Set it from APP_API_TOKEN.
+	AppToken string
 }
 
 // Subscription is one programmatic subscription, as GET /dapr/subscribe
@@ -94,6 +100,10 @@ func (s *Subscriber) log() *slog.Logger {
 
 // ServeHTTP serves the subscription list and the deliveries.
 func (s *Subscriber) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.AppToken != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("dapr-api-token")), []byte(s.AppToken)) != 1 {
+		http.Error(w, "invalid or missing dapr-api-token", http.StatusUnauthorized)
+		return
+	}
 	switch {
 	case r.URL.Path == SubscribePath:
 		if r.Method != http.MethodGet {

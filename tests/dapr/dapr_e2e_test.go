@@ -81,8 +81,12 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// apiToken is the token daprd requires of its callers (DAPR_API_TOKEN).
-const apiToken = "e2e-token"
+// apiToken is the token daprd requires of its callers (DAPR_API_TOKEN);
+// appToken the one it sends the app (APP_API_TOKEN).
+const (
+	apiToken = "e2e-token"
+	appToken = "e2e-app-token"
+)
 
 // startDaprd runs daprd for app (an app listening on appPort) with the
 // component at brokers, waits until it is healthy and returns its HTTP port.
@@ -110,7 +114,7 @@ func startDaprd(t *testing.T, appPort int, brokers string) int {
 		"--scheduler-host-address", "",
 		"--log-level", "warn",
 	)
-	cmd.Env = append(os.Environ(), "DAPR_HOST_IP=127.0.0.1", "DAPR_API_TOKEN="+apiToken)
+	cmd.Env = append(os.Environ(), "DAPR_HOST_IP=127.0.0.1", "DAPR_API_TOKEN="+apiToken, "APP_API_TOKEN="+appToken)
 	out := &logWriter{t: t}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -199,7 +203,7 @@ func TestDaprTransport(t *testing.T) {
 		positions   = map[string]consume.Delivery{} // event id → its last delivery
 		retryFirstN = map[string]int{}              // event id → deliveries to answer RETRY
 	)
-	sub := &dapr.Subscriber{Topics: []string{topic}, Log: kafkatest.Logger(t), Process: func(ctx context.Context, d consume.Delivery) error {
+	sub := &dapr.Subscriber{Topics: []string{topic}, AppToken: appToken, Log: kafkatest.Logger(t), Process: func(ctx context.Context, d consume.Delivery) error {
 		e, _ := events.Parse(d.Value)
 		mu.Lock()
 		deliveries[e.ID()]++
