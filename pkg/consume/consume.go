@@ -307,6 +307,25 @@ func (c *Consumer) Prune(ctx context.Context, olderThan time.Duration) (int64, e
 	return tag.RowsAffected(), nil
 }
 
+// PruneEvery runs Prune once every interval until ctx ends, logging what
+// it did; it returns nil when ctx ends.
+func (c *Consumer) PruneEvery(ctx context.Context, interval, olderThan time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if n, err := c.Prune(ctx, olderThan); err != nil {
+				c.log.Warn("prune consumed events", "err", err)
+			} else if n > 0 {
+				c.log.Info("pruned consumed events", "count", n)
+			}
+		}
+	}
+}
+
 // isTransient reports whether err says the database (or another dependency)
 // is unreachable, rather than that this event failed: such errors are retried
 // without counting against the event.

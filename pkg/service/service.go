@@ -9,8 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/web"
@@ -93,4 +99,34 @@ func Start(ctx context.Context, name string, args []string, b Base, stdout io.Wr
 		log.Info("schema up to date", "schema", m.Schema, "version", v)
 	}
 	return log, cmd == "migrate", nil
+}
+
+// Registry returns a service's metrics registry with the Go runtime, process
+// and database pool collectors registered.
+func Registry(pool *pgxpool.Pool) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), database.NewPoolCollector(pool))
+	return reg
+}
+
+// Serve runs srv (see web.Serve) and, beside it, each of background until
+// ctx ends. When any of them returns, the others are stopped too; Serve
+// waits for all and returns their errors joined.
+func Serve(ctx context.Context, srv *http.Server, log *slog.Logger, grace time.Duration, background ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(background)+1)
+	var wg sync.WaitGroup
+	for i, run := range background {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cancel()
+			errs[i+1] = run(ctx)
+		}()
+	}
+	errs[0] = web.Serve(ctx, srv, log, grace)
+	cancel()
+	wg.Wait()
+	return errors.Join(errs...)
 }

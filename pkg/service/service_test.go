@@ -2,12 +2,16 @@ package service
 
 import (
 	"context"
+	"errors"
 	"io"
+	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/web"
 )
 
 func TestBaseFromEnv(t *testing.T) {
@@ -50,5 +54,41 @@ func TestStartRefusesUnknownCommands(t *testing.T) {
 	_, _, err := Start(context.Background(), "taskapi", []string{"taskapi", "serv"}, Base{}, io.Discard, database.Migrations{})
 	if err == nil || !strings.Contains(err.Error(), "usage: taskapi [serve|migrate]") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestServeStopsWithItsBackgroundWork(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	boom := errors.New("consumer failed")
+	srv := web.NewHTTPServer("127.0.0.1:0", http.NotFoundHandler(), log)
+	stopped := make(chan struct{})
+	err := Serve(context.Background(), srv, log, time.Second,
+		func(context.Context) error { return boom },
+		func(ctx context.Context) error { <-ctx.Done(); close(stopped); return nil },
+	)
+	if !errors.Is(err, boom) {
+		t.Fatalf("Serve returned %v, want the background error", err)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("the other background work was not stopped")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, web.NewHTTPServer("127.0.0.1:0", http.NotFoundHandler(), log), log, time.Second,
+			func(ctx context.Context) error { <-ctx.Done(); return nil })
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after the context ended: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
 	}
 }

@@ -52,3 +52,18 @@ func NewLogger(w io.Writer, format string, level slog.Level, service string) (*s
 	}
 	return slog.New(h).With("service", service), nil
 }
+
+// NewHTTPServer returns the server every service runs h with: bounded header,
+// read, write and idle timeouts, and net/http's own errors in the service's
+// log.
+func NewHTTPServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}

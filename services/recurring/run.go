@@ -10,16 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
 	"net/url"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
@@ -93,58 +87,19 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer func() { _ = pub.Close() }()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), database.NewPoolCollector(pool))
+	reg := service.Registry(pool)
 	consumer, err := consume.New(pool, NewHandler(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), log), consume.Config{
 		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: pub, Log: log, Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              cfg.Addr,
-		Handler:           NewServer(Deps{Pool: pool, Log: log, Registry: reg}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Pool: pool, Log: log, Registry: reg}), log)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var consumeErr error
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		consumeErr = kafka.Consume(ctx, cfg.Kafka, kafka.Group{Group: Group, Topics: []string{events.TopicTaskEvents}, Process: consumer.Process, Log: log})
-	}()
-	go func() {
-		defer wg.Done()
-		prune(ctx, consumer, log)
-	}()
-	err = web.Serve(ctx, srv, log, cfg.ShutdownGrace)
-	cancel()
-	wg.Wait()
-	return errors.Join(err, consumeErr)
-}
-
-// prune deletes old records of consumed events once an hour.
-func prune(ctx context.Context, c *consume.Consumer, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := c.Prune(ctx, ConsumedRetention); err != nil {
-				log.Warn("prune consumed events", "err", err)
-			} else if n > 0 {
-				log.Info("pruned consumed events", "count", n)
-			}
-		}
-	}
+	return service.Serve(ctx, srv, log, cfg.ShutdownGrace,
+		func(ctx context.Context) error {
+			return kafka.Consume(ctx, cfg.Kafka, kafka.Group{Group: Group, Topics: []string{events.TopicTaskEvents}, Process: consumer.Process, Log: log})
+		},
+		func(ctx context.Context) error { return consumer.PruneEvery(ctx, time.Hour, ConsumedRetention) },
+	)
 }

@@ -7,14 +7,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"log/slog"
-	"net/http"
 	"os/signal"
 	"syscall"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/database"
@@ -74,19 +68,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), database.NewPoolCollector(pool))
-	srv := &http.Server{
-		Addr: cfg.Addr,
-		Handler: NewServer(Deps{
-			Store: NewStore(pool), Verifier: verifier, InternalToken: cfg.InternalToken, Log: log, Registry: reg,
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	reg := service.Registry(pool)
+	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
+		Store: NewStore(pool), Verifier: verifier, InternalToken: cfg.InternalToken, Log: log, Registry: reg,
+	}), log)
 	return web.Serve(ctx, srv, log, cfg.ShutdownGrace)
 }
 
