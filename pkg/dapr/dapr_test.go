@@ -95,22 +95,17 @@ func TestPublishErrors(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
-	t.Setenv("DAPR_HTTP_PORT", "")
-	t.Setenv("DAPR_PUBSUB", "")
-	t.Setenv("DAPR_API_TOKEN", "")
-	c, err := ConfigFromEnv()
+	t.Parallel()
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := ConfigFromEnv(env(nil))
 	if err != nil || c.HTTPPort != 3500 || c.PubSub != "pubsub" || c.APIToken != "" {
 		t.Errorf("defaults: %+v %v", c, err)
 	}
-	t.Setenv("DAPR_HTTP_PORT", "3601")
-	t.Setenv("DAPR_PUBSUB", "events")
-	t.Setenv("DAPR_API_TOKEN", "tok")
-	c, err = ConfigFromEnv()
+	c, err = ConfigFromEnv(env(map[string]string{"DAPR_HTTP_PORT": "3601", "DAPR_PUBSUB": "events", "DAPR_API_TOKEN": "tok"}))
 	if err != nil || c.HTTPPort != 3601 || c.PubSub != "events" || c.APIToken != "tok" {
 		t.Errorf("from env: %+v %v", c, err)
 	}
-	t.Setenv("DAPR_HTTP_PORT", "x")
-	if _, err := ConfigFromEnv(); err == nil {
+	if _, err := ConfigFromEnv(env(map[string]string{"DAPR_HTTP_PORT": "x"})); err == nil {
 		t.Error("bad port accepted")
 	}
 }

@@ -46,7 +46,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -73,16 +72,16 @@ type Config struct {
 }
 
 // ConfigFromEnv reads DAPR_HTTP_PORT, DAPR_PUBSUB and DAPR_API_TOKEN.
-func ConfigFromEnv() (Config, error) {
-	c := Config{HTTPPort: DefaultHTTPPort, PubSub: DefaultPubSub, APIToken: os.Getenv("DAPR_API_TOKEN")}
-	if v := os.Getenv("DAPR_HTTP_PORT"); v != "" {
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := Config{HTTPPort: DefaultHTTPPort, PubSub: DefaultPubSub, APIToken: getenv("DAPR_API_TOKEN")}
+	if v := getenv("DAPR_HTTP_PORT"); v != "" {
 		p, err := strconv.Atoi(v)
 		if err != nil || p <= 0 || p > 65535 {
 			return Config{}, fmt.Errorf("DAPR_HTTP_PORT %q: want a port number", v)
 		}
 		c.HTTPPort = p
 	}
-	if v := os.Getenv("DAPR_PUBSUB"); v != "" {
+	if v := getenv("DAPR_PUBSUB"); v != "" {
 		c.PubSub = v
 	}
 	return c, nil

@@ -18,6 +18,9 @@ type Deps struct {
 	Verifier *auth.Verifier
 	Log      *slog.Logger
 	Registry *prometheus.Registry
+	// Dapr, when events come through the Dapr sidecar, is the subscription
+	// handler the sidecar calls (transport.Subscribe); mounted at /dapr/.
+	Dapr http.Handler
 }
 
 // NewServer returns audit's whole HTTP API.
@@ -30,6 +33,9 @@ func NewServer(d Deps) http.Handler {
 	r.Get("/healthz", handleHealth)
 	r.Get("/readyz", handleReady(d.Store))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	if d.Dapr != nil {
+		r.Handle("/dapr/*", d.Dapr)
+	}
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(auth.Middleware(d.Verifier))

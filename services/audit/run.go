@@ -13,8 +13,8 @@ import (
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
-	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/service"
+	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
 )
 
@@ -25,8 +25,8 @@ const ConsumedRetention = 8 * 24 * time.Hour
 // Config is audit's configuration, read from the environment.
 type Config struct {
 	service.Base
-	JWT   auth.Config
-	Kafka kafka.Config
+	JWT    auth.Config
+	Events transport.Config
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
@@ -42,11 +42,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
 		return c, auth.ErrNotConfigured
 	}
-	k, err := kafka.ConfigFromEnv(getenv)
+	ev, err := transport.ConfigFromEnv(getenv)
 	if err != nil {
 		return c, err
 	}
-	c.Kafka = k
+	c.Events = ev
 	return c, nil
 }
 
@@ -75,26 +75,28 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	pub, err := kafka.NewProducer(cfg.Kafka, log)
+	bus, err := transport.Open(cfg.Events, log)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = pub.Close() }()
+	defer func() { _ = bus.Close() }()
 
 	reg := service.Registry(pool)
 	consumer, err := consume.New(pool, Handle, consume.Config{
-		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: pub, Log: log, Registerer: reg,
+		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: bus, Log: log, Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
 	store := NewStore(pool)
-	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Store: store, Verifier: verifier, Log: log, Registry: reg}), log)
+	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: Topics, Process: consumer.Process})
+	if err != nil {
+		return err
+	}
+	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Store: store, Verifier: verifier, Log: log, Registry: reg, Dapr: sub}), log)
 
 	return service.Serve(ctx, srv, log, cfg.ShutdownGrace,
-		func(ctx context.Context) error {
-			return kafka.Consume(ctx, cfg.Kafka, kafka.Group{Group: Group, Topics: Topics, Process: consumer.Process, Log: log})
-		},
+		consumeLoop,
 		func(ctx context.Context) error { return consumer.PruneEvery(ctx, time.Hour, ConsumedRetention) },
 	)
 }

@@ -15,11 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/kafka"
-	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/web"
-	"github.com/todo-platform/todo/services/taskapi"
 )
 
 // Defaults of the local event backbone.
@@ -105,34 +102,6 @@ func (b *broker) env() map[string]string {
 		return nil // they read the caller's KAFKA_* themselves
 	}
 	return map[string]string{"KAFKA_BROKERS": strings.Join(b.cfg.Brokers, ",")}
-}
-
-// runRelay publishes taskapi's outbox to the broker until ctx ends. It
-// starts after taskapi, whose migrations made the outbox.
-func runRelay(ctx context.Context, b *broker, dbURL, logFormat string, stdout io.Writer) error {
-	log, err := web.NewLogger(stdout, logFormat, slog.LevelInfo, "relay")
-	if err != nil {
-		return err
-	}
-	pool, err := database.Connect(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	pub, err := kafka.NewProducer(b.cfg, log)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = pub.Close() }()
-	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{
-		Table:   taskapi.OutboxTable,
-		Channel: taskapi.OutboxChannel,
-		Log:     log,
-	})
-	if err != nil {
-		return err
-	}
-	return relay.Run(ctx)
 }
 
 // kfakeLogger passes the broker's warnings and errors to the log.

@@ -250,19 +250,6 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 			}
 		}
 	}
-	// The relay publishes taskapi's outbox, which exists once taskapi is up.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := runRelay(ctx, brk, dbURL, logFormat, stdout); err != nil {
-			select {
-			case errc <- fmt.Errorf("relay: %w", err):
-			default:
-			}
-			cancel()
-		}
-	}()
-
 	tok, _ := auth.IssueHS256(jwtSecret, "alice", "", "", 24*time.Hour)
 	fmt.Fprintf(stdout, `
 ┌─ todo platform is up ─────────────────────────────────────────────

@@ -28,6 +28,9 @@ type Deps struct {
 	Pool     *pgxpool.Pool
 	Log      *slog.Logger
 	Registry *prometheus.Registry
+	// Dapr, when events come through the Dapr sidecar, is the subscription
+	// handler the sidecar calls (transport.Subscribe); mounted at /dapr/.
+	Dapr http.Handler
 }
 
 // NewServer returns recurring's HTTP surface: probes and metrics.
@@ -40,6 +43,9 @@ func NewServer(d Deps) http.Handler {
 	r.Get("/healthz", handleHealth)
 	r.Get("/readyz", handleReady(d.Pool))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	if d.Dapr != nil {
+		r.Handle("/dapr/*", d.Dapr)
+	}
 	return r
 }
 

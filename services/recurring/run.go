@@ -18,8 +18,8 @@ import (
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/events"
-	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/service"
+	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
 )
 
@@ -32,7 +32,7 @@ type Config struct {
 	service.Base
 	TaskAPIURL    string // TASKAPI_URL, e.g. http://taskapi:8080
 	InternalToken string // INTERNAL_TOKEN, taskapi's
-	Kafka         kafka.Config
+	Events        transport.Config
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
@@ -52,11 +52,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if len(c.InternalToken) < 16 {
 		return c, errors.New("INTERNAL_TOKEN must be set to taskapi's internal token (at least 16 characters)")
 	}
-	k, err := kafka.ConfigFromEnv(getenv)
+	ev, err := transport.ConfigFromEnv(getenv)
 	if err != nil {
 		return c, err
 	}
-	c.Kafka = k
+	c.Events = ev
 	return c, nil
 }
 
@@ -81,25 +81,27 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer pool.Close()
-	pub, err := kafka.NewProducer(cfg.Kafka, log)
+	bus, err := transport.Open(cfg.Events, log)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = pub.Close() }()
+	defer func() { _ = bus.Close() }()
 
 	reg := service.Registry(pool)
 	consumer, err := consume.New(pool, NewHandler(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), log), consume.Config{
-		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: pub, Log: log, Registerer: reg,
+		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: bus, Log: log, Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
-	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Pool: pool, Log: log, Registry: reg}), log)
+	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: []string{events.TopicTaskEvents}, Process: consumer.Process})
+	if err != nil {
+		return err
+	}
+	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Pool: pool, Log: log, Registry: reg, Dapr: sub}), log)
 
 	return service.Serve(ctx, srv, log, cfg.ShutdownGrace,
-		func(ctx context.Context) error {
-			return kafka.Consume(ctx, cfg.Kafka, kafka.Group{Group: Group, Topics: []string{events.TopicTaskEvents}, Process: consumer.Process, Log: log})
-		},
+		consumeLoop,
 		func(ctx context.Context) error { return consumer.PruneEvery(ctx, time.Hour, ConsumedRetention) },
 	)
 }

@@ -6,13 +6,17 @@ import (
 	"context"
 	"errors"
 	"io"
+	"fmt"
 	"io/fs"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/service"
+	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
 )
 
@@ -21,6 +25,11 @@ type Config struct {
 	service.Base
 	JWT           auth.Config
 	InternalToken string // INTERNAL_TOKEN
+	// Relay is OUTBOX_RELAY (default true): run the outbox relay in this
+	// process. Every replica may run one; an advisory lock lets one publish
+	// at a time and another take over when it goes.
+	Relay  bool
+	Events transport.Config // EVENTS_TRANSPORT and its settings, read when Relay is on
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
@@ -39,6 +48,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.InternalToken != "" && len(c.InternalToken) < 16 {
 		return c, errors.New("INTERNAL_TOKEN must be at least 16 characters long")
+	}
+	switch v := strings.ToLower(strings.TrimSpace(getenv("OUTBOX_RELAY"))); v {
+	case "", "true", "1", "yes", "on":
+		c.Relay = true
+	case "false", "0", "no", "off":
+	default:
+		return c, fmt.Errorf("OUTBOX_RELAY=%q: want true or false", v)
+	}
+	if c.Relay {
+		ev, err := transport.ConfigFromEnv(getenv)
+		if err != nil {
+			return c, fmt.Errorf("%w (the outbox relay publishes through it; OUTBOX_RELAY=false runs taskapi without one)", err)
+		}
+		c.Events = ev
 	}
 	return c, nil
 }
@@ -72,7 +95,23 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
 		Store: NewStore(pool), Verifier: verifier, InternalToken: cfg.InternalToken, Log: log, Registry: reg,
 	}), log)
-	return web.Serve(ctx, srv, log, cfg.ShutdownGrace)
+	if !cfg.Relay {
+		log.Info("outbox relay off (OUTBOX_RELAY=false): another process must publish the outbox")
+		return web.Serve(ctx, srv, log, cfg.ShutdownGrace)
+	}
+	bus, err := transport.Open(cfg.Events, log.With("component", "relay"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = bus.Close() }()
+	relay, err := outbox.NewRelay(pool, bus, outbox.RelayConfig{
+		Table: OutboxTable, Channel: OutboxChannel, Log: log.With("component", "relay"), Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("outbox relay on", "transport", bus.Kind())
+	return service.Serve(ctx, srv, log, cfg.ShutdownGrace, relay.Run)
 }
 
 func mustSub(f fs.FS, dir string) fs.FS {
