@@ -9,16 +9,17 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/todo-platform/todo/tests/load/loadstat"
 )
 
 // floorStats are the database's own latencies, without the API: what no
 // request of the API can beat.
 type floorStats struct {
-	Rate     float64 `json:"rate"`
-	Samples  int     `json:"samples"`
-	Insert   latency `json:"insert_task_row"`
-	SelectPK latency `json:"select_by_primary_key"`
-	Errors   int64   `json:"errors"`
+	Rate     float64          `json:"rate"`
+	Samples  int              `json:"samples"`
+	Insert   loadstat.Latency `json:"insert_task_row"`
+	SelectPK loadstat.Latency `json:"select_by_primary_key"`
+	Errors   int64            `json:"errors"`
 }
 
 // floorOwner owns the rows the floor inserts; they are deleted afterwards.
@@ -63,7 +64,7 @@ func measureFloor(ctx context.Context, pool *pgxpool.Pool, samples int, rate flo
 		_, err := pool.Exec(ctx, floorInsert, w.id, floorOwner, w.title, w.desc, w.prio, w.tags, w.due, w.zone, time.Now().UTC())
 		return err
 	})
-	st.Insert, st.Errors = h.summary(), errs
+	st.Insert, st.Errors = h.Summary(), errs
 	if _, err := pool.Exec(ctx, "DELETE FROM taskapi.tasks WHERE owner_id = $1", floorOwner); err != nil {
 		return st, fmt.Errorf("delete the floor's rows: %w", err)
 	}
@@ -84,14 +85,14 @@ func measureFloor(ctx context.Context, pool *pgxpool.Pool, samples int, rate flo
 		}
 		return rs.Err()
 	})
-	st.SelectPK, st.Errors = h.summary(), st.Errors+errs
+	st.SelectPK, st.Errors = h.Summary(), st.Errors+errs
 	return st, ctx.Err()
 }
 
 // openLoop runs n calls of fn scheduled at rate per second, each in its own
 // goroutine, and returns their latencies from their scheduled times.
-func openLoop(ctx context.Context, n int, rate float64, fn func(ctx context.Context, i int) error) (*histogram, int64) {
-	h := newHistogram()
+func openLoop(ctx context.Context, n int, rate float64, fn func(ctx context.Context, i int) error) (*loadstat.Histogram, int64) {
+	h := loadstat.NewHistogram()
 	var mu sync.Mutex
 	var errs int64
 	var wg sync.WaitGroup
@@ -108,7 +109,7 @@ func openLoop(ctx context.Context, n int, rate float64, fn func(ctx context.Cont
 			err := fn(ctx, i)
 			d := time.Since(at)
 			mu.Lock()
-			h.record(d)
+			h.Record(d)
 			if err != nil {
 				errs++
 			}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/todo-platform/todo/tests/load/loadstat"
 )
 
 // op is an operation of the load.
@@ -149,10 +151,10 @@ const lateAfter = 10 * time.Millisecond
 // recorder gathers the results of one phase (or one step).
 type recorder struct {
 	mu        sync.Mutex
-	hist      [numOps]*histogram
+	hist      [numOps]*loadstat.Histogram
 	errors    [numOps]int64
 	conflicts [numOps]int64
-	lag       *histogram
+	lag       *loadstat.Histogram
 	samples   []string // the first few error answers
 	start     time.Time
 	last      time.Time // last completion
@@ -162,9 +164,9 @@ type recorder struct {
 }
 
 func newRecorder() *recorder {
-	r := &recorder{lag: newHistogram()}
+	r := &recorder{lag: loadstat.NewHistogram()}
 	for i := range r.hist {
-		r.hist[i] = newHistogram()
+		r.hist[i] = loadstat.NewHistogram()
 	}
 	return r
 }
@@ -174,8 +176,8 @@ func (r *recorder) record(o op, latency, lag time.Duration, status int, err erro
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.hist[o].record(latency)
-	r.lag.record(lag)
+	r.hist[o].Record(latency)
+	r.lag.Record(lag)
 	if now.After(r.last) {
 		r.last = now
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/todo-platform/todo/tests/load/loadstat"
 )
 
 // bench carries what the steps of a run share.
@@ -28,12 +29,12 @@ func (b *bench) seed(ctx context.Context) error {
 		return err
 	}
 	if cfg.reuse && have >= int64(cfg.users*cfg.perUser) {
-		fmt.Fprintf(progress, "reusing %s seeded tasks\n", thousands(have))
+		fmt.Fprintf(progress, "reusing %s seeded tasks\n", loadstat.Thousands(have))
 		b.rep.Seed = seedStats{Rows: have, Reused: true}
 		return loadSample(ctx, pool, b.users, cfg.sample)
 	}
 	if have > 0 {
-		fmt.Fprintf(progress, "deleting %s tasks of an earlier run\n", thousands(have))
+		fmt.Fprintf(progress, "deleting %s tasks of an earlier run\n", loadstat.Thousands(have))
 		if _, err := pool.Exec(ctx, "DELETE FROM taskapi.tasks WHERE owner_id LIKE 'bench-user-%'"); err != nil {
 			return err
 		}
@@ -55,7 +56,7 @@ func (b *bench) seed(ctx context.Context) error {
 			_ = rebuildIndexes(context.WithoutCancel(ctx), pool, defs, 1)
 		}()
 	}
-	fmt.Fprintf(progress, "seeding %d users × %s tasks with %d COPY streams", cfg.users, thousands(int64(cfg.perUser)), cfg.seedWorkers)
+	fmt.Fprintf(progress, "seeding %d users × %s tasks with %d COPY streams", cfg.users, loadstat.Thousands(int64(cfg.perUser)), cfg.seedWorkers)
 	if len(defs) > 0 {
 		fmt.Fprintf(progress, " into the bare table (%d secondary indexes built afterwards)", len(defs))
 	}
@@ -93,7 +94,7 @@ func (b *bench) floor(ctx context.Context, dbURL string) error {
 		}
 	}
 	fmt.Fprintf(b.progress, "floor: %s INSERTs and %s primary-key SELECTs at %.0f/s\n",
-		thousands(int64(cfg.floorSamples)), thousands(int64(cfg.floorSamples)), cfg.floorRate)
+		loadstat.Thousands(int64(cfg.floorSamples)), loadstat.Thousands(int64(cfg.floorSamples)), cfg.floorRate)
 	fp, err := pgxpool.New(ctx, withPoolSize(dbURL, cfg.pool))
 	if err != nil {
 		return err

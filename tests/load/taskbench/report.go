@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/todo-platform/todo/tests/load/loadstat"
 )
 
 // print writes the report as readable tables.
@@ -23,11 +25,11 @@ func (rep *report) print(w io.Writer) {
 	p("           PostgreSQL %s: fsync=%s, synchronous_commit=%s, full_page_writes=%s, shared_buffers=%s\n", s.Version, s.Fsync, s.SynchronousCommit, s.FullPageWrites, s.SharedBuffers)
 	p("pool       pool_max_conns=%d: %s\n", d.PoolMaxConns, d.PoolWhy)
 	dt := rep.Data
-	p("data       %d users × %s tasks = %s rows", dt.Users, thousands(int64(dt.TasksPerUser)), thousands(int64(dt.Users*dt.TasksPerUser)))
+	p("data       %d users × %s tasks = %s rows", dt.Users, loadstat.Thousands(int64(dt.TasksPerUser)), loadstat.Thousands(int64(dt.Users*dt.TasksPerUser)))
 	if rep.Seed.Reused {
-		p(" (reused: %s tasks of bench users found)\n", thousands(rep.Seed.Rows))
+		p(" (reused: %s tasks of bench users found)\n", loadstat.Thousands(rep.Seed.Rows))
 	} else {
-		p("\n           seed: COPY %.1f s (%s rows/s, %d streams)", rep.Seed.CopySeconds, thousands(int64(rep.Seed.RowsPerSecond)), rep.Seed.Workers)
+		p("\n           seed: COPY %.1f s (%s rows/s, %d streams)", rep.Seed.CopySeconds, loadstat.Thousands(int64(rep.Seed.RowsPerSecond)), rep.Seed.Workers)
 		if rep.Seed.IndexesHeld {
 			p(" into the bare table, then the secondary indexes built in %.1f s", rep.Seed.IndexSeconds)
 		}
@@ -36,7 +38,7 @@ func (rep *report) print(w io.Writer) {
 	p("seed check %s\n", rep.SeedCheck)
 	p("load       %d virtual users over %d users, each with its own token; %d task ids per user\n", dt.VUs, dt.Users, dt.Sample)
 	p("           mix: %s; next page followed %.0f%% of the time\n", dt.Mix, dt.Follow*100)
-	p("           in-flight cap %s (a request due beyond it is dropped); latency counts from the scheduled send time\n", thousands(int64(dt.InflightCap)))
+	p("           in-flight cap %s (a request due beyond it is dropped); latency counts from the scheduled send time\n", loadstat.Thousands(int64(dt.InflightCap)))
 
 	ph := rep.Phase1
 	p("\nPhase 1: %.0f ops/s for %.0f s after a %.0f s warm-up (the last answer came %.1f s after the first request)\n", ph.Rate, ph.Duration, ph.Warmup, ph.Seconds)
@@ -54,11 +56,11 @@ func (rep *report) print(w io.Writer) {
 		if o.Op == "all" {
 			p("%s\n", strings.Repeat("-", 96))
 		}
-		p("%-15s %9s %7s %6s %9.2f %9.2f %9.2f %9.1f %9.1f   %s\n", o.Op, thousands(o.Count), thousands(o.Errors), thousands(o.Conflicts),
+		p("%-15s %9s %7s %6s %9.2f %9.2f %9.2f %9.1f %9.1f   %s\n", o.Op, loadstat.Thousands(o.Count), loadstat.Thousands(o.Errors), loadstat.Thousands(o.Conflicts),
 			o.P50, o.P95, o.P99, o.Max, o.Throughput, g)
 	}
 	p("scheduled %s, dropped %s, sent late (> %s behind schedule) %s; send lag p50 %.2f ms, p99 %.2f ms, max %.1f ms\n",
-		thousands(ph.Scheduled), thousands(ph.Dropped), lateAfter, thousands(ph.Late), ph.SendLag.P50, ph.SendLag.P99, ph.SendLag.Max)
+		loadstat.Thousands(ph.Scheduled), loadstat.Thousands(ph.Dropped), lateAfter, loadstat.Thousands(ph.Late), ph.SendLag.P50, ph.SendLag.P99, ph.SendLag.Max)
 	printSamples(w, ph.ErrorSamples)
 	if len(ph.Waits) > 0 {
 		var parts []string
@@ -75,8 +77,8 @@ func (rep *report) print(w io.Writer) {
 		p("\nPhase 2: step the rate; %s\n", rep.Phase2.Criterion)
 		p("%9s %10s %10s %-10s %9s %9s %8s %8s %8s %6s   %s\n", "rate", "achieved", "worst p95", "(op)", "p99 all", "errors", "dropped", "late", "flush/s", "ckpt", "result")
 		for _, st := range rep.Phase2.Steps {
-			p("%9s %10.1f %10.1f %-10s %9.1f %9s %8s %8s %8.0f %6d   %s\n", thousands(int64(st.Rate)), st.Achieved, st.WorstP95, st.WorstOp, st.Overall.P99,
-				thousands(st.Overall.Errors), thousands(st.Dropped), thousands(st.Late), st.Database.WALSyncsPerSecond, st.Database.Checkpoints, st.verdict())
+			p("%9s %10.1f %10.1f %-10s %9.1f %9s %8s %8s %8.0f %6d   %s\n", loadstat.Thousands(int64(st.Rate)), st.Achieved, st.WorstP95, st.WorstOp, st.Overall.P99,
+				loadstat.Thousands(st.Overall.Errors), loadstat.Thousands(st.Dropped), loadstat.Thousands(st.Late), st.Database.WALSyncsPerSecond, st.Database.Checkpoints, st.verdict())
 		}
 		p("(flush/s: WAL flushes per second; ckpt: checkpoints that began during the step)\n")
 		var last stepStats
@@ -86,17 +88,17 @@ func (rep *report) print(w io.Writer) {
 			}
 		}
 		if last.Rate > 0 {
-			p("lowest failing step (%s ops/s), per operation:\n", thousands(int64(last.Rate)))
+			p("lowest failing step (%s ops/s), per operation:\n", loadstat.Thousands(int64(last.Rate)))
 			for _, o := range last.Ops {
-				p("  %-15s count %7s  errors %5s  412 %4s  p50 %7.1f  p95 %7.1f  p99 %7.1f ms\n", o.Op, thousands(o.Count), thousands(o.Errors), thousands(o.Conflicts), o.P50, o.P95, o.P99)
+				p("  %-15s count %7s  errors %5s  412 %4s  p50 %7.1f  p95 %7.1f  p99 %7.1f ms\n", o.Op, loadstat.Thousands(o.Count), loadstat.Thousands(o.Errors), loadstat.Thousands(o.Conflicts), o.P50, o.P95, o.P99)
 			}
 			printSamples(w, last.ErrorSamples)
 		}
 		switch {
 		case rep.Phase2.MaxSustainable > 0 && rep.Phase2.Below:
-			p("highest sustainable rate: %s ops/s (below the first step: found by halving, then narrowing)\n", thousands(int64(rep.Phase2.MaxSustainable)))
+			p("highest sustainable rate: %s ops/s (below the first step: found by halving, then narrowing)\n", loadstat.Thousands(int64(rep.Phase2.MaxSustainable)))
 		case rep.Phase2.MaxSustainable > 0:
-			p("highest sustainable rate: %s ops/s\n", thousands(int64(rep.Phase2.MaxSustainable)))
+			p("highest sustainable rate: %s ops/s\n", loadstat.Thousands(int64(rep.Phase2.MaxSustainable)))
 		default:
 			p("highest sustainable rate: below %d ops/s\n", minStepRate)
 		}
@@ -104,7 +106,7 @@ func (rep *report) print(w io.Writer) {
 
 	f := rep.Floor
 	if f.Samples > 0 {
-		p("\nFloor: pgx straight to PostgreSQL, %s statements each, open-loop at %.0f/s (latency from the scheduled time)\n", thousands(int64(f.Samples)), f.Rate)
+		p("\nFloor: pgx straight to PostgreSQL, %s statements each, open-loop at %.0f/s (latency from the scheduled time)\n", loadstat.Thousands(int64(f.Samples)), f.Rate)
 		p("%-36s %9s %9s %9s %9s\n", "statement", "p50 ms", "p95 ms", "p99 ms", "max ms")
 		p("%-36s %9.2f %9.2f %9.2f %9.1f\n", "INSERT one task row (autocommit)", f.Insert.P50, f.Insert.P95, f.Insert.P99, f.Insert.Max)
 		p("%-36s %9.2f %9.2f %9.2f %9.1f\n", "SELECT a task by primary key", f.SelectPK.P50, f.SelectPK.P95, f.SelectPK.P99, f.SelectPK.Max)
@@ -115,13 +117,13 @@ func (rep *report) print(w io.Writer) {
 
 	mem := rep.Memory
 	p("\nMemory\n")
-	p("Go heap in use (generator + taskapi)   %s after seeding, %s at the end\n", mib(mem.HeapAfterSeed), mib(mem.HeapEnd))
+	p("Go heap in use (generator + taskapi)   %s after seeding, %s at the end\n", loadstat.MiB(mem.HeapAfterSeed), loadstat.MiB(mem.HeapEnd))
 	for _, x := range []struct {
 		when string
 		s    relSizes
 	}{{"after seeding", mem.TablesAfterSeed}, {"at the end", mem.TablesEnd}} {
-		p("taskapi.tasks %-14s %s rows: total %s = heap %s + indexes %s + TOAST/FSM/VM %s; outbox %s\n", x.when, thousands(x.s.Rows),
-			mib(x.s.Total), mib(x.s.Heap), mib(x.s.Indexes), mib(x.s.Toast), mib(x.s.Outbox))
+		p("taskapi.tasks %-14s %s rows: total %s = heap %s + indexes %s + TOAST/FSM/VM %s; outbox %s\n", x.when, loadstat.Thousands(x.s.Rows),
+			loadstat.MiB(x.s.Total), loadstat.MiB(x.s.Heap), loadstat.MiB(x.s.Indexes), loadstat.MiB(x.s.Toast), loadstat.MiB(x.s.Outbox))
 	}
 	idx := mem.TablesEnd.Index
 	names := make([]string, 0, len(idx))
@@ -131,7 +133,7 @@ func (rep *report) print(w io.Writer) {
 	sort.Slice(names, func(i, j int) bool { return idx[names[i]] > idx[names[j]] })
 	var parts []string
 	for _, n := range names {
-		parts = append(parts, fmt.Sprintf("%s %s", n, mib(idx[n])))
+		parts = append(parts, fmt.Sprintf("%s %s", n, loadstat.MiB(idx[n])))
 	}
 	p("indexes at the end: %s\n", strings.Join(parts, ", "))
 

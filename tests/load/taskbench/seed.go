@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/todo-platform/todo/pkg/recurrence"
+	"github.com/todo-platform/todo/tests/load/loadstat"
 )
 
 // seedSpec describes the seeded data set.
@@ -248,7 +249,7 @@ func seedTasks(ctx context.Context, pool *pgxpool.Pool, spec seedSpec, users []*
 			case <-t.C:
 				n := done.Load()
 				el := time.Since(start).Seconds()
-				fmt.Fprintf(progress, "  seeded %s / %s rows  (%s rows/s)\n", thousands(n), thousands(int64(total)), thousands(int64(float64(n)/el)))
+				fmt.Fprintf(progress, "  seeded %s / %s rows  (%s rows/s)\n", loadstat.Thousands(n), loadstat.Thousands(int64(total)), loadstat.Thousands(int64(float64(n)/el)))
 			}
 		}
 	}()
@@ -309,7 +310,7 @@ func seedTasks(ctx context.Context, pool *pgxpool.Pool, spec seedSpec, users []*
 	}
 	st := seedStats{Rows: done.Load(), Workers: spec.workers, CopySeconds: time.Since(start).Seconds()}
 	st.RowsPerSecond = float64(st.Rows) / st.CopySeconds
-	fmt.Fprintf(progress, "  copied %s rows in %.1f s (%s rows/s)\n", thousands(st.Rows), st.CopySeconds, thousands(int64(st.RowsPerSecond)))
+	fmt.Fprintf(progress, "  copied %s rows in %.1f s (%s rows/s)\n", loadstat.Thousands(st.Rows), st.CopySeconds, loadstat.Thousands(int64(st.RowsPerSecond)))
 	return st, nil
 }
 
