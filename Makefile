@@ -42,6 +42,10 @@ lint: ## Run gofmt, go vet and golangci-lint
 bench: postgres-bin ## Benchmark the task API: 100 users x 10,000 tasks, open-loop mixed load (3-5 minutes)
 	$(GO) run ./tests/load/taskbench $(BENCH_FLAGS)
 
+.PHONY: bench-events
+bench-events: postgres-bin ## Benchmark the event backbone: commit -> consumer delay via Kafka and via Dapr (daprd from `make tools`), relay throughput (2-3 minutes)
+	$(GO) run ./tests/load/eventbench $(BENCH_FLAGS)
+
 ##@ Platform as code (infra/README.md)
 
 .PHONY: preview

@@ -42,6 +42,9 @@ type Delivery struct {
 	Key       []byte
 	Value     []byte
 	Headers   map[string]string
+	// Timestamp is the message's time in the broker (the producer's, with
+	// Kafka); zero when the transport does not say.
+	Timestamp time.Time
 }
 
 // String is the message's position, topic/partition/offset, as logs show it.

@@ -139,7 +139,7 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 }
 
 func delivery(m *sarama.ConsumerMessage) consume.Delivery {
-	d := consume.Delivery{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value}
+	d := consume.Delivery{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
 	if len(m.Headers) > 0 {
 		d.Headers = make(map[string]string, len(m.Headers))
 		for _, h := range m.Headers {

@@ -1,0 +1,241 @@
+// Command eventbench measures the event backbone: the delay from taskapi's
+// commit of a change to a consumer's handler, through the Kafka transport
+// (sarama, straight to the broker) and through the Dapr transport (the
+// sidecar's pub/sub API and a programmatic subscription), at a steady rate
+// and in a burst, and the outbox relay's throughput.
+//
+// The whole path is the real one: tasks are created over HTTP on taskapi,
+// whose store writes the task and its outbox row in one transaction; the
+// outbox relay (the code taskapi runs) publishes the row to an embedded
+// Kafka-protocol broker (kfake), directly or through daprd; the consumer
+// is the consume runtime (its idempotency record is written in PostgreSQL
+// in the handler's transaction), fed by a sarama consumer group or by
+// daprd's subscription. The delay counts from the event's timestamp, which
+// taskapi takes just before it sends the transaction, so it includes the
+// commit itself: it is an upper bound of commit → handler.
+//
+// PostgreSQL is BENCH_DATABASE_URL's, or a private durable one started
+// here. The Dapr transport needs daprd (make tools); without it, that part
+// is skipped with a note unless -transports names it.
+//
+// Usage: go run ./tests/load/eventbench [flags]  (make bench-events)
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/todo-platform/todo/tests/load/loadstat"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "eventbench:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	transports    []string
+	explicit      bool // -transports was given
+	users         int
+	rate          float64
+	duration      time.Duration
+	burst         int
+	burstWorkers  int
+	relayEvents   int
+	relayWorkers  int
+	pgDir         string
+	jsonPath      string
+	waitFor       time.Duration
+	goalKafkaP99  time.Duration
+	goalDaprP99   time.Duration
+	kafkaPartitns int
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	transports := fs.String("transports", "kafka,dapr", "transports to measure: kafka, dapr or both")
+	fs.IntVar(&c.users, "users", 100, "users the tasks belong to (the partition keys)")
+	fs.Float64Var(&c.rate, "rate", 200, "steady phase: task creations per second, open-loop")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "steady phase: how long")
+	fs.IntVar(&c.burst, "burst", 2000, "burst phase: task creations sent at once")
+	fs.IntVar(&c.burstWorkers, "burst-workers", 64, "burst phase: concurrent creators")
+	fs.IntVar(&c.relayEvents, "relay-events", 10000, "relay phase: events waiting in the outbox when the relay starts")
+	fs.IntVar(&c.relayWorkers, "relay-workers", 32, "relay phase: concurrent creators that fill the outbox")
+	fs.StringVar(&c.pgDir, "pgdir", "", "keep the private PostgreSQL in this folder (default: a temporary one)")
+	fs.StringVar(&c.jsonPath, "json", "", "also write the report as JSON to this file")
+	fs.DurationVar(&c.waitFor, "wait", 2*time.Minute, "how long to wait for a phase's events to arrive before counting the rest as lost")
+	fs.IntVar(&c.kafkaPartitns, "partitions", 4, "partitions of each topic on the embedded broker")
+	c.goalKafkaP99, c.goalDaprP99 = 25*time.Millisecond, 40*time.Millisecond
+	if err := fs.Parse(args[1:]); err != nil {
+		return c, err
+	}
+	fs.Visit(func(f *flag.Flag) { c.explicit = c.explicit || f.Name == "transports" })
+	for _, t := range strings.Split(*transports, ",") {
+		switch t = strings.TrimSpace(t); t {
+		case "kafka", "dapr":
+			c.transports = append(c.transports, t)
+		case "":
+		default:
+			return c, fmt.Errorf("-transports: unknown transport %q (want kafka, dapr)", t)
+		}
+	}
+	switch {
+	case len(c.transports) == 0:
+		return c, errors.New("-transports: name at least one of kafka, dapr")
+	case c.users < 1, c.rate <= 0, c.duration <= 0, c.burst < 1, c.burstWorkers < 1, c.relayEvents < 1, c.relayWorkers < 1:
+		return c, errors.New("-users, -rate, -duration, -burst, -burst-workers, -relay-events and -relay-workers must be positive")
+	}
+	return c, nil
+}
+
+// report is what the run found.
+type report struct {
+	Started    string            `json:"started"`
+	GOMAXPROCS int               `json:"gomaxprocs"`
+	Database   string            `json:"database"`
+	Broker     string            `json:"broker"`
+	Transports []transportReport `json:"transports"`
+	Skipped    []string          `json:"skipped,omitempty"`
+}
+
+type transportReport struct {
+	Transport string       `json:"transport"`
+	Steady    phaseReport  `json:"steady"`
+	Burst     phaseReport  `json:"burst"`
+	Relay     relayReport  `json:"relay"`
+	GoalP99Ms float64      `json:"goal_p99_ms"`
+	Verdict   string       `json:"verdict"`
+	Notes     []string     `json:"notes,omitempty"`
+}
+
+type phaseReport struct {
+	Sent        int              `json:"sent"`
+	Failed      int              `json:"failed"`
+	Received    int              `json:"received"`
+	Lost        int              `json:"lost"`
+	Seconds     float64          `json:"seconds"`
+	SendRate    float64          `json:"sent_per_second"`
+	DrainSecond float64          `json:"last_event_after_seconds"`
+	Delay       loadstat.Latency `json:"delay"`
+	Stages      []stage          `json:"stages,omitempty"`
+}
+
+// stage is one part of the delay (Kafka gives the broker's time; Dapr does
+// not, so its delay is not split).
+type stage struct {
+	Name string `json:"name"`
+	loadstat.Latency
+}
+
+type relayReport struct {
+	Events           int     `json:"events"`
+	PublishSeconds   float64 `json:"publish_seconds"`
+	PublishPerSecond float64 `json:"published_per_second"`
+	HandledSeconds   float64 `json:"handled_seconds"`
+	HandledPerSecond float64 `json:"handled_per_second"`
+	Lost             int     `json:"lost"`
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "eventbench: "+format+"\n", a...) }
+	rep := &report{Started: time.Now().UTC().Format(time.RFC3339), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+
+	env, err := startEnv(ctx, cfg, getenv, progress)
+	if err != nil {
+		return err
+	}
+	defer env.close(progress)
+	rep.Database, rep.Broker = env.dbSource, env.brokerDesc
+
+	for _, kind := range cfg.transports {
+		if kind == "dapr" && env.daprd == "" {
+			msg := "dapr: skipped, daprd is not built (" + env.daprdErr + "); `make tools` builds it"
+			if cfg.explicit {
+				return errors.New(msg)
+			}
+			progress("%s", msg)
+			rep.Skipped = append(rep.Skipped, msg)
+			continue
+		}
+		tr, err := measure(ctx, env, cfg, kind, progress)
+		if err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		rep.Transports = append(rep.Transports, tr)
+	}
+	print(stdout, rep, cfg)
+	if cfg.jsonPath != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(cfg.jsonPath, append(b, '\n'), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func print(w io.Writer, rep *report, cfg config) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("\nEvent backbone: commit → consumer handler (delay from the event's timestamp, taken just before taskapi's commit)\n")
+	p("database   %s\nbroker     %s\nGOMAXPROCS %d; load generator, taskapi, relay, broker, consumer (and daprd) share the machine\n", rep.Database, rep.Broker, rep.GOMAXPROCS)
+	p("users      %d (partition keys); steady %.0f creations/s for %s; burst %d creations by %d workers; relay backlog %d events\n\n",
+		cfg.users, cfg.rate, cfg.duration, cfg.burst, cfg.burstWorkers, cfg.relayEvents)
+	p("%-9s %-7s %8s %8s %6s %9s %9s %9s %9s %9s  %s\n", "transport", "phase", "sent", "received", "lost", "rate/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "")
+	for _, t := range rep.Transports {
+		for _, ph := range []struct {
+			name string
+			r    phaseReport
+		}{{"steady", t.Steady}, {"burst", t.Burst}} {
+			mark := ""
+			if ph.name == "steady" {
+				mark = t.Verdict
+			}
+			p("%-9s %-7s %8d %8d %6d %9.0f %9.2f %9.2f %9.2f %9.2f  %s\n", t.Transport, ph.name, ph.r.Sent, ph.r.Received, ph.r.Lost, ph.r.SendRate,
+				ph.r.Delay.P50, ph.r.Delay.P95, ph.r.Delay.P99, ph.r.Delay.Max, mark)
+		}
+	}
+	p("\nwhere the delay goes (Kafka messages carry the producer's time; Dapr deliveries do not):\n")
+	for _, t := range rep.Transports {
+		for _, ph := range []struct {
+			name string
+			r    phaseReport
+		}{{"steady", t.Steady}, {"burst", t.Burst}} {
+			for _, st := range ph.r.Stages {
+				p("%-9s %-7s %-20s p50 %8.2f  p95 %8.2f  p99 %8.2f  max %8.2f ms\n", t.Transport, ph.name, st.Name, st.P50, st.P95, st.P99, st.Max)
+			}
+		}
+	}
+	p("\nrelay throughput (a backlog in the outbox, then the relay starts):\n")
+	for _, t := range rep.Transports {
+		p("%-9s %d events published in %.2f s = %s events/s; handled by the consumer in %.2f s = %s events/s; lost %d\n",
+			t.Transport, t.Relay.Events, t.Relay.PublishSeconds, loadstat.Thousands(int64(t.Relay.PublishPerSecond)),
+			t.Relay.HandledSeconds, loadstat.Thousands(int64(t.Relay.HandledPerSecond)), t.Relay.Lost)
+	}
+	for _, t := range rep.Transports {
+		for _, n := range t.Notes {
+			p("note (%s): %s\n", t.Transport, n)
+		}
+	}
+	for _, s := range rep.Skipped {
+		p("%s\n", s)
+	}
+}

@@ -1,0 +1,481 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/dapr"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/transport"
+	"github.com/todo-platform/todo/services/taskapi"
+	"github.com/todo-platform/todo/tests/load/loadstat"
+)
+
+// collector records the delay of each handled event of the current phase:
+// the events whose task title starts with the phase's prefix.
+type collector struct {
+	mu       sync.Mutex
+	prefix   string
+	hist     *loadstat.Histogram
+	stages   [3]*loadstat.Histogram // see stageNames
+	received int
+	last     time.Time
+}
+
+// The stages of the delay, where the transport gives the broker's time.
+var stageNames = [3]string{"commit → broker", "broker → consumer", "consumer → handler"}
+
+func (c *collector) start(prefix string) {
+	c.mu.Lock()
+	c.prefix, c.hist, c.received, c.last = prefix, loadstat.NewHistogram(), 0, time.Time{}
+	for i := range c.stages {
+		c.stages[i] = loadstat.NewHistogram()
+	}
+	c.mu.Unlock()
+}
+
+// arrival is when a delivery reached the consumer, and its broker time.
+type arrival struct{ broker, consumer time.Time }
+
+type arrivalKey struct{}
+
+// process wraps the consumer's Process to note when each delivery arrived.
+func process(next func(context.Context, consume.Delivery) error) func(context.Context, consume.Delivery) error {
+	return func(ctx context.Context, d consume.Delivery) error {
+		return next(context.WithValue(ctx, arrivalKey{}, arrival{broker: d.Timestamp, consumer: time.Now()}), d)
+	}
+}
+
+func (c *collector) handle(ctx context.Context, _ pgx.Tx, e events.Event) error {
+	now := time.Now()
+	snap, err := events.TaskData(e)
+	if err != nil {
+		return consume.Permanent(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.prefix != "" && strings.HasPrefix(snap.Title, c.prefix) {
+		c.hist.Record(now.Sub(e.Time()))
+		if a, ok := ctx.Value(arrivalKey{}).(arrival); ok && !a.broker.IsZero() {
+			c.stages[0].Record(a.broker.Sub(e.Time()))
+			c.stages[1].Record(a.consumer.Sub(a.broker))
+			c.stages[2].Record(now.Sub(a.consumer))
+		}
+		c.received++
+		c.last = now
+	}
+	return nil
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.received
+}
+
+// waitFor waits until n events of the phase arrived or timeout passed, and
+// returns how many did.
+func (c *collector) waitFor(ctx context.Context, n int, timeout time.Duration) int {
+	deadline := time.Now().Add(timeout)
+	for {
+		got := c.count()
+		if got >= n || time.Now().After(deadline) || ctx.Err() != nil {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func measure(ctx context.Context, e *env, cfg config, kind string, progress func(string, ...any)) (transportReport, error) {
+	tr := transportReport{Transport: kind, GoalP99Ms: float64(cfg.goalKafkaP99.Milliseconds())}
+	if kind == "dapr" {
+		tr.GoalP99Ms = float64(cfg.goalDaprP99.Milliseconds())
+	}
+	col := &collector{}
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	group := "eventbench-" + kind + "-" + run
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	var tcfg transport.Config
+	var feed func(ctx context.Context, process func(context.Context, consume.Delivery) error) (func(), error)
+	switch kind {
+	case "kafka":
+		kc := e.kafka
+		kc.OffsetNewest = true // a new group: start after the earlier phases' events
+		tcfg = transport.Config{Kind: transport.Kafka, Kafka: kc}
+		feed = func(ctx context.Context, process func(context.Context, consume.Delivery) error) (func(), error) {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_ = kafka.Consume(ctx, kc, kafka.Group{Group: group, Topics: []string{events.TopicTaskEvents}, Process: process, Log: log})
+			}()
+			return func() { <-done }, nil
+		}
+	case "dapr":
+		d, err := startDaprd(ctx, e, group, progress)
+		if err != nil {
+			return tr, err
+		}
+		defer d.stop()
+		tcfg = transport.Config{Kind: transport.Dapr, Dapr: dapr.Config{HTTPPort: d.httpPort, APIToken: d.apiToken}}
+		feed = func(ctx context.Context, process func(context.Context, consume.Delivery) error) (func(), error) {
+			d.app.Store(&dapr.Subscriber{Topics: []string{events.TopicTaskEvents}, Process: process, Log: log, AppToken: d.appToken})
+			return func() { d.app.Store(nil) }, nil
+		}
+	}
+	bus, err := transport.Open(tcfg, log)
+	if err != nil {
+		return tr, err
+	}
+	defer func() { _ = bus.Close() }()
+	consumer, err := consume.New(e.pool, col.handle, consume.Config{
+		Name: group, Table: "eventbench.consumed_events", DeadLetters: bus, Log: log,
+		Types: []string{events.TypeTaskCreated, events.TypeTaskUpdated, events.TypeTaskCompleted, events.TypeTaskReopened, events.TypeTaskDeleted},
+	})
+	if err != nil {
+		return tr, err
+	}
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	defer stopFeed()
+	waitFeed, err := feed(feedCtx, process(consumer.Process))
+	if err != nil {
+		return tr, err
+	}
+	defer func() { stopFeed(); waitFeed() }()
+
+	var relayCancel context.CancelFunc
+	var relayDone chan struct{}
+	startRelay := func() error {
+		relay, err := outbox.NewRelay(e.pool, bus, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel, Log: log})
+		if err != nil {
+			return err
+		}
+		var rctx context.Context
+		rctx, relayCancel = context.WithCancel(ctx)
+		relayDone = make(chan struct{})
+		go func() { defer close(relayDone); _ = relay.Run(rctx) }()
+		return nil
+	}
+	stopRelay := func() {
+		if relayCancel != nil {
+			relayCancel()
+			<-relayDone
+			relayCancel = nil
+		}
+	}
+	if err := startRelay(); err != nil {
+		return tr, err
+	}
+	defer stopRelay()
+
+	// Warm up until the consumer receives: the group has joined (or the
+	// sidecar subscribed) and every connection is open.
+	progress("%s: warming up until the consumer receives", kind)
+	col.start("warm/" + run + "/")
+	deadline := time.Now().Add(90 * time.Second)
+	for i := 0; col.count() == 0; i++ {
+		if time.Now().After(deadline) {
+			return tr, errors.New("no event reached the consumer within 90 s")
+		}
+		if err := e.create(ctx, i, fmt.Sprintf("warm/%s/%d", run, i)); err != nil {
+			return tr, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for i := range 200 { // a few hundred more, to warm every path
+		_ = e.create(ctx, i, fmt.Sprintf("warm/%s/x%d", run, i))
+	}
+	time.Sleep(time.Second)
+
+	// Steady: open-loop at cfg.rate.
+	n := int(cfg.rate * cfg.duration.Seconds())
+	progress("%s: steady phase, %d creations at %.0f/s", kind, n, cfg.rate)
+	prefix := "steady/" + run + "/"
+	col.start(prefix)
+	began := time.Now()
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 512)
+	for i := range n {
+		at := began.Add(time.Duration(float64(i) / cfg.rate * float64(time.Second)))
+		time.Sleep(time.Until(at))
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if e.create(ctx, i, prefix+strconv.Itoa(i)) != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	sent := time.Since(began)
+	tr.Steady = e.finish(ctx, col, n, int(failed.Load()), began, sent, cfg.waitFor)
+
+	// Burst: cfg.burst creations at once.
+	progress("%s: burst phase, %d creations by %d workers", kind, cfg.burst, cfg.burstWorkers)
+	prefix = "burst/" + run + "/"
+	col.start(prefix)
+	began = time.Now()
+	failed.Store(0)
+	e.parallel(ctx, cfg.burst, cfg.burstWorkers, func(i int) {
+		if e.create(ctx, i, prefix+strconv.Itoa(i)) != nil {
+			failed.Add(1)
+		}
+	})
+	tr.Burst = e.finish(ctx, col, cfg.burst, int(failed.Load()), began, time.Since(began), cfg.waitFor)
+
+	// Relay: a backlog written while the relay is stopped, then published.
+	progress("%s: relay phase, %d events in the outbox, then the relay starts", kind, cfg.relayEvents)
+	stopRelay()
+	prefix = "relay/" + run + "/"
+	col.start(prefix)
+	failed.Store(0)
+	e.parallel(ctx, cfg.relayEvents, cfg.relayWorkers, func(i int) {
+		if e.create(ctx, i, prefix+strconv.Itoa(i)) != nil {
+			failed.Add(1)
+		}
+	})
+	want := cfg.relayEvents - int(failed.Load())
+	began = time.Now()
+	if err := startRelay(); err != nil {
+		return tr, err
+	}
+	for {
+		var pending int
+		if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM `+taskapi.OutboxTable+` WHERE published_at IS NULL`).Scan(&pending); err != nil {
+			return tr, err
+		}
+		if pending == 0 || time.Since(began) > cfg.waitFor {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	published := time.Since(began)
+	got := col.waitFor(ctx, want, cfg.waitFor)
+	handled := time.Since(began)
+	tr.Relay = relayReport{
+		Events: want, PublishSeconds: published.Seconds(), PublishPerSecond: float64(want) / published.Seconds(),
+		HandledSeconds: handled.Seconds(), HandledPerSecond: float64(got) / handled.Seconds(), Lost: want - got,
+	}
+	if failed.Load() > 0 {
+		tr.Notes = append(tr.Notes, fmt.Sprintf("relay phase: %d creations failed", failed.Load()))
+	}
+
+	tr.Verdict = "MISS"
+	if tr.Steady.Lost == 0 && tr.Steady.Delay.P99 <= tr.GoalP99Ms {
+		tr.Verdict = "MEETS"
+	}
+	tr.Verdict = fmt.Sprintf("goal p99 ≤ %.0f ms: %s", tr.GoalP99Ms, tr.Verdict)
+	progress("%s: steady p99 %.2f ms, burst p99 %.2f ms, relay %s events/s", kind, tr.Steady.Delay.P99, tr.Burst.Delay.P99, loadstat.Thousands(int64(tr.Relay.PublishPerSecond)))
+	return tr, nil
+}
+
+// finish waits for a phase's events and summarizes it.
+func (e *env) finish(ctx context.Context, col *collector, n, failed int, began time.Time, sending time.Duration, timeout time.Duration) phaseReport {
+	want := n - failed
+	got := col.waitFor(ctx, want, timeout)
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	r := phaseReport{Sent: n, Failed: failed, Received: got, Lost: want - got, Seconds: sending.Seconds(), Delay: col.hist.Summary()}
+	for i, h := range col.stages {
+		if h.Count() > 0 {
+			r.Stages = append(r.Stages, stage{Name: stageNames[i], Latency: h.Summary()})
+		}
+	}
+	if sending > 0 {
+		r.SendRate = float64(n) / sending.Seconds()
+	}
+	if !col.last.IsZero() {
+		r.DrainSecond = col.last.Sub(began).Seconds()
+	}
+	return r
+}
+
+// parallel runs fn(0..n-1) on workers goroutines.
+func (e *env) parallel(ctx context.Context, n, workers int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// create creates one task titled title for user i (mod the users).
+func (e *env) create(ctx context.Context, i int, title string) error {
+	body, _ := json.Marshal(map[string]string{"title": title})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.taskapiURL+"/api/v1/tasks", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", e.tokens[i%len(e.tokens)])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("create: %s", resp.Status)
+	}
+	return nil
+}
+
+// sidecar is a running daprd and the app server it delivers to.
+type sidecar struct {
+	httpPort int
+	apiToken string
+	appToken string
+	app      atomic.Pointer[dapr.Subscriber]
+	stop     func()
+}
+
+const daprComponent = `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: pubsub
+spec:
+  type: pubsub.kafka
+  version: v1
+  metadata:
+  - name: brokers
+    value: "%s"
+  - name: authType
+    value: "none"
+  - name: consumerGroup
+    value: "%s"
+  - name: clientID
+    value: "eventbench-daprd"
+  - name: initialOffset
+    value: "newest"
+  - name: backOffPolicy
+    value: "constant"
+  - name: backOffDuration
+    value: "200ms"
+`
+
+// startDaprd starts daprd self-hosted on loopback with a pubsub.kafka
+// component on the bench's broker, and the app server its subscription
+// delivers to (a dapr.Subscriber set later), and waits until it is healthy.
+func startDaprd(ctx context.Context, e *env, group string, progress func(string, ...any)) (*sidecar, error) {
+	d := &sidecar{apiToken: "eventbench-api-token", appToken: "eventbench-app-token"}
+	appAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	app := &http.Server{Addr: appAddr, ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := d.app.Load()
+		if s == nil {
+			// Not subscribed yet (or any more): list the subscription so
+			// daprd subscribes, and have deliveries retried.
+			s = &dapr.Subscriber{Topics: []string{events.TopicTaskEvents}, AppToken: d.appToken, Process: func(context.Context, consume.Delivery) error { return errors.New("not ready") }}
+		}
+		s.ServeHTTP(w, r)
+	})}
+	go func() { _ = app.ListenAndServe() }()
+
+	dir, err := os.MkdirTemp("", "eventbench-daprd-")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pubsub.yaml"), fmt.Appendf(nil, daprComponent, strings.Join(e.kafka.Brokers, ","), group), 0o600); err != nil {
+		return nil, err
+	}
+	ports := make([]int, 3)
+	for i := range ports {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		_, p, _ := strings.Cut(a, ":")
+		ports[i], _ = strconv.Atoi(p)
+	}
+	d.httpPort = ports[0]
+	_, appPort, _ := strings.Cut(appAddr, ":")
+	logPath := filepath.Join(dir, "daprd.log")
+	logFile, err := os.Create(logPath) //nolint:gosec // the bench's own temporary folder
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, e.daprd, //nolint:gosec // daprd from the project's tool cache
+		"--app-id", "eventbench", "--app-port", appPort, "--app-protocol", "http",
+		"--dapr-http-port", strconv.Itoa(ports[0]), "--dapr-grpc-port", strconv.Itoa(ports[1]), "--metrics-port", strconv.Itoa(ports[2]),
+		"--dapr-listen-addresses", "127.0.0.1", "--resources-path", dir,
+		"--placement-host-address", "", "--scheduler-host-address", "", "--log-level", "warn",
+	)
+	cmd.Env = append(os.Environ(), "DAPR_HOST_IP=127.0.0.1", "DAPR_API_TOKEN="+d.apiToken, "APP_API_TOKEN="+d.appToken)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	progress("starting daprd %s (log %s)", e.daprd, logPath)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	d.stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		_ = logFile.Close()
+		_ = app.Close()
+		_ = os.RemoveAll(dir)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(logPath) //nolint:gosec // the bench's own temporary folder
+			d.stop()
+			return nil, fmt.Errorf("daprd exited before it was healthy:\n%s", b)
+		default:
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(d.httpPort)+"/v1.0/healthz", nil)
+		req.Header.Set("dapr-api-token", d.apiToken)
+		if resp, err := e.client.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return d, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			d.stop()
+			return nil, errors.New("daprd not healthy within 60 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
