@@ -113,13 +113,13 @@ type report struct {
 }
 
 type transportReport struct {
-	Transport string       `json:"transport"`
-	Steady    phaseReport  `json:"steady"`
-	Burst     phaseReport  `json:"burst"`
-	Relay     relayReport  `json:"relay"`
-	GoalP99Ms float64      `json:"goal_p99_ms"`
-	Verdict   string       `json:"verdict"`
-	Notes     []string     `json:"notes,omitempty"`
+	Transport string      `json:"transport"`
+	Steady    phaseReport `json:"steady"`
+	Burst     phaseReport `json:"burst"`
+	Relay     relayReport `json:"relay"`
+	GoalP99Ms float64     `json:"goal_p99_ms"`
+	Verdict   string      `json:"verdict"`
+	Notes     []string    `json:"notes,omitempty"`
 }
 
 type phaseReport struct {
