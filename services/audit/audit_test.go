@@ -323,7 +323,7 @@ func TestRemindersAreAudited(t *testing.T) {
 	e := cloudevents.New()
 	e.SetID("reminder-1")
 	e.SetSource("/todo/notifier")
-	e.SetType(audit.TypeReminderFired)
+	e.SetType(events.TypeReminderDue)
 	e.SetSubject("0190f1a2-0000-7000-8000-000000000001")
 	e.SetTime(time.Now())
 	e.SetExtension(events.PartitionKeyExtension, "alice")
@@ -339,7 +339,7 @@ func TestRemindersAreAudited(t *testing.T) {
 	}
 	kafkatest.Eventually(t, wait, "the reminder audited", func() bool { return v.entries(t) == 1 })
 	p := v.list(t, "alice", "task_id=0190f1a2-0000-7000-8000-000000000001")
-	if len(p.Items) != 1 || p.Items[0].Type != audit.TypeReminderFired {
+	if len(p.Items) != 1 || p.Items[0].Type != events.TypeReminderDue {
 		t.Errorf("alice's entries of the task: %+v", p.Items)
 	}
 }

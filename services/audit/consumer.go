@@ -14,16 +14,11 @@ const Group = "audit"
 // Topics audit consumes.
 var Topics = []string{events.TopicTaskEvents, events.TopicReminders}
 
-// TypeReminderFired is the event the notifier publishes on the reminders
-// topic when a reminder falls due. pkg/events does not name reminder events
-// yet; audit accepts this one so that they are logged, not dead-lettered.
-const TypeReminderFired = "todo.reminder.fired.v1"
-
 // Types are the event types audit logs; any other goes to the dead-letter
 // topic, where a newer version waits for an audit that knows it.
 var Types = []string{
 	events.TypeTaskCreated, events.TypeTaskUpdated, events.TypeTaskCompleted,
-	events.TypeTaskReopened, events.TypeTaskDeleted, TypeReminderFired,
+	events.TypeTaskReopened, events.TypeTaskDeleted, events.TypeReminderDue,
 }
 
 // Handle is audit's event handler: it appends the event to the log in the

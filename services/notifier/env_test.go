@@ -1,0 +1,213 @@
+package notifier_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/database/dbtest"
+	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/services/notifier"
+	"github.com/todo-platform/todo/services/taskapi"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const (
+	wait      = 30 * time.Second // deadline for conditions on this shared, busy machine
+	jwtSecret = "notifier-test-secret-0123456789abcdef"
+)
+
+// env is the notifier's world: PostgreSQL with taskapi's and the notifier's
+// schemas, a Kafka broker, taskapi's store and relay, and a notifier built
+// from the same parts as Run: consumer, firing loop, relay, delivery worker
+// and HTTP API.
+type env struct {
+	pool      *pgxpool.Pool
+	kcfg      kafka.Config
+	pub       *kafka.Producer
+	tasks     *taskapi.Store
+	reg       *prometheus.Registry
+	m         *notifier.Metrics
+	firer     *notifier.Firer
+	deliverer *notifier.Deliverer
+	api       *httptest.Server
+}
+
+type options struct {
+	grace    time.Duration
+	mailer   *notifier.Mailer
+	attempts int
+	noFirer  bool
+}
+
+func setup(t *testing.T, o options) *env {
+	t.Helper()
+	ctx := context.Background()
+	pool := dbtest.Pool(t, taskapi.Migrations, notifier.Migrations)
+	_, kcfg := kafkatest.Start(t)
+	log := kafkatest.Logger(t)
+	pub, err := kafka.NewProducer(kcfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	for _, rc := range []outbox.RelayConfig{
+		{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel},
+		{Table: notifier.OutboxTable, Channel: notifier.OutboxChannel},
+	} {
+		rc.Log, rc.MinBackoff, rc.MaxBackoff, rc.PollInterval = log, 50*time.Millisecond, 500*time.Millisecond, 200*time.Millisecond
+		relay, err := outbox.NewRelay(pool, pub, rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		goUntilCleanup(t, relay.Run)
+	}
+
+	reg := prometheus.NewRegistry()
+	m := notifier.NewMetrics(reg)
+	v := &env{pool: pool, kcfg: kcfg, pub: pub, tasks: taskapi.NewStore(pool), reg: reg, m: m}
+	v.firer = notifier.NewFirer(pool, notifier.FirerConfig{
+		Grace: o.grace, BatchSize: 100, PollInterval: time.Second, Listen: true, Log: log, Metrics: m,
+		OutboxWaker: outbox.NewWaker(pool, notifier.OutboxChannel),
+	})
+	if !o.noFirer {
+		goUntilCleanup(t, v.firer.Run)
+	}
+	v.deliverer = notifier.NewDeliverer(pool, notifier.DelivererConfig{
+		MaxAttempts: o.attempts, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Lease: 5 * time.Second,
+		PollInterval: 500 * time.Millisecond, Webhooks: notifier.NewWebhookSender(5*time.Second, true), Mailer: o.mailer,
+		Log: log, Metrics: m, OutboxWaker: outbox.NewWaker(pool, notifier.OutboxChannel),
+	})
+	goUntilCleanup(t, v.deliverer.Run)
+	h := &notifier.Events{Metrics: m, EmailOn: o.mailer != nil}
+	c, err := consume.New(pool, h.Handle, consume.Config{
+		Name: notifier.Group, Table: notifier.ConsumedTable, Types: notifier.Types, DeadLetters: pub,
+		MaxAttempts: 2, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: log, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	process := h.Process(c.Process, v.firer.Wake, v.deliverer.Wake)
+	goUntilCleanup(t, func(ctx context.Context) error {
+		return kafka.Consume(ctx, kcfg, kafka.Group{Group: notifier.Group, Topics: notifier.Topics, Process: process, Log: log})
+	})
+
+	verifier, err := auth.NewVerifier(ctx, auth.Config{Secret: jwtSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := notifier.NewStore(pool)
+	store.Changed = v.firer.Wake
+	v.api = httptest.NewServer(notifier.NewServer(notifier.Deps{
+		Store: store, Verifier: verifier, Log: log, Registry: reg, AllowPrivateWebhooks: true,
+	}))
+	t.Cleanup(v.api.Close)
+	return v
+}
+
+func goUntilCleanup(t *testing.T, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fn(ctx); err != nil {
+			t.Errorf("stopped with %v", err)
+		}
+	}()
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { cancel(); <-done }) })
+}
+
+func (v *env) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := v.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// fired counts reminder.due events written for the reminders of task.
+func (v *env) fired(t *testing.T, taskID string) int {
+	return v.count(t, `SELECT count(*) FROM notifier.outbox WHERE topic = 'reminders' AND event->>'subject' = $1`, taskID)
+}
+
+func (v *env) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := v.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				sum += c.GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// do calls the API as user ("" sends no token) and returns the status and body.
+func (v *env) do(t *testing.T, user, method, path string, body any) (int, []byte) {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = bytes.NewReader([]byte(b))
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, v.api.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if user != "" {
+		tok, err := auth.IssueHS256(jwtSecret, user, "", "", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	kafkatest.Eventually(t, wait, what, cond)
+}

@@ -1,0 +1,296 @@
+package notifier
+
+// The firing loop.
+//
+// A round is one transaction: it claims up to BatchSize pending reminders
+// whose fire time has passed (FOR UPDATE SKIP LOCKED, so replicas running
+// rounds at once claim different rows), marks them fired (or missed, when
+// they fell due longer ago than the grace window) and writes one
+// reminder.due event per fired reminder into notifier.outbox. Claim, mark
+// and outbox rows commit together: a replica that dies in the middle rolls
+// everything back and the reminders are claimed again; a committed round
+// has its events, which the relay publishes at least once (consumers drop
+// copies by event id).
+//
+// Between rounds the loop sleeps until the earliest pending fire time (at
+// most PollInterval), and is woken early by Wake: the consumer calls it
+// after committing a schedule change, and a LISTEN on ScheduleChannel
+// brings the changes other replicas commit.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/todo-platform/todo/pkg/backoff"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/outbox"
+)
+
+// FirerConfig configures a Firer.
+type FirerConfig struct {
+	Grace        time.Duration // reminders due longer ago are missed, not fired (default 24h)
+	BatchSize    int           // reminders claimed per transaction (default 1000)
+	PollInterval time.Duration // longest sleep without a wake-up (default 10s)
+	Listen       bool          // LISTEN on ScheduleChannel for other replicas' changes
+	Log          *slog.Logger
+	Metrics      *Metrics
+	// OutboxWaker is woken after a round wrote events (nil: none).
+	OutboxWaker *outbox.Waker
+}
+
+// Firer is one firing loop.
+type Firer struct {
+	pool *pgxpool.Pool
+	cfg  FirerConfig
+	log  *slog.Logger
+	m    *Metrics
+	wake chan struct{}
+	now  func() time.Time
+
+	// beforeCommit, when set, runs before a round commits (tests).
+	beforeCommit func(ctx context.Context) error
+}
+
+// NewFirer returns a firing loop on pool.
+func NewFirer(pool *pgxpool.Pool, cfg FirerConfig) *Firer {
+	if cfg.Grace <= 0 {
+		cfg.Grace = 24 * time.Hour
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1000
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 10 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	return &Firer{pool: pool, cfg: cfg, log: cfg.Log.With("component", "firer"), m: cfg.Metrics, wake: make(chan struct{}, 1), now: time.Now}
+}
+
+// Wake makes the loop look at the schedule again now; it never blocks.
+func (f *Firer) Wake() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run fires reminders until ctx ends; it returns nil then. Database errors
+// are logged and retried.
+func (f *Firer) Run(ctx context.Context) error {
+	f.log.Info("firing loop started", "grace", f.cfg.Grace, "batch", f.cfg.BatchSize, "poll", f.cfg.PollInterval)
+	if f.cfg.Listen {
+		done := make(chan struct{})
+		go func() { defer close(done); f.listen(ctx) }()
+		defer func() { <-done }()
+	}
+	failures := 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		next, err := f.drain(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			failures++
+			d := backoff.Delay(failures, 100*time.Millisecond, 10*time.Second)
+			f.log.Warn("firing reminders failed; retrying", "attempt", failures, "retry_in", d.Round(time.Millisecond), "err", err)
+			backoff.Sleep(ctx, d)
+			continue
+		}
+		failures = 0
+		sleep := f.cfg.PollInterval
+		if next != nil {
+			if d := next.Sub(f.now()); d < sleep {
+				sleep = max(d, 0)
+			}
+		}
+		timer.Reset(sleep)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-f.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+const nextFire = `SELECT min(fire_at) FROM notifier.reminders
+	WHERE fired_at IS NULL AND missed_at IS NULL AND canceled_at IS NULL`
+
+// drain runs rounds until one is not full and returns the earliest pending
+// fire time (nil when none).
+func (f *Firer) drain(ctx context.Context) (*time.Time, error) {
+	for {
+		n, err := f.Round(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n < f.cfg.BatchSize {
+			break
+		}
+	}
+	var next *time.Time
+	if err := f.pool.QueryRow(ctx, nextFire).Scan(&next); err != nil {
+		return nil, fmt.Errorf("read the next fire time: %w", err)
+	}
+	return next, nil
+}
+
+const claimDue = `WITH due AS (
+	SELECT id FROM notifier.reminders
+	WHERE fire_at <= $1 AND fired_at IS NULL AND missed_at IS NULL AND canceled_at IS NULL
+	ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+UPDATE notifier.reminders r SET
+	fired_at = CASE WHEN r.fire_at >= $3 THEN clock_timestamp() END,
+	missed_at = CASE WHEN r.fire_at < $3 THEN clock_timestamp() END,
+	fire_count = r.fire_count + CASE WHEN r.fire_at >= $3 THEN 1 ELSE 0 END,
+	updated_at = now()
+FROM due WHERE r.id = due.id
+RETURNING r.id, r.task_id, r.owner_id, r.title, r.due_at, r.fire_at, r.fired_at, r.missed_at`
+
+// Round runs one round and returns how many reminders it claimed.
+func (f *Firer) Round(ctx context.Context) (int, error) {
+	now := f.now()
+	type claimed struct {
+		id            uuid.UUID
+		task, owner   string
+		title         string
+		due           *time.Time
+		fireAt        time.Time
+		fired, missed *time.Time
+	}
+	var rows []claimed
+	var fired, missed int
+	err := pgx.BeginFunc(ctx, f.pool, func(tx pgx.Tx) error {
+		rs, err := tx.Query(ctx, claimDue, now, f.cfg.BatchSize, now.Add(-f.cfg.Grace))
+		if err != nil {
+			return err
+		}
+		rows, err = pgx.CollectRows(rs, func(r pgx.CollectableRow) (claimed, error) {
+			var c claimed
+			err := r.Scan(&c.id, &c.task, &c.owner, &c.title, &c.due, &c.fireAt, &c.fired, &c.missed)
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		var msgs []outbox.Message
+		for _, c := range rows {
+			if c.fired == nil {
+				continue
+			}
+			e, err := events.NewReminderDueEvent(Source, events.ReminderDue{
+				ReminderID: c.id.String(), TaskID: c.task, OwnerID: c.owner, TaskTitle: c.title,
+				DueAt: c.due, FireAt: c.fireAt, FiredAt: *c.fired,
+			})
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, outbox.Message{Topic: events.TopicReminders, Event: e})
+		}
+		if len(msgs) > 0 {
+			if err := outbox.Insert(ctx, tx, OutboxTable, msgs...); err != nil {
+				return err
+			}
+		}
+		if f.beforeCommit != nil {
+			return f.beforeCommit(ctx)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fire reminders: %w", err)
+	}
+	for _, c := range rows {
+		if c.fired != nil {
+			fired++
+			f.m.lateness.Observe(c.fired.Sub(c.fireAt).Seconds())
+			continue
+		}
+		missed++
+		f.log.Warn("reminder missed: it fell due longer ago than the grace window", "reminder_id", c.id, "task_id", c.task,
+			"owner_id", c.owner, "fire_at", c.fireAt, "grace", f.cfg.Grace)
+	}
+	f.m.fired.Add(float64(fired))
+	f.m.missed.Add(float64(missed))
+	if fired > 0 {
+		f.cfg.OutboxWaker.Wake()
+		f.log.Debug("reminders fired", "fired", fired)
+	}
+	return len(rows), nil
+}
+
+// listen LISTENs on ScheduleChannel and wakes the loop on every
+// notification, reconnecting with backoff.
+func (f *Firer) listen(ctx context.Context) {
+	failures := 0
+	for {
+		err := f.listenOnce(ctx, &failures)
+		if ctx.Err() != nil {
+			return
+		}
+		failures++
+		d := backoff.Delay(failures, 100*time.Millisecond, 30*time.Second)
+		f.log.Warn("schedule listener lost its connection; polling until it reconnects", "retry_in", d.Round(time.Millisecond), "err", err)
+		if !backoff.Sleep(ctx, d) {
+			return
+		}
+	}
+}
+
+func (f *Firer) listenOnce(ctx context.Context, failures *int) error {
+	cfg := f.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "notifier schedule listener"
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ScheduleChannel}.Sanitize()); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	*failures = 0
+	f.Wake() // changes may have come while nobody listened
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err == nil {
+			f.Wake()
+			continue
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("listening connection does not answer: %w", err)
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package notifier
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/web"
+)
+
+// Deps are what the notifier server needs.
+type Deps struct {
+	Store    *Store
+	Verifier *auth.Verifier
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	// AllowPrivateWebhooks lets webhooks target loopback and private
+	// addresses (WEBHOOK_ALLOW_PRIVATE; local development and tests).
+	AllowPrivateWebhooks bool
+	// Dapr, when events come through the Dapr sidecar, is the subscription
+	// handler the sidecar calls (transport.Subscribe); mounted at /dapr/.
+	Dapr http.Handler
+}
+
+// NewServer returns the notifier's whole HTTP API.
+func NewServer(d Deps) http.Handler {
+	r := chi.NewRouter()
+	r.Use(web.RequestIDs(d.Log), web.Observe(web.RequestDuration(d.Registry)), web.Recover)
+	r.NotFound(web.NotFound)
+	r.MethodNotAllowed(web.MethodNotAllowed)
+
+	r.Get("/healthz", handleHealth)
+	r.Get("/readyz", handleReady(d.Store))
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	if d.Dapr != nil {
+		r.Handle("/dapr/*", d.Dapr)
+	}
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(auth.Middleware(d.Verifier))
+		r.Route("/notifications", func(r chi.Router) {
+			r.Get("/", handleList(d.Store))
+			r.Post("/{id}/read", handleRead(d.Store))
+			r.Post("/{id}/snooze", handleSnooze(d.Store))
+		})
+		r.Route("/webhooks", func(r chi.Router) {
+			r.Post("/", handleAddWebhook(d.Store, d.AllowPrivateWebhooks))
+			r.Get("/", handleListWebhooks(d.Store))
+			r.Delete("/{id}", handleDeleteWebhook(d.Store))
+		})
+		r.Get("/notification-settings", handleGetSettings(d.Store))
+		r.Put("/notification-settings", handlePutSettings(d.Store))
+	})
+	return r
+}

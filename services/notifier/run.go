@@ -1,0 +1,235 @@
+// Package notifier is the notifier service: it keeps the reminder schedule
+// from task-events, fires due reminders as reminder.due events on the
+// reminders topic (through its own outbox), and delivers them: to the
+// owner's in-app inbox, to their webhooks (signed) and by email (SMTP).
+package notifier
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/service"
+	"github.com/todo-platform/todo/pkg/transport"
+	"github.com/todo-platform/todo/pkg/web"
+)
+
+// ConsumedRetention is how long the record of a consumed event is kept:
+// longer than the topics keep a message (7 days).
+const ConsumedRetention = 8 * 24 * time.Hour
+
+// Config is the notifier's configuration, read from the environment.
+type Config struct {
+	service.Base
+	JWT    auth.Config
+	Events transport.Config
+
+	Grace        time.Duration // REMINDER_GRACE (24h): older due reminders are missed
+	Poll         time.Duration // REMINDER_POLL (10s): longest sleep of the firing loop
+	Batch        int           // REMINDER_BATCH (1000): reminders fired per transaction
+	AllowPrivate bool          // WEBHOOK_ALLOW_PRIVATE (false)
+	Timeout      time.Duration // DELIVERY_TIMEOUT (10s): per webhook request
+	MaxAttempts  int           // DELIVERY_MAX_ATTEMPTS (8)
+	MinBackoff   time.Duration // DELIVERY_MIN_BACKOFF (1s)
+	MaxBackoff   time.Duration // DELIVERY_MAX_BACKOFF (10m)
+	SMTP         SMTPConfig    // SMTP_*; email is off when SMTP_ADDR is empty
+}
+
+// ConfigFromEnv reads the configuration, naming the variable of any bad value.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	base, err := service.BaseFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	c := Config{Base: base, JWT: auth.ConfigFromEnv(getenv)}
+	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
+		return c, auth.ErrNotConfigured
+	}
+	if c.Events, err = transport.ConfigFromEnv(getenv); err != nil {
+		return c, err
+	}
+	durations := []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+	}{
+		{"REMINDER_GRACE", &c.Grace, 24 * time.Hour},
+		{"REMINDER_POLL", &c.Poll, 10 * time.Second},
+		{"DELIVERY_TIMEOUT", &c.Timeout, 10 * time.Second},
+		{"DELIVERY_MIN_BACKOFF", &c.MinBackoff, time.Second},
+		{"DELIVERY_MAX_BACKOFF", &c.MaxBackoff, 10 * time.Minute},
+	}
+	for _, d := range durations {
+		*d.dst = d.def
+		if v := getenv(d.name); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil || x <= 0 {
+				return c, fmt.Errorf("%s=%q: want a positive duration such as 30s", d.name, v)
+			}
+			*d.dst = x
+		}
+	}
+	ints := []struct {
+		name string
+		dst  *int
+		def  int
+	}{{"REMINDER_BATCH", &c.Batch, 1000}, {"DELIVERY_MAX_ATTEMPTS", &c.MaxAttempts, 8}}
+	for _, i := range ints {
+		*i.dst = i.def
+		if v := getenv(i.name); v != "" {
+			x, err := strconv.Atoi(v)
+			if err != nil || x < 1 {
+				return c, fmt.Errorf("%s=%q: want a whole number of at least 1", i.name, v)
+			}
+			*i.dst = x
+		}
+	}
+	if c.AllowPrivate, err = boolEnv(getenv, "WEBHOOK_ALLOW_PRIVATE", false); err != nil {
+		return c, err
+	}
+	c.SMTP = SMTPConfig{
+		Addr: getenv("SMTP_ADDR"), Username: getenv("SMTP_USERNAME"), Password: getenv("SMTP_PASSWORD"), From: getenv("SMTP_FROM"),
+	}
+	if c.SMTP.StartTLS, err = boolEnv(getenv, "SMTP_STARTTLS", c.SMTP.Username != ""); err != nil {
+		return c, err
+	}
+	if f := getenv("SMTP_CA_FILE"); f != "" {
+		pem, err := os.ReadFile(f) //nolint:gosec // the operator names the file
+		if err != nil {
+			return c, fmt.Errorf("SMTP_CA_FILE=%q: %w", f, err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return c, fmt.Errorf("SMTP_CA_FILE=%q: no PEM certificate in it", f)
+		}
+		host := c.SMTP.Addr
+		if i := strings.LastIndexByte(host, ':'); i >= 0 {
+			host = host[:i]
+		}
+		c.SMTP.TLS = &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	if c.SMTP.Addr != "" {
+		if _, err := NewMailer(c.SMTP); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func boolEnv(getenv func(string) string, name string, def bool) (bool, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want true or false", name, v)
+	}
+	return b, nil
+}
+
+// Run runs the notifier until ctx ends or SIGINT/SIGTERM arrives: the HTTP
+// API, the consumer of task-events and reminders, the firing loop, the
+// outbox relay and the delivery worker. args[1] may be "migrate" (apply the
+// migrations and exit) or "serve" (the default).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	log, done, err := service.Start(ctx, "notifier", args, cfg.Base, stdout, Migrations)
+	if err != nil || done {
+		return err
+	}
+
+	pool, err := database.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
+	if err != nil {
+		return err
+	}
+	bus, err := transport.Open(cfg.Events, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = bus.Close() }()
+
+	reg := service.Registry(pool)
+	m := NewMetrics(reg)
+	outboxWaker := outbox.NewWaker(pool, OutboxChannel)
+	scheduleWaker := outbox.NewWaker(pool, ScheduleChannel)
+
+	relay, err := outbox.NewRelay(pool, bus, outbox.RelayConfig{
+		Table: OutboxTable, Channel: OutboxChannel, Log: log.With("component", "relay"), Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	firer := NewFirer(pool, FirerConfig{
+		Grace: cfg.Grace, BatchSize: cfg.Batch, PollInterval: cfg.Poll, Listen: true,
+		Log: log, Metrics: m, OutboxWaker: outboxWaker,
+	})
+	var mailer *Mailer
+	if cfg.SMTP.Addr != "" {
+		if mailer, err = NewMailer(cfg.SMTP); err != nil {
+			return err
+		}
+	} else {
+		log.Info("email is off: SMTP_ADDR is not set")
+	}
+	deliverer := NewDeliverer(pool, DelivererConfig{
+		MaxAttempts: cfg.MaxAttempts, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+		Webhooks: NewWebhookSender(cfg.Timeout, cfg.AllowPrivate), Mailer: mailer,
+		Log: log, Metrics: m, OutboxWaker: outboxWaker,
+	})
+	h := &Events{Metrics: m, EmailOn: mailer != nil}
+	consumer, err := consume.New(pool, h.Handle, consume.Config{
+		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: bus, Log: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	wakeSchedule := func() { firer.Wake(); scheduleWaker.Wake() }
+	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{
+		Group: Group, Topics: Topics, Process: h.Process(consumer.Process, wakeSchedule, deliverer.Wake),
+	})
+	if err != nil {
+		return err
+	}
+	store := NewStore(pool)
+	store.Changed = wakeSchedule
+	if cfg.AllowPrivate {
+		log.Warn("webhooks may target private and loopback addresses (WEBHOOK_ALLOW_PRIVATE=true)")
+	}
+	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
+		Store: store, Verifier: verifier, Log: log, Registry: reg, AllowPrivateWebhooks: cfg.AllowPrivate, Dapr: sub,
+	}), log)
+
+	err = service.Serve(ctx, srv, log, cfg.ShutdownGrace,
+		consumeLoop, relay.Run, firer.Run, deliverer.Run,
+		func(ctx context.Context) error { return consumer.PruneEvery(ctx, time.Hour, ConsumedRetention) },
+	)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
