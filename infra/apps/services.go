@@ -1,6 +1,9 @@
 package apps
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -27,6 +30,11 @@ const (
 	KeyJWTSecret     = "jwtSecret"
 	KeyInternalToken = "internalToken"
 	KeySMTPPassword  = "smtpPassword"
+	// The Dapr tokens' Secrets (key "token", as the sidecar injector
+	// expects): the sidecar's API token (DAPR_API_TOKEN) and the token it
+	// presents to the app (APP_API_TOKEN).
+	DaprAPITokenSecret = "dapr-api-token"
+	DaprAppTokenSecret = "dapr-app-token"
 	// kafkaCADir is where a private Kafka CA is mounted (KAFKA_TLS_CA_FILE).
 	kafkaCADir = "/etc/todo/kafka-ca"
 )
@@ -88,6 +96,24 @@ func NewServices(ctx *pulumi.Context, name string, args *ServicesArgs, opts ...p
 	}, child...)
 	if err != nil {
 		return nil, err
+	}
+	secretDeps := []pulumi.Resource{appSecret}
+	if len(args.PubSubOf) > 0 {
+		for _, tok := range []string{DaprAPITokenSecret, DaprAppTokenSecret} {
+			sec, err := corev1.NewSecret(ctx, name+"-"+tok, &corev1.SecretArgs{
+				Metadata: &metav1.ObjectMetaArgs{
+					Name:      pulumi.String(tok),
+					Namespace: args.Namespace,
+					Labels:    kube.Labels("dapr", "credentials"),
+				},
+				Type:       pulumi.String("Opaque"),
+				StringData: pulumi.StringMap{"token": pulumi.ToSecret(derivedToken(cfg.Secrets.InternalToken, tok)).(pulumi.StringOutput)},
+			}, child...)
+			if err != nil {
+				return nil, err
+			}
+			secretDeps = append(secretDeps, sec)
+		}
 	}
 	pullSecret := ""
 	if args.HasPullSecret {
@@ -197,7 +223,7 @@ func NewServices(ctx *pulumi.Context, name string, args *ServicesArgs, opts ...p
 			wa.Dapr = &DaprSidecar{LogLevel: cfg.Dapr.LogLevel}
 			wa.ReadableSecrets = []string{kafka.SecretName, database.SecretName}
 		}
-		w, err := NewWorkload(ctx, name+"-"+svc.Name, wa, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{appSecret}))
+		w, err := NewWorkload(ctx, name+"-"+svc.Name, wa, pulumi.Parent(s), pulumi.DependsOn(secretDeps))
 		if err != nil {
 			return nil, err
 		}
@@ -256,6 +282,12 @@ func serviceEnv(cfg *config.Config, svc Service, args *ServicesArgs) corev1.EnvV
 		envVal("DAPR_HTTP_PORT", "3500"),
 		envVal("DAPR_PUBSUB", pubsub),
 		envSecret("DATABASE_URL", args.DatabaseSecret, database.KeyURL),
+	}
+	if len(args.PubSubOf) > 0 {
+		env = append(env,
+			envSecret("DAPR_API_TOKEN", pulumi.String(DaprAPITokenSecret), "token"),
+			envSecret("APP_API_TOKEN", pulumi.String(DaprAppTokenSecret), "token"),
+		)
 	}
 	if k.HasCA {
 		// The brokers' certificates come from a private CA.
@@ -483,4 +515,15 @@ func newIngress(ctx *pulumi.Context, name string, cfg *config.Config, namespace 
 		},
 		Spec: spec,
 	}, opts...)
+}
+
+// derivedToken derives the token called label from the internal token
+// (HMAC-SHA256), so that each stack has its own Dapr tokens without another
+// secret to configure, and one token never reveals another.
+func derivedToken(internal pulumi.StringInput, label string) pulumi.StringOutput {
+	return internal.ToStringOutput().ApplyT(func(s string) string {
+		m := hmac.New(sha256.New, []byte(s))
+		m.Write([]byte("todo-platform/" + label))
+		return hex.EncodeToString(m.Sum(nil))
+	}).(pulumi.StringOutput)
 }

@@ -400,7 +400,8 @@ func NewWorkload(ctx *pulumi.Context, name string, args *WorkloadArgs, opts ...p
 
 // DaprAnnotations turn on the Dapr sidecar of a pod: app id = service name,
 // app port 8080, JSON logs, metrics, app health checks on /healthz, the
-// sidecar's own resources, and a shutdown that lets in-flight work finish.
+// sidecar's own resources, the API and app tokens, and a shutdown that lets
+// in-flight work finish.
 func DaprAnnotations(appID, logLevel string) pulumi.StringMap {
 	return pulumi.StringMap{
 		"dapr.io/enabled":                      pulumi.String("true"),
@@ -419,5 +420,9 @@ func DaprAnnotations(appID, logLevel string) pulumi.StringMap {
 		"dapr.io/sidecar-memory-request":       pulumi.String("64Mi"),
 		"dapr.io/sidecar-memory-limit":         pulumi.String("256Mi"),
 		"dapr.io/sidecar-seccomp-profile-type": pulumi.String("RuntimeDefault"),
+		// Callers of the sidecar need DAPR_API_TOKEN; the sidecar presents
+		// APP_API_TOKEN to the app, which refuses deliveries without it.
+		"dapr.io/api-token-secret": pulumi.String(DaprAPITokenSecret),
+		"dapr.io/app-token-secret": pulumi.String(DaprAppTokenSecret),
 	}
 }

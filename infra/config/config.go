@@ -152,7 +152,7 @@ type Dapr struct {
 	Namespace                string `json:"namespace"`                // control plane namespace
 	HA                       bool   `json:"ha"`                       // control plane in HA mode
 	LogLevel                 string `json:"logLevel"`                 // sidecar and control plane log level
-	DeclarativeSubscriptions bool   `json:"declarativeSubscriptions"` // Subscription resources with dead-letter topics
+	DeclarativeSubscriptions bool   `json:"declarativeSubscriptions"` // Subscription resources (the services also subscribe programmatically)
 	SubscriptionRoute        string `json:"subscriptionRoute"`        // route of declarative subscriptions; {topic} is replaced
 }
 

@@ -2,7 +2,7 @@
 // CRDs, sidecar injector) and the platform's Dapr resources, which depend on
 // that stage explicitly: the Kafka pub/sub components, the PostgreSQL state
 // store, the Kubernetes secret store, a Resiliency policy and, optionally,
-// declarative Subscriptions with dead-letter topics.
+// declarative Subscriptions (the services also subscribe programmatically).
 package dapr
 
 import (
@@ -226,11 +226,14 @@ func NewComponents(ctx *pulumi.Context, name string, args *ComponentsArgs, opts 
 		for _, svc := range services {
 			for _, topic := range args.Subscriptions[svc] {
 				objName := svc + "-" + strings.ReplaceAll(topic, ".", "-")
+				// No deadLetterTopic: the sidecar would dead-letter a message
+				// on the first RETRY (a delivery cut short by a restart).
+				// The services' consume runtime dead-letters to <topic>.dlq
+				// itself, after its bounded retries (see pkg/dapr).
 				spec := pulumi.Map{
-					"pubsubname":      pulumi.String(c.PubSubOf[svc]),
-					"topic":           pulumi.String(topic),
-					"routes":          pulumi.Map{"default": pulumi.String(strings.ReplaceAll(args.Route, "{topic}", topic))},
-					"deadLetterTopic": pulumi.String(topic + ".dlq"),
+					"pubsubname": pulumi.String(c.PubSubOf[svc]),
+					"topic":      pulumi.String(topic),
+					"routes":     pulumi.Map{"default": pulumi.String(strings.ReplaceAll(args.Route, "{topic}", topic))},
 				}
 				if err := cr(name+"-sub-"+objName, SubscriptionAPIVersion, "Subscription", objName, spec, []string{svc}, false); err != nil {
 					return nil, err
@@ -269,12 +272,20 @@ var saslMechanisms = map[string]string{
 }
 
 // kafkaMetadata configures a pubsub.kafka component from the kafka
-// component; the credentials are references to its Secret.
+// component; the credentials are references to its Secret. With a
+// consumerGroup (the broadcast component: a group per pod), a new group
+// starts at the newest message: a new realtime pod pushes what happens from
+// now on, not the topics' whole retention; its clients resume from their
+// cursors or resync.
 func kafkaMetadata(k *kafka.Kafka, consumerGroup string) pulumi.Array {
+	offset := "oldest"
+	if consumerGroup != "" {
+		offset = "newest"
+	}
 	md := pulumi.Array{
 		itemOut("brokers", k.Brokers),
 		item("clientID", "{appID}"),
-		item("initialOffset", "oldest"),
+		item("initialOffset", offset),
 		item("disableTls", strconv.FormatBool(!k.TLS)),
 		item("consumeRetryInterval", "200ms"),
 	}

@@ -394,6 +394,9 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		if broadcast == nil || !strings.Contains(fmt.Sprint(dig(broadcast.obj(), "spec", "metadata")), "{podName}") {
 			t.Error("realtime's pub/sub component has no consumer group per pod")
 		}
+		if got := metadata(broadcast)["initialOffset"]["value"]; got != "newest" {
+			t.Errorf("realtime's pub/sub initialOffset %v: a new pod's group must start at the newest message", got)
+		}
 		if !slices.Equal(strs(dig(broadcast.obj(), "scopes")), []string{"realtime"}) {
 			t.Errorf("realtime's pub/sub scopes %v", dig(broadcast.obj(), "scopes"))
 		}
@@ -425,8 +428,11 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		for _, s := range subs {
 			o := s.obj()
 			topic := str(dig(o, "spec", "topic"))
-			if got := str(dig(o, "spec", "deadLetterTopic")); got != topic+".dlq" {
-				t.Errorf("subscription %s: dead-letter topic %q", s.Name, got)
+			if got := str(dig(o, "spec", "deadLetterTopic")); got != "" {
+				t.Errorf("subscription %s: dead-letter topic %q: the sidecar would dead-letter on the first RETRY", s.Name, got)
+			}
+			if got := str(dig(o, "spec", "routes", "default")); got != "/dapr/events/"+topic {
+				t.Errorf("subscription %s: route %q, want the services' /dapr/events/%s", s.Name, got, topic)
 			}
 		}
 	})
@@ -515,6 +521,18 @@ func checkDeployment(t *testing.T, e expectation, d *record, jobs map[string]*re
 	}
 	if e.dapr && (annotations["dapr.io/app-id"] != name || annotations["dapr.io/app-port"] != "8080") {
 		t.Errorf("%s: Dapr annotations %v", name, annotations)
+	}
+	if e.dapr {
+		for k, secret := range map[string]string{"DAPR_API_TOKEN": apps.DaprAPITokenSecret, "APP_API_TOKEN": apps.DaprAppTokenSecret} {
+			if ref := dig(env[k], "valueFrom", "secretKeyRef"); str(dig(ref, "name")) != secret || str(dig(ref, "key")) != "token" {
+				t.Errorf("%s: %s from %v, want %s/token", name, k, ref, secret)
+			}
+		}
+		if annotations["dapr.io/api-token-secret"] != apps.DaprAPITokenSecret || annotations["dapr.io/app-token-secret"] != apps.DaprAppTokenSecret {
+			t.Errorf("%s: the sidecar's token annotations %v", name, annotations)
+		}
+	} else if env["APP_API_TOKEN"] != nil {
+		t.Errorf("%s: APP_API_TOKEN without Dapr", name)
 	}
 	svc := catalog(name)
 	if svc.Broadcast {
