@@ -1,0 +1,373 @@
+package realtime_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/task"
+	"github.com/todo-platform/todo/services/realtime"
+)
+
+const (
+	jwtSecret = "realtime-test-secret-0123456789abcdef"
+	// wait bounds every "eventually" of these tests: generous, for a busy
+	// shared machine; no test measures speed.
+	wait = 10 * time.Second
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// syncBuffer is a bytes.Buffer safe for the service's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// replica is a realtime service started with realtime.Run.
+type replica struct {
+	addr   string
+	stop   func()
+	done   chan error
+	output *syncBuffer
+}
+
+func (r *replica) url(query string) string {
+	u := "ws://" + r.addr + "/ws"
+	if query != "" {
+		u += "?" + query
+	}
+	return u
+}
+
+// startReplica runs realtime.Run with env (over the defaults below) until
+// the test ends, and waits until it is ready.
+func startReplica(t *testing.T, env map[string]string) *replica {
+	t.Helper()
+	r := &replica{addr: freeAddr(t), done: make(chan error, 1), output: &syncBuffer{}}
+	all := map[string]string{"ADDR": r.addr, "JWT_SECRET": jwtSecret, "LOG_FORMAT": "text", "SHUTDOWN_GRACE": "5s"}
+	for k, v := range env {
+		all[k] = v
+	}
+	getenv := func(k string) string { return all[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { r.done <- realtime.Run(ctx, []string{"realtime"}, getenv, r.output, r.output) }()
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-r.done:
+				if err != nil {
+					t.Errorf("realtime ended with %v\n%s", err, r.output)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("realtime did not stop within 30s\n%s", r.output)
+			}
+		})
+	}
+	t.Cleanup(r.stop)
+	deadline := time.Now().Add(wait)
+	for {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+r.addr+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r
+			}
+		}
+		select {
+		case err := <-r.done:
+			t.Fatalf("realtime ended early: %v\n%s", err, r.output)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("realtime not ready within %s\n%s", wait, r.output)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kafkaReplica starts a broker (unless kcfg is given) and a replica on it.
+func kafkaEnv(kcfg kafka.Config, extra ...string) map[string]string {
+	env := map[string]string{"EVENTS_TRANSPORT": "kafka", "KAFKA_BROKERS": strings.Join(kcfg.Brokers, ",")}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
+	return env
+}
+
+func token(t *testing.T, user string, ttl time.Duration) string {
+	t.Helper()
+	tok, err := auth.IssueHS256(jwtSecret, user, "", "", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// wsClient is a WebSocket client of the service.
+type wsClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+// message is what the service sends.
+type message struct {
+	Type     string          `json:"type"`
+	Cursor   string          `json:"cursor"`
+	ID       string          `json:"id"`
+	Event    string          `json:"event"`
+	Topic    string          `json:"topic"`
+	Subject  string          `json:"subject"`
+	UserID   string          `json:"user_id"`
+	Replayed *int            `json:"replayed"`
+	Reason   string          `json:"reason"`
+	Data     json.RawMessage `json:"data"`
+}
+
+func (m message) taskID(t *testing.T) string {
+	t.Helper()
+	var s struct {
+		ID      string `json:"id"`
+		OwnerID string `json:"owner_id"`
+	}
+	if err := json.Unmarshal(m.Data, &s); err != nil {
+		t.Fatalf("event data %s: %v", m.Data, err)
+	}
+	return s.ID
+}
+
+// dialHeader connects as user with the token in the Authorization header.
+func dialHeader(t *testing.T, url, tok string) (*wsClient, int, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	h := http.Header{}
+	if tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
+	}
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+	}
+	if err != nil {
+		return nil, status, err
+	}
+	c := &wsClient{t: t, ws: ws}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return c, status, nil
+}
+
+// connect connects as user (header auth) and reads the ready message.
+func connect(t *testing.T, url, user string) (*wsClient, message) {
+	t.Helper()
+	c, _, err := dialHeader(t, url, token(t, user, time.Hour))
+	if err != nil {
+		t.Fatalf("dial %s as %s: %v", url, user, err)
+	}
+	m := c.next()
+	if m.Type != "ready" || m.UserID != user || m.Cursor == "" {
+		t.Fatalf("first message %+v: want ready for %s with a cursor", m, user)
+	}
+	return c, m
+}
+
+// dialMessage connects without a header; the caller sends the auth message.
+func dialMessage(t *testing.T, url string) *wsClient {
+	t.Helper()
+	c, _, err := dialHeader(t, url, "")
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	return c
+}
+
+func (c *wsClient) sendText(s string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// next reads the next message, failing the test after wait.
+func (c *wsClient) next() message {
+	c.t.Helper()
+	m, err := c.read(wait)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return m
+}
+
+func (c *wsClient) read(d time.Duration) (message, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	typ, b, err := c.ws.Read(ctx)
+	if err != nil {
+		return message{}, err
+	}
+	if typ != websocket.MessageText {
+		return message{}, fmt.Errorf("a %v message", typ)
+	}
+	var m message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return message{}, fmt.Errorf("decode %s: %w", b, err)
+	}
+	return m, nil
+}
+
+// nextEvent reads until an event (skipping pongs).
+func (c *wsClient) nextEvent() message {
+	c.t.Helper()
+	for {
+		m := c.next()
+		if m.Type == "event" {
+			return m
+		}
+		if m.Type != "pong" {
+			c.t.Fatalf("message %+v: want an event", m)
+		}
+	}
+}
+
+// closed reads until the socket closes and returns its close status and
+// reason.
+func (c *wsClient) closed() (websocket.StatusCode, string) {
+	c.t.Helper()
+	for {
+		_, err := c.read(wait)
+		if err == nil {
+			continue
+		}
+		var ce websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code, ce.Reason
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.t.Fatalf("socket still open after %s", wait)
+		}
+		return websocket.CloseStatus(err), err.Error()
+	}
+}
+
+// alive checks the connection answers an application ping.
+func (c *wsClient) alive() {
+	c.t.Helper()
+	c.sendText(`{"type":"ping"}`)
+	for {
+		m := c.next()
+		if m.Type == "pong" {
+			return
+		}
+	}
+}
+
+// publisher publishes task events straight to the broker, as taskapi's
+// relay does.
+type publisher struct {
+	t *testing.T
+	p *kafka.Producer
+}
+
+func newPublisher(t *testing.T, kcfg kafka.Config) *publisher {
+	t.Helper()
+	p, err := kafka.NewProducer(kcfg, kafkatest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return &publisher{t: t, p: p}
+}
+
+// task publishes a task.created event of a new task of owner and returns
+// the task id.
+func (p *publisher) task(owner string) string {
+	p.t.Helper()
+	id := uuid.NewString()
+	e, err := events.NewTaskEvent("/todo/test", events.TypeTaskCreated, task.Snapshot{ID: id, OwnerID: owner, Title: "t " + id}, time.Now())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.publish(events.TopicTaskEvents, owner, e)
+	return id
+}
+
+func (p *publisher) publish(topic, key string, e events.Event) {
+	p.t.Helper()
+	b, err := json.Marshal(e)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := p.p.Publish(ctx, outbox.Publication{Topic: topic, Key: key, Value: b, EventID: e.ID()}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// mustDial is dialHeader that fails the test when the upgrade fails.
+func mustDial(t *testing.T, url, tok string) *wsClient {
+	t.Helper()
+	c, status, err := dialHeader(t, url, tok)
+	if err != nil {
+		t.Fatalf("dial %s: %d %v", url, status, err)
+	}
+	return c
+}

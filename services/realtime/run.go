@@ -1,0 +1,209 @@
+// Package realtime is the realtime service: it pushes every task and
+// reminder event to the WebSocket connections of the event's owner, so that
+// each open client of a user (two browser tabs, a phone) sees a change made
+// elsewhere within well under a second — tasks created by the recurring
+// service and reminders fired by the notifier included.
+//
+// # Every replica sees every event
+//
+// Connections are spread over the replicas by a load balancer, so a user's
+// connections may be on any of them, and each replica must receive every
+// event of the users connected to it. One consumer group shared by the
+// replicas would split the partitions between them and each replica would
+// see only its share; so realtime never shares a group:
+//
+//   - With Kafka (EVENTS_TRANSPORT=kafka), each replica reads every
+//     partition of task-events and reminders itself, with sarama's plain
+//     partition consumers and no consumer group (kafka.ConsumeAll through
+//     transport.SubscribeAll), from the newest offset at its start. There is
+//     no group coordination, no committed offset and no stale group left
+//     behind when a replica goes.
+//   - With Dapr (EVENTS_TRANSPORT=dapr), the sidecar delivers what its
+//     pub/sub component's consumer group gets. The component realtime uses,
+//     named by DAPR_PUBSUB, must set consumerGroup: "{podName}" (Dapr's
+//     templated metadata) and initialOffset: newest, so that each pod is a
+//     group of its own and receives everything.
+//
+// Each replica dispatches an event to the connections of its owner (the task
+// snapshot's owner_id; else the partition key, which is the owner's user id)
+// and forgets it, but for a bounded replay buffer per partition.
+//
+// # Resume
+//
+// Every message carries a cursor: the position of everything dispatched so
+// far, as Kafka coordinates (topic, partition, next offset), which are the
+// same on every replica. A client that reconnects, to this replica or
+// another, with its last cursor gets the events of its user it missed, in
+// order, from the replay buffers, or {"type":"resync"} when the buffers do
+// not reach back that far (see README.md for the protocol).
+package realtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/service"
+	"github.com/todo-platform/todo/pkg/transport"
+	"github.com/todo-platform/todo/pkg/web"
+)
+
+// Topics realtime pushes to clients.
+var Topics = []string{events.TopicTaskEvents, events.TopicReminders}
+
+// Config is realtime's configuration, read from the environment. Realtime
+// keeps no data: it needs no database.
+type Config struct {
+	Addr          string        // ADDR, default ":8080"
+	LogLevel      slog.Level    // LOG_LEVEL, default info
+	LogFormat     string        // LOG_FORMAT: json (default) or text
+	ShutdownGrace time.Duration // how long closing connections may take at shutdown
+	JWT           auth.Config
+	Events        transport.Config
+	Options       Options
+}
+
+// ConfigFromEnv reads the configuration, naming the variable of any bad value.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := Config{Addr: getenv("ADDR"), LogFormat: getenv("LOG_FORMAT"), ShutdownGrace: 15 * time.Second, JWT: auth.ConfigFromEnv(getenv)}
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v)
+		}
+	}
+	switch c.LogFormat {
+	case "", "json", "text":
+	default:
+		return c, fmt.Errorf("LOG_FORMAT=%q: want json or text", c.LogFormat)
+	}
+	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
+		return c, auth.ErrNotConfigured
+	}
+	ev, err := transport.ConfigFromEnv(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.Events = ev
+
+	o := &c.Options
+	if v := strings.TrimSpace(getenv("REALTIME_ALLOWED_ORIGINS")); v != "" {
+		o.AllowedOrigins = []string{}
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				o.AllowedOrigins = append(o.AllowedOrigins, p)
+			}
+		}
+	}
+	ints := []struct {
+		name string
+		dst  *int
+	}{
+		{"REALTIME_MAX_CONNS_PER_USER", &o.MaxConnsPerUser},
+		{"REALTIME_SEND_QUEUE", &o.SendQueue},
+		{"REALTIME_REPLAY_SIZE", &o.ReplaySize},
+	}
+	for _, e := range ints {
+		if v := getenv(e.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return c, fmt.Errorf("%s=%q: want a positive whole number", e.name, v)
+			}
+			*e.dst = n
+		}
+	}
+	if v := getenv("REALTIME_READ_LIMIT"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 512 {
+			return c, fmt.Errorf("REALTIME_READ_LIMIT=%q: want bytes, at least 512", v)
+		}
+		o.ReadLimit = n
+	}
+	durs := []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"REALTIME_AUTH_TIMEOUT", &o.AuthTimeout},
+		{"REALTIME_PING_INTERVAL", &o.PingInterval},
+		{"REALTIME_PONG_TIMEOUT", &o.PongTimeout},
+		{"REALTIME_WRITE_TIMEOUT", &o.WriteTimeout},
+		{"SHUTDOWN_GRACE", &c.ShutdownGrace},
+	}
+	for _, e := range durs {
+		if v := getenv(e.name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return c, fmt.Errorf("%s=%q: want a positive duration such as 30s", e.name, v)
+			}
+			*e.dst = d
+		}
+	}
+	c.Options = c.Options.withDefaults()
+	return c, nil
+}
+
+// Run runs realtime until ctx ends or SIGINT/SIGTERM arrives: the WebSocket
+// endpoint and the broadcast consumer of task-events and reminders. At the
+// end it closes every connection with 1012 (service restart), so that the
+// clients reconnect, with their cursors, to another replica.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if len(args) > 1 && args[1] != "serve" {
+		return fmt.Errorf("unknown command %q: usage: realtime [serve]", args[1])
+	}
+	cfg, err := ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := web.NewLogger(stdout, cfg.LogFormat, cfg.LogLevel, "realtime")
+	if err != nil {
+		return err
+	}
+	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hub := NewHub(cfg.Options.ReplaySize, cfg.Options.MaxConnsPerUser, newMetrics(reg))
+
+	sub, consumeLoop, err := transport.SubscribeAll(cfg.Events, log, transport.Broadcast{
+		Name: "realtime", Topics: Topics, Process: hub.Process, OnStart: hub.Started,
+	})
+	if err != nil {
+		return err
+	}
+	if sub != nil {
+		hub.markStarted() // the sidecar delivers when it has something
+	}
+	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
+		Hub: hub, Verifier: verifier, Options: cfg.Options, Log: log, Registry: reg, Dapr: sub,
+	}), log)
+	log.Info("realtime starting", "transport", cfg.Events.Kind, "allowed_origins", cfg.Options.AllowedOrigins)
+
+	return service.Serve(ctx, srv, log, cfg.ShutdownGrace,
+		consumeLoop,
+		func(ctx context.Context) error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+			defer cancel()
+			hub.Shutdown(sctx)
+			return nil
+		},
+	)
+}
