@@ -60,7 +60,7 @@ spec:
   - name: authType
     value: "none"
   - name: consumerGroup
-    value: "t"
+    value: "%s"
   - name: clientID
     value: "daprd-e2e"
   - name: initialOffset
@@ -88,21 +88,31 @@ const (
 	appToken = "e2e-app-token"
 )
 
-// startDaprd runs daprd for app (an app listening on appPort) with the
-// component at brokers, waits until it is healthy and returns its HTTP port.
-func startDaprd(t *testing.T, appPort int, brokers string) int {
+// startDaprd runs daprd for the app appID listening on appPort, with the
+// component at brokers (consumer group appID), waits until it is healthy and
+// returns its HTTP port.
+func startDaprd(t *testing.T, appID string, appPort int, brokers string) int {
+	t.Helper()
+	port := freePort(t)
+	startDaprdOn(t, appID, appPort, port, brokers)
+	return port
+}
+
+// startDaprdOn is startDaprd with the sidecar's HTTP port chosen by the
+// caller (who gave it to the app before the sidecar started).
+func startDaprdOn(t *testing.T, appID string, appPort, httpPort int, brokers string) {
 	t.Helper()
 	bin, err := toolchain.Path(toolchain.Daprd)
 	if err != nil {
 		t.Skipf("daprd not built: %v", err)
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "pubsub.yaml"), fmt.Appendf(nil, component, brokers), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "pubsub.yaml"), fmt.Appendf(nil, component, brokers, appID), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	httpPort, grpcPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	grpcPort, metricsPort := freePort(t), freePort(t)
 	cmd := exec.Command(bin,
-		"--app-id", "t",
+		"--app-id", appID,
 		"--app-port", strconv.Itoa(appPort),
 		"--app-protocol", "http",
 		"--dapr-http-port", strconv.Itoa(httpPort),
@@ -146,7 +156,7 @@ func startDaprd(t *testing.T, appPort int, brokers string) int {
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusNoContent {
-				return httpPort
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -223,7 +233,7 @@ func TestDaprTransport(t *testing.T) {
 	t.Cleanup(app.Close)
 	appPort := app.Listener.Addr().(*net.TCPAddr).Port
 
-	port := startDaprd(t, appPort, strings.Join(kcfg.Brokers, ","))
+	port := startDaprd(t, "t", appPort, strings.Join(kcfg.Brokers, ","))
 	pub, err := dapr.NewPublisher(dapr.Config{HTTPPort: port, APIToken: apiToken})
 	if err != nil {
 		t.Fatal(err)
