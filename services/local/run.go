@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,6 +27,8 @@ import (
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/pglocal"
 	"github.com/todo-platform/todo/services/audit"
+	"github.com/todo-platform/todo/services/notifier"
+	"github.com/todo-platform/todo/services/realtime"
 	"github.com/todo-platform/todo/services/recurring"
 	"github.com/todo-platform/todo/services/taskapi"
 )
@@ -36,7 +39,9 @@ const (
 	DefaultPGPort      = 54329
 	DefaultTaskAPIAddr = "127.0.0.1:8080"
 	DefaultRecurAddr   = "127.0.0.1:8081"
+	DefaultNotifyAddr  = "127.0.0.1:8082"
 	DefaultAuditAddr   = "127.0.0.1:8083"
+	DefaultRealtime    = "127.0.0.1:8084"
 	databaseName       = "todo"
 )
 
@@ -51,7 +56,11 @@ environment:
   LOCAL_PG_PORT    port of the local PostgreSQL (default 54329)
   TASKAPI_ADDR     listen address of taskapi (default 127.0.0.1:8080)
   RECURRING_ADDR   listen address of recurring (default 127.0.0.1:8081)
+  NOTIFIER_ADDR    listen address of notifier (default 127.0.0.1:8082)
   AUDIT_ADDR       listen address of audit (default 127.0.0.1:8083)
+  REALTIME_ADDR    listen address of realtime (default 127.0.0.1:8084)
+  SMTP_ADDR        the notifier's SMTP server for e-mail reminders (with
+                   SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM); unset: no e-mail
   LOCAL_KAFKA_PORT port of the embedded Kafka broker (default 19092)
   KAFKA_BROKERS    use this Kafka instead of the embedded one (with KAFKA_TLS,
                    KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD)
@@ -184,6 +193,8 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	taskAddr := addr("TASKAPI_ADDR", DefaultTaskAPIAddr)
 	recurAddr := addr("RECURRING_ADDR", DefaultRecurAddr)
 	auditAddr := addr("AUDIT_ADDR", DefaultAuditAddr)
+	notifyAddr := addr("NOTIFIER_ADDR", DefaultNotifyAddr)
+	realtimeAddr := addr("REALTIME_ADDR", DefaultRealtime)
 	env := func(extra map[string]string) func(string) string {
 		return func(k string) string {
 			if v, ok := extra[k]; ok {
@@ -213,6 +224,11 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		// recurring calls taskapi's internal API, and retries until it answers.
 		{"recurring", recurring.Run, map[string]string{"ADDR": recurAddr, "TASKAPI_URL": "http://" + taskAddr}},
 		{"audit", audit.Run, map[string]string{"ADDR": auditAddr}},
+		// Local webhooks may target this machine (the SSRF guard would
+		// refuse loopback and private addresses in production).
+		{"notifier", notifier.Run, map[string]string{"ADDR": notifyAddr, "WEBHOOK_ALLOW_PRIVATE": "true"}},
+		// The web page (served by taskapi) may open the socket.
+		{"realtime", realtime.Run, map[string]string{"ADDR": realtimeAddr, "REALTIME_ALLOWED_ORIGINS": origins(taskAddr)}},
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -238,7 +254,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	}
 
 	base := "http://" + taskAddr
-	for _, target := range []string{base, "http://" + recurAddr, "http://" + auditAddr} {
+	for _, target := range []string{base, "http://" + recurAddr, "http://" + auditAddr, "http://" + notifyAddr, "http://" + realtimeAddr} {
 		if err := waitReady(ctx, target+"/readyz", 60*time.Second); err != nil {
 			cancel()
 			wg.Wait()
@@ -257,12 +273,15 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │ task API        %[1]s/api/v1/tasks
 │ OpenAPI         %[1]s/api/v1/openapi.json
 │ health/metrics  %[1]s/readyz  %[1]s/metrics
-│ audit log       %[5]s/api/v1/audit   (same token; /readyz, /metrics)
+│ live updates    %[8]s/ws   (WebSocket; first message {"type":"auth","token":"…"})
+│ notifications   %[7]s/api/v1/notifications  %[7]s/api/v1/webhooks   (same token)
+│ audit log       %[5]s/api/v1/audit   (same token)
 │ recurring       %[6]s/readyz  %[6]s/metrics   (next occurrences of completed recurring tasks)
+│                 every service answers /healthz, /readyz and /metrics
 │ database        %[2]s
 │ kafka broker    %[4]s
-│                 topics task-events, reminders (+ .dlq); taskapi's outbox relay publishes to it,
-│                 consumer groups recurring and audit read it
+│                 topics task-events, reminders (+ .dlq); taskapi's and notifier's outbox relays
+│                 publish to it; recurring, notifier, audit and realtime read it
 │
 │ development token for user "alice" (24 h; another: make token USER=bob):
 │ %[3]s
@@ -271,7 +290,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │       curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
 │         %[1]s/api/v1/tasks -d '{"title":"Try the platform","priority":"high"}'
 └─ Ctrl-C stops everything ───────────────────────────────────────
-`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr)
+`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr, "http://"+notifyAddr, "ws://"+realtimeAddr)
 
 	<-ctx.Done()
 	say("shutting down")
@@ -282,6 +301,18 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	default:
 		return nil
 	}
+}
+
+// origins are the origin host patterns of the web page served at taskAddr.
+func origins(taskAddr string) string {
+	host, port, err := net.SplitHostPort(taskAddr)
+	if err != nil {
+		return taskAddr
+	}
+	if host == "127.0.0.1" || host == "localhost" || host == "" || host == "0.0.0.0" {
+		return "127.0.0.1:" + port + ",localhost:" + port
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // ensureDatabase creates database name on the server of adminURL if missing.

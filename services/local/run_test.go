@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/services/local"
@@ -64,7 +67,7 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	auditAddr := freeAddr(t)
 	kafkaAddr := freeAddr(t)
 	env := map[string]string{"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": pgPort, "TASKAPI_ADDR": addr, "DATABASE_URL": "",
-		"AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t),
+		"AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t), "NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": freeAddr(t),
 		"LOCAL_KAFKA_PORT": strings.Split(kafkaAddr, ":")[1], "KAFKA_BROKERS": ""}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
@@ -175,10 +178,11 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	addr, auditAddr := freeAddr(t), freeAddr(t)
+	addr, auditAddr, realtimeAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	env := map[string]string{
 		"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": strings.Split(freeAddr(t), ":")[1], "DATABASE_URL": "",
 		"TASKAPI_ADDR": addr, "AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t),
+		"NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": realtimeAddr,
 		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "",
 	}
 	getenv := func(k string) string {
@@ -231,6 +235,37 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 
+	// A live client of alice on the printed /ws URL.
+	if !strings.Contains(out.String(), "ws://"+realtimeAddr+"/ws") {
+		t.Errorf("the summary does not print the WebSocket URL ws://%s/ws", realtimeAddr)
+	}
+	wsCtx, wsCancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer wsCancel()
+	ws, _, err := websocket.Dial(wsCtx, "ws://"+realtimeAddr+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		t.Fatalf("dial the realtime socket: %v", err)
+	}
+	defer ws.CloseNow()
+	live := make(chan string, 64)
+	go func() {
+		defer close(live)
+		for {
+			var m struct {
+				Type  string `json:"type"`
+				Event string `json:"event"`
+				Data  struct {
+					ID string `json:"id"`
+				} `json:"data"`
+			}
+			if err := wsjson.Read(wsCtx, ws, &m); err != nil {
+				return
+			}
+			if m.Type == "event" {
+				live <- m.Event + " " + m.Data.ID
+			}
+		}
+	}()
+
 	code, body := call(addr, "POST", "/api/v1/tasks",
 		`{"title":"Stand-up","due_at":"2026-03-28T08:00:00Z","time_zone":"Europe/Berlin","recurrence":{"rule":"FREQ=DAILY"}}`)
 	if code != 201 {
@@ -276,6 +311,26 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 		return strings.Contains(a, events.TypeTaskCreated) && strings.Contains(a, events.TypeTaskCompleted) &&
 			strings.Contains(b, events.TypeTaskCreated)
 	})
+	// The live client saw all three changes, the one made by recurring too.
+	want := map[string]bool{
+		events.TypeTaskCreated + " " + first.ID: true, events.TypeTaskCompleted + " " + first.ID: true,
+		events.TypeTaskCreated + " " + next: true,
+	}
+	deadline = time.Now().Add(time.Minute)
+	for len(want) > 0 && time.Now().Before(deadline) {
+		select {
+		case m, ok := <-live:
+			if !ok {
+				t.Fatalf("the socket closed; still missing %v", want)
+			}
+			delete(want, m)
+		case <-time.After(time.Second):
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("the live client never saw %v", want)
+	}
+
 	code, body = call(addr, "GET", "/api/v1/tasks?limit=200", "")
 	var all listed
 	if err := json.Unmarshal([]byte(body), &all); code != 200 || err != nil {
