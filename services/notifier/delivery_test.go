@@ -172,15 +172,21 @@ func TestWebhookGivesUp(t *testing.T) {
 }
 
 // TestRedeliveryDeliversNothingTwice: the same reminder.due event delivered
-// again adds no inbox entry and sends no second webhook.
+// again adds no inbox entry and sends no second webhook or email.
 func TestRedeliveryDeliversNothingTwice(t *testing.T) {
 	t.Parallel()
-	v := setup(t, options{})
+	ms := startMailServer(t)
+	v := setup(t, options{mailer: ms.mailer(t, ms.addr)})
 	h := newHook(t, 0)
 	v.register(t, "alice", h.srv.URL)
+	if status, b := v.do(t, "alice", http.MethodPut, "/api/v1/notification-settings",
+		map[string]any{"email": "alice@example.com", "channels": []string{"in_app", "email", "webhook"}}); status != http.StatusOK {
+		t.Fatalf("settings: %d %s", status, b)
+	}
 	id := "0190f1a2-0000-7000-8000-00000000ee03"
 	apply(t, v, snapshot(id, 1, "t", nil, at(time.Now().Add(200*time.Millisecond))), false)
 	eventually(t, "the webhook delivered", func() bool { _, ok := h.counts(); return ok == 1 })
+	eventually(t, "the email delivered", func() bool { return len(ms.received()) == 1 })
 	msgs := kafkatest.Messages(t, v.kcfg, events.TopicReminders)
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages on reminders, want 1", len(msgs))
@@ -198,8 +204,11 @@ func TestRedeliveryDeliversNothingTwice(t *testing.T) {
 	if n := v.count(t, `SELECT count(*) FROM notifier.notifications`); n != 1 {
 		t.Errorf("%d inbox entries, want 1", n)
 	}
-	if n := v.count(t, `SELECT count(*) FROM notifier.deliveries`); n != 1 {
-		t.Errorf("%d deliveries, want 1", n)
+	if n := len(ms.received()); n != 1 {
+		t.Errorf("%d emails, want 1", n)
+	}
+	if n := v.count(t, `SELECT count(*) FROM notifier.deliveries`); n != 2 {
+		t.Errorf("%d deliveries, want 2 (webhook and email)", n)
 	}
 }
 
