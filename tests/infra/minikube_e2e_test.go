@@ -105,16 +105,9 @@ func TestMinikubeStack(t *testing.T) {
 		"todo:charts.strimzi.path": filepath.Join(root, "tests", "infra", "testdata", "strimzi-kafka-operator"),
 		"todo:charts.dapr.path":    daprChart,
 	}
-	source := root
-	if !servicesPresent(root) {
-		// Until every service has its command, build stand-ins: the same
-		// build, image and publishing path, other binaries.
-		source = stubServices(t)
-		t.Logf("not every service has ./services/<name>/cmd/<name> yet: images built from stand-ins in %s", source)
-	}
 	set["todo:images.publish"] = "layout"
 	set["todo:images.layoutDir"] = layoutDir
-	set["todo:images.source"] = source
+	set["todo:images.source"] = root // the five services, built as for a cluster
 	for k, v := range set {
 		if err := stack.SetConfigWithOptions(ctx, k, auto.ConfigValue{Value: v}, &auto.ConfigOptions{Path: true}); err != nil {
 			t.Fatalf("config set %s: %v", k, err)
@@ -305,37 +298,6 @@ func checkLayout(t *testing.T, dir string) map[string]string {
 		t.Errorf("OCI layout holds %v, want %v", got, want)
 	}
 	return digests
-}
-
-// stubServices writes a Go module with a stand-in main package at
-// ./services/<name>/cmd/<name> for every service.
-func stubServices(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name, body string) {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("go.mod", "module example.com/stubs\n\ngo 1.24\n")
-	for _, s := range apps.Catalog {
-		write(filepath.Join("services", s.Name, "cmd", s.Name, "main.go"),
-			"package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\""+s.Name+" stand-in\") }\n")
-	}
-	return dir
-}
-
-func servicesPresent(root string) bool {
-	for _, s := range apps.Catalog {
-		if _, err := os.Stat(filepath.Join(root, "services", s.Name, "cmd", s.Name)); err != nil {
-			return false
-		}
-	}
-	return true
 }
 
 // daprChartDir is the Dapr chart shipped in the github.com/dapr/dapr module
