@@ -99,46 +99,59 @@ func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics, log *slog.Logger)
 			m.rejected.WithLabelValues("upgrade").Inc()
 			return // Accept answered (403 for a foreign origin, 4xx for a bad handshake)
 		}
+		// The connection lives on in a goroutine of its own, and this
+		// handler returns: the HTTP server's goroutine (with its deep stack),
+		// the request and the response are freed, so that an idle
+		// connection costs one shallow goroutine and its buffers.
 		h.handlers.Add(1)
-		defer h.handlers.Done()
-		ws.SetReadLimit(o.ReadLimit)
-		c := &client{ws: ws, m: m, maxQueue: o.SendQueue, writeTO: o.WriteTimeout}
-		ctx := context.Background()
-
-		if headerAuth && authErr != nil {
-			c.close(CloseUnauthorized, closeReason(authErr.Error()))
-			return
-		}
-		if !headerAuth {
-			first, err := readAuth(ctx, c, o.AuthTimeout)
-			if err != nil {
-				return // readAuth closed c
-			}
-			claims, err = v.Verify(first.Token)
-			if err != nil {
-				c.close(CloseUnauthorized, closeReason(err.Error()))
-				return
-			}
-			if first.Cursor != "" {
-				cur = first.Cursor
-			}
-		}
-		c.user = claims.UserID
-		c.hub = h
-		switch err := h.Register(c, cur); {
-		case errors.Is(err, errTooManyConnections):
-			c.hub = nil
-			c.close(CloseTooMany, fmt.Sprintf("at most %d connections per user", o.MaxConnsPerUser))
-			return
-		case err != nil:
-			c.hub = nil
-			c.close(CloseServiceRestart, "service restart: reconnect")
-			return
-		}
-		c.expireAt(claims.ExpiresAt)
-		c.heartbeat(o.PingInterval, o.PongTimeout)
-		readLoop(ctx, c, v)
+		go func() {
+			defer h.handlers.Done()
+			serveConn(h, v, o, m, ws, cur, headerAuth, claims, authErr)
+		}()
 	}
+}
+
+// serveConn authenticates the connection (unless the upgrade's header did),
+// registers it with the hub and reads the client's messages until the
+// socket closes.
+func serveConn(h *Hub, v *auth.Verifier, o Options, m *metrics, ws *websocket.Conn, cur string, headerAuth bool, claims auth.Claims, authErr error) {
+	ws.SetReadLimit(o.ReadLimit)
+	c := &client{ws: ws, m: m, maxQueue: o.SendQueue, writeTO: o.WriteTimeout}
+	ctx := context.Background()
+
+	if headerAuth && authErr != nil {
+		c.close(CloseUnauthorized, closeReason(authErr.Error()))
+		return
+	}
+	if !headerAuth {
+		first, err := readAuth(ctx, c, o.AuthTimeout)
+		if err != nil {
+			return // readAuth closed c
+		}
+		claims, err = v.Verify(first.Token)
+		if err != nil {
+			c.close(CloseUnauthorized, closeReason(err.Error()))
+			return
+		}
+		if first.Cursor != "" {
+			cur = first.Cursor
+		}
+	}
+	c.user = claims.UserID
+	c.hub = h
+	switch err := h.Register(c, cur); {
+	case errors.Is(err, errTooManyConnections):
+		c.hub = nil
+		c.close(CloseTooMany, fmt.Sprintf("at most %d connections per user", o.MaxConnsPerUser))
+		return
+	case err != nil:
+		c.hub = nil
+		c.close(CloseServiceRestart, "service restart: reconnect")
+		return
+	}
+	c.expireAt(claims.ExpiresAt)
+	c.heartbeat(o.PingInterval, o.PongTimeout)
+	readLoop(ctx, c, v)
 }
 
 // readAuth reads the first message, which must be auth, within timeout.
