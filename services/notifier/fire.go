@@ -19,6 +19,7 @@ package notifier
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +40,7 @@ import (
 type FirerConfig struct {
 	Grace        time.Duration // reminders due longer ago are missed, not fired (default 24h)
 	BatchSize    int           // reminders claimed per transaction (default 1000)
+	Workers      int           // rounds run at once while a burst drains (default 2)
 	PollInterval time.Duration // longest sleep without a wake-up (default 10s)
 	Listen       bool          // LISTEN on ScheduleChannel for other replicas' changes
 	Log          *slog.Logger
@@ -67,6 +69,9 @@ func NewFirer(pool *pgxpool.Pool, cfg FirerConfig) *Firer {
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 1000
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 10 * time.Second
@@ -139,15 +144,34 @@ const nextFire = `SELECT min(fire_at) FROM notifier.reminders
 	WHERE fired_at IS NULL AND missed_at IS NULL AND canceled_at IS NULL`
 
 // drain runs rounds until one is not full and returns the earliest pending
-// fire time (nil when none).
+// fire time (nil when none). When a round is full (a burst), Workers rounds
+// run at once: a round spends most of its time waiting for the database,
+// and concurrent rounds claim different rows (SKIP LOCKED).
 func (f *Firer) drain(ctx context.Context) (*time.Time, error) {
-	for {
-		n, err := f.Round(ctx)
+	n, err := f.Round(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n == f.cfg.BatchSize {
+		errs := make(chan error, f.cfg.Workers)
+		for range f.cfg.Workers {
+			go func() {
+				for {
+					n, err := f.Round(ctx)
+					if err != nil || n < f.cfg.BatchSize {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		for range f.cfg.Workers {
+			if e := <-errs; e != nil {
+				err = e
+			}
+		}
 		if err != nil {
 			return nil, err
-		}
-		if n < f.cfg.BatchSize {
-			break
 		}
 	}
 	var next *time.Time
@@ -160,7 +184,7 @@ func (f *Firer) drain(ctx context.Context) (*time.Time, error) {
 const claimDue = `WITH due AS (
 	SELECT id FROM notifier.reminders
 	WHERE fire_at <= $1 AND fired_at IS NULL AND missed_at IS NULL AND canceled_at IS NULL
-	ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+	ORDER BY fire_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
 UPDATE notifier.reminders r SET
 	fired_at = CASE WHEN r.fire_at >= $3 THEN clock_timestamp() END,
 	missed_at = CASE WHEN r.fire_at < $3 THEN clock_timestamp() END,
@@ -168,6 +192,11 @@ UPDATE notifier.reminders r SET
 	updated_at = now()
 FROM due WHERE r.id = due.id
 RETURNING r.id, r.task_id, r.owner_id, r.title, r.due_at, r.fire_at, r.fired_at, r.missed_at`
+
+var (
+	outboxIdent   = pgx.Identifier{"notifier", "outbox"}
+	outboxColumns = []string{"topic", "partition_key", "event_id", "event"}
+)
 
 // Round runs one round and returns how many reminders it claimed.
 func (f *Firer) Round(ctx context.Context) (int, error) {
@@ -195,7 +224,9 @@ func (f *Firer) Round(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		var msgs []outbox.Message
+		// The outbox rows (pkg/outbox's shape) go in with COPY: a burst
+		// writes a thousand per round.
+		var out [][]any
 		for _, c := range rows {
 			if c.fired == nil {
 				continue
@@ -207,11 +238,15 @@ func (f *Firer) Round(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			msgs = append(msgs, outbox.Message{Topic: events.TopicReminders, Event: e})
+			doc, err := json.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("encode event %s: %w", e.ID(), err)
+			}
+			out = append(out, []any{events.TopicReminders, c.owner, e.ID(), doc})
 		}
-		if len(msgs) > 0 {
-			if err := outbox.Insert(ctx, tx, OutboxTable, msgs...); err != nil {
-				return err
+		if len(out) > 0 {
+			if _, err := tx.CopyFrom(ctx, outboxIdent, outboxColumns, pgx.CopyFromRows(out)); err != nil {
+				return fmt.Errorf("write outbox rows: %w", err)
 			}
 		}
 		if f.beforeCommit != nil {

@@ -31,8 +31,12 @@ CREATE TABLE reminders (
     UNIQUE (task_id, slot)
 );
 
--- The firing loop's claim: pending rows by fire time.
-CREATE INDEX reminders_pending ON reminders (fire_at)
+-- The firing loop's claim: pending rows by fire time. The id makes every
+-- key unique: with equal keys (a burst of reminders due at one instant) the
+-- B-tree would merge them into posting lists, whose fired (dead) entries
+-- index scans cannot mark as dead one by one, and every claim would walk
+-- through all the rows fired before it.
+CREATE INDEX reminders_pending ON reminders (fire_at, id)
     WHERE fired_at IS NULL AND missed_at IS NULL AND canceled_at IS NULL;
 
 -- The notifier's transactional outbox (pkg/outbox): reminder.due events and

@@ -46,6 +46,7 @@ type config struct {
 	lead     time.Duration
 	replicas int
 	batch    int
+	workers  int
 	timeout  time.Duration
 	pool     int
 	pgDir    string
@@ -60,14 +61,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.lead, "lead", 5*time.Second, "the window starts this long after the seed")
 	fs.IntVar(&c.replicas, "replicas", 2, "firing loops (notifier replicas), each with its own pool")
 	fs.IntVar(&c.batch, "batch", 1000, "reminders claimed per transaction (REMINDER_BATCH)")
+	fs.IntVar(&c.workers, "workers", 2, "rounds each replica runs at once while a burst drains")
 	fs.IntVar(&c.pool, "pool", 4, "pool_max_conns of each replica")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up when the burst is not drained by then")
 	fs.StringVar(&c.pgDir, "pgdir", "", "run the private PostgreSQL in this folder and keep it (default: a temporary folder, removed)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
-	if c.count < 1 || c.replicas < 1 || c.batch < 1 || c.pool < 2 || c.window < 0 || c.lead < 0 {
-		return c, errors.New("-reminders, -replicas, -batch must be at least 1, -pool at least 2, -window and -lead not negative")
+	if c.count < 1 || c.replicas < 1 || c.batch < 1 || c.workers < 1 || c.pool < 2 || c.window < 0 || c.lead < 0 {
+		return c, errors.New("-reminders, -replicas, -batch, -workers must be at least 1, -pool at least 2, -window and -lead not negative")
 	}
 	return c, nil
 }
@@ -133,7 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer pool.Close()
 		f := notifier.NewFirer(pool, notifier.FirerConfig{
-			BatchSize: c.batch, PollInterval: 10 * time.Second, Listen: true, Log: log.With("replica", r),
+			BatchSize: c.batch, Workers: c.workers, PollInterval: 10 * time.Second, Listen: true, Log: log.With("replica", r),
 			OutboxWaker: outbox.NewWaker(pool, notifier.OutboxChannel),
 		})
 		go func() { _ = f.Run(runCtx); done <- struct{}{} }()
@@ -202,7 +204,7 @@ func report(ctx context.Context, db *pgxpool.Pool, c config, source string, firs
 		rate = float64(fired) / span
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("reminderbench: %d reminders due over %v, %d firing replicas, batch %d, pool %d each\n", c.count, c.window, c.replicas, c.batch, c.pool)
+	p("reminderbench: %d reminders due over %v, %d firing replicas, batch %d, %d workers and pool %d each\n", c.count, c.window, c.replicas, c.batch, c.workers, c.pool)
 	p("machine      GOMAXPROCS %d, %s; the loops and PostgreSQL share these CPUs\n", runtime.GOMAXPROCS(0), runtime.Version())
 	p("database     %s (PostgreSQL %s)\n", source, version)
 	p("seed         COPY of %d rows + VACUUM ANALYZE in %.2f s\n", c.count, seedTook.Seconds())
