@@ -1,0 +1,147 @@
+package notifier_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/todo-platform/todo/pkg/database/dbtest"
+	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/recurrence"
+	"github.com/todo-platform/todo/pkg/task"
+	"github.com/todo-platform/todo/services/notifier"
+)
+
+// TestRunServesAndStops: Run serves the probes and the API on ADDR and
+// returns nil when its context ends.
+func TestRunServesAndStops(t *testing.T) {
+	t.Parallel()
+	_, kcfg := kafkatest.Start(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	env := map[string]string{
+		"DATABASE_URL": dbtest.URL(t), "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": strings.Join(kcfg.Brokers, ","),
+		"ADDR": addr, "WEBHOOK_ALLOW_PRIVATE": "true", "REMINDER_GRACE": "1h", "LOG_LEVEL": "warn",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- notifier.Run(ctx, []string{"notifier"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	}()
+	ready := false
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline) && !ready; time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			ready = resp.StatusCode == http.StatusOK
+			_ = resp.Body.Close()
+		}
+	}
+	if !ready {
+		cancel()
+		t.Fatalf("not ready: %v", <-done)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/notifications", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("API without a token: %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run returned %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Run did not stop")
+	}
+}
+
+// TestConfigErrors: a bad setting stops Run with the variable's name.
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ key, value, want string }{
+		{"REMINDER_GRACE", "soon", "REMINDER_GRACE"},
+		{"REMINDER_BATCH", "0", "REMINDER_BATCH"},
+		{"DELIVERY_MAX_ATTEMPTS", "-1", "DELIVERY_MAX_ATTEMPTS"},
+		{"WEBHOOK_ALLOW_PRIVATE", "perhaps", "WEBHOOK_ALLOW_PRIVATE"},
+		{"SMTP_ADDR", "no-port", "SMTP_ADDR"},
+		{"SMTP_STARTTLS", "false", "SMTP_STARTTLS"},
+		{"SMTP_CA_FILE", "/nonexistent.pem", "SMTP_CA_FILE"},
+	} {
+		env := map[string]string{
+			"DATABASE_URL": "postgres://127.0.0.1:1/x", "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1",
+			"SMTP_ADDR": "smtp.example.com:587", "SMTP_FROM": "r@example.com", "SMTP_USERNAME": "u", c.key: c.value,
+		}
+		_, err := notifier.ConfigFromEnv(func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s=%q: error %v, want one naming %s", c.key, c.value, err, c.want)
+		}
+	}
+}
+
+// TestDeliveryRefusesPrivateAddresses: without WEBHOOK_ALLOW_PRIVATE the
+// sender's dialer refuses a loopback target even when registration was
+// passed (DNS may change after it).
+func TestDeliveryRefusesPrivateAddresses(t *testing.T) {
+	t.Parallel()
+	h := newHook(t, 0)
+	s := notifier.NewWebhookSender(5*time.Second, false)
+	err := s.Send(context.Background(), "d1", h.srv.URL, "secret", []byte(`{}`))
+	if !errors.Is(err, notifier.ErrPrivateTarget) {
+		t.Errorf("send to %s: %v, want ErrPrivateTarget", h.srv.URL, err)
+	}
+	if all, _ := h.counts(); all != 0 {
+		t.Errorf("%d requests reached the loopback target", all)
+	}
+	if err := notifier.NewWebhookSender(5*time.Second, true).Send(context.Background(), "d2", h.srv.URL, "secret", []byte(`{}`)); err != nil {
+		t.Errorf("allowed: %v", err)
+	}
+}
+
+// TestNextOccurrenceBringsItsReminders: the next occurrence of a recurring
+// task (a new task) gets its own reminder, relative to its own due time.
+func TestNextOccurrenceBringsItsReminders(t *testing.T) {
+	t.Parallel()
+	v := setup(t, options{})
+	ctx := context.Background()
+	due := time.Now().Add(time.Hour).Truncate(time.Second)
+	first, err := v.tasks.Create(ctx, "alice", task.Fields{
+		Title: "stand-up", Due: &due, TimeZone: "UTC", Reminders: []task.Reminder{{Before: 10 * time.Minute}},
+		Recurrence: &task.Recurrence{Rule: "FREQ=DAILY", Anchor: recurrence.AnchorDue},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.tasks.Complete(ctx, "alice", first.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	nextDue := due.Add(24 * time.Hour)
+	next, created, err := v.tasks.CreateOccurrence(ctx, first.ID, nextDue)
+	if err != nil || !created {
+		t.Fatalf("next occurrence: %v %v", created, err)
+	}
+	eventually(t, "the occurrence's reminder scheduled", func() bool {
+		return v.count(t, `SELECT count(*) FROM notifier.reminders WHERE task_id = $1 AND fire_at = $2 AND canceled_at IS NULL`,
+			next.ID, nextDue.Add(-10*time.Minute)) == 1
+	})
+	eventually(t, "the completed one's canceled", func() bool {
+		return v.count(t, `SELECT count(*) FROM notifier.reminders WHERE task_id = $1 AND canceled_at IS NOT NULL`, first.ID) == 1
+	})
+	if got := v.count(t, `SELECT count(*) FROM notifier.reminders`); got != 2 {
+		t.Errorf("%d reminders, want 2", got)
+	}
+}
