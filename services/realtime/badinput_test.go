@@ -160,3 +160,28 @@ func TestHandshakeRefusals(t *testing.T) {
 		t.Fatalf("plain GET /ws: %d", code)
 	}
 }
+
+// TestSilentPeerIsDropped: a peer that answers no ping (it stopped reading:
+// a dead network, a frozen tab) is dropped after the pong timeout; one that
+// reads stays.
+func TestSilentPeerIsDropped(t *testing.T) {
+	t.Parallel()
+	_, kcfg := kafkatest.Start(t)
+	r := startReplica(t, kafkaEnv(kcfg, "REALTIME_PING_INTERVAL", "200ms", "REALTIME_PONG_TIMEOUT", "300ms"))
+	connect(t, r.url(""), "silent") // never read again: no pong
+	live, _ := connect(t, r.url(""), "live")
+	liveCtx := live.ws.CloseRead(context.Background()) // reads on, answering pings
+	var body string
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(body, "realtime_idle_closes_total 1") || !strings.Contains(body, "realtime_connections 1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the silent peer not dropped within %s:\n%s", wait, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+		_, body = httpGet(t, "http://"+r.addr+"/metrics")
+	}
+	time.Sleep(time.Second) // a few more ping rounds
+	if liveCtx.Err() != nil {
+		t.Fatal("the peer that answers pings was dropped too")
+	}
+}

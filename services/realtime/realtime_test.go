@@ -49,11 +49,24 @@ func TestEventReachesEveryConnectionOfItsOwnerOnly(t *testing.T) {
 	if m := b.nextEvent(); m.taskID(t) != bid {
 		t.Fatalf("bob got %+v: want only his task %s", m, bid)
 	}
-	// Reminders travel too, whatever their type: owner from the key.
+	// Reminders travel too: the notifier's reminder.due, and any other type
+	// on the reminders topic, owner from the partition key.
+	due, err := events.NewReminderDueEvent("/todo/notifier", events.ReminderDue{
+		ReminderID: uuid.NewString(), TaskID: id, OwnerID: "alice", TaskTitle: "t", FireAt: time.Now(), FiredAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.publish(events.TopicReminders, "alice", due)
+	for _, c := range []*wsClient{a1, a2} {
+		if m := c.nextEvent(); m.Topic != events.TopicReminders || m.Event != events.TypeReminderDue || m.Subject != id || !strings.Contains(string(m.Data), id) {
+			t.Fatalf("reminder.due: got %+v", m)
+		}
+	}
 	rem := cloudevents.New()
 	rem.SetID(uuid.NewString())
 	rem.SetSource("/todo/notifier")
-	rem.SetType("todo.reminder.fired.v1")
+	rem.SetType("todo.reminder.fired.v2")
 	rem.SetSubject(id)
 	rem.SetExtension(events.PartitionKeyExtension, "alice")
 	if err := rem.SetData(cloudevents.ApplicationJSON, map[string]string{"task_id": id}); err != nil {
@@ -61,9 +74,14 @@ func TestEventReachesEveryConnectionOfItsOwnerOnly(t *testing.T) {
 	}
 	pub.publish(events.TopicReminders, "alice", rem)
 	for _, c := range []*wsClient{a1, a2} {
-		if m := c.nextEvent(); m.Topic != events.TopicReminders || m.Event != "todo.reminder.fired.v1" || !strings.Contains(string(m.Data), id) {
+		if m := c.nextEvent(); m.Topic != events.TopicReminders || m.Event != "todo.reminder.fired.v2" || !strings.Contains(string(m.Data), id) {
 			t.Fatalf("reminder: got %+v", m)
 		}
+	}
+	// Bob got none of it.
+	bid2 := pub.task("bob")
+	if m := b.nextEvent(); m.taskID(t) != bid2 {
+		t.Fatalf("bob got %+v, want only his task %s", m, bid2)
 	}
 	if code, body := httpGet(t, "http://"+r.addr+"/metrics"); code != 200 || !strings.Contains(body, "realtime_connections 3") || !strings.Contains(body, "realtime_messages_sent_total") {
 		t.Fatalf("/metrics: %d, want realtime_connections 3:\n%s", code, body)

@@ -1,0 +1,100 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/outbox"
+)
+
+// TestConsumeAllGivesEveryReaderEveryMessage: two broadcast readers of the
+// same topics (two replicas) each get every message published after their
+// start, whatever its partition; none gets the ones from before.
+func TestConsumeAllGivesEveryReaderEveryMessage(t *testing.T) {
+	t.Parallel()
+	_, cfg := kafkatest.Start(t)
+	log := kafkatest.Logger(t)
+	prod, err := kafka.NewProducer(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prod.Close() })
+	publish := func(topic, key string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := prod.Publish(ctx, outbox.Publication{Topic: topic, Key: key, Value: []byte(`{"k":"` + key + `"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(events.TopicTaskEvents, "before")
+
+	type reader struct {
+		mu      sync.Mutex
+		got     map[string]int
+		started map[string]int64
+	}
+	topics := []string{events.TopicTaskEvents, events.TopicReminders}
+	readers := []*reader{{got: map[string]int{}, started: map[string]int64{}}, {got: map[string]int{}, started: map[string]int64{}}}
+	for _, r := range readers {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- kafka.ConsumeAll(ctx, cfg, kafka.Broadcast{
+				Topics: topics, Log: log,
+				Process: func(_ context.Context, d consume.Delivery) error {
+					r.mu.Lock()
+					r.got[d.Topic+"/"+string(d.Key)]++
+					r.mu.Unlock()
+					return nil
+				},
+				OnStart: func(topic string, p int32, offset int64) {
+					r.mu.Lock()
+					r.started[fmt.Sprintf("%s/%d", topic, p)] = offset
+					r.mu.Unlock()
+				},
+			})
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("ConsumeAll: %v", err)
+			}
+		})
+	}
+	for i, r := range readers {
+		kafkatest.Eventually(t, 30*time.Second, fmt.Sprintf("reader %d started on every partition", i), func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return len(r.started) == 2*kafkatest.Partitions
+		})
+	}
+	const n = 20
+	for i := 0; i < n; i++ {
+		publish(topics[i%2], fmt.Sprintf("user-%d", i))
+	}
+	for i, r := range readers {
+		kafkatest.Eventually(t, 30*time.Second, fmt.Sprintf("reader %d got every message", i), func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return len(r.got) == n
+		})
+		r.mu.Lock()
+		for k, c := range r.got {
+			if c != 1 {
+				t.Errorf("reader %d: %s %d times", i, k, c)
+			}
+		}
+		if r.got[events.TopicTaskEvents+"/before"] != 0 {
+			t.Errorf("reader %d read a message from before its start", i)
+		}
+		r.mu.Unlock()
+	}
+}
