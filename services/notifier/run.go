@@ -227,6 +227,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	err = service.Serve(ctx, srv, log, cfg.ShutdownGrace,
 		consumeLoop, relay.Run, firer.Run, deliverer.Run,
 		func(ctx context.Context) error { return consumer.PruneEvery(ctx, time.Hour, ConsumedRetention) },
+		func(ctx context.Context) error { return store.PruneEvery(ctx, time.Hour, log) },
 	)
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -145,3 +145,45 @@ func TestNextOccurrenceBringsItsReminders(t *testing.T) {
 		t.Errorf("%d reminders, want 2", got)
 	}
 }
+
+// TestPrune: finished deliveries and deleted tasks go after their
+// retention; pending deliveries, live tasks and recent deletions stay.
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	v := setup(t, options{noFirer: true})
+	ctx := context.Background()
+	live := "0190f1a2-0000-7000-8000-0000000fa001"
+	gone := "0190f1a2-0000-7000-8000-0000000fa002"
+	recent := "0190f1a2-0000-7000-8000-0000000fa003"
+	later := time.Now().Add(time.Hour)
+	apply(t, v, snapshot(live, 1, "t", nil, at(later)), false)
+	for _, id := range []string{gone, recent} {
+		apply(t, v, snapshot(id, 1, "t", nil, at(later)), false)
+		apply(t, v, snapshot(id, 1, "t", nil, at(later)), true)
+	}
+	if _, err := v.pool.Exec(ctx, `UPDATE notifier.tasks SET updated_at = now() - interval '9 days' WHERE task_id = $1`, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.pool.Exec(ctx, `INSERT INTO notifier.deliveries (id, event_id, owner_id, channel, target, event, status, done_at, next_attempt_at) VALUES
+		(gen_random_uuid(), 'e1', 'alice', 'email', 'a@x', '{}', 'sent', now() - interval '31 days', now()),
+		(gen_random_uuid(), 'e2', 'alice', 'email', 'a@x', '{}', 'failed', now() - interval '1 day', now()),
+		(gen_random_uuid(), 'e3', 'alice', 'email', 'a@x', '{}', 'pending', NULL, now() + interval '1 day')`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := notifier.NewStore(v.pool).Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Errorf("pruned %d rows, want 3 (a delivery, a reminder, a task)", n)
+	}
+	if got := v.count(t, `SELECT count(*) FROM notifier.tasks`); got != 2 {
+		t.Errorf("%d tasks left, want 2", got)
+	}
+	if got := v.count(t, `SELECT count(*) FROM notifier.reminders WHERE task_id = $1`, gone); got != 0 {
+		t.Errorf("%d reminders of the pruned task left", got)
+	}
+	if got := v.count(t, `SELECT count(*) FROM notifier.deliveries`); got != 2 {
+		t.Errorf("%d deliveries left, want 2", got)
+	}
+}
