@@ -371,3 +371,15 @@ func mustDial(t *testing.T, url, tok string) *wsClient {
 	}
 	return c
 }
+
+// nextEventAfter runs send, reads the event it causes and returns its
+// cursor.
+func (c *wsClient) nextEventAfter(t *testing.T, send func() string) string {
+	t.Helper()
+	id := send()
+	m := c.nextEvent()
+	if m.taskID(t) != id {
+		t.Fatalf("got %+v, want %s", m, id)
+	}
+	return m.Cursor
+}

@@ -34,6 +34,7 @@ type entry struct {
 // expects and the recent events, a ring complete from offset from up to
 // next (every message of the partition in [from, next) is in it).
 type partition struct {
+	first int64 // the offset this replica started at: it dispatched nothing before
 	next  int64
 	from  int64
 	ring  []entry // circular, cap = replay size
@@ -54,6 +55,13 @@ func (p *partition) push(e entry) {
 	p.from = old.offset + 1
 	p.ring[p.start] = e
 	p.start = (p.start + 1) % p.n
+}
+
+// has reports whether the ring holds offset.
+func (p *partition) has(offset int64) bool {
+	found := false
+	p.each(func(e *entry) { found = found || e.offset == offset })
+	return found
 }
 
 // each calls fn on the entries in offset order.
@@ -113,7 +121,7 @@ func (h *Hub) Started(topic string, part int32, offset int64) {
 	if p != nil && p.next == offset {
 		return
 	}
-	h.setPartLocked(pos, &partition{next: offset, from: offset, ring: make([]entry, 0, h.replaySize)})
+	h.setPartLocked(pos, &partition{first: offset, next: offset, from: offset, ring: make([]entry, 0, h.replaySize)})
 }
 
 func (h *Hub) setPartLocked(pos position, p *partition) {
@@ -216,13 +224,27 @@ func (h *Hub) dispatch(topic string, part int32, offset int64, owner string, w w
 	p := h.parts[pos]
 	if p == nil {
 		// A partition not announced by Started (Dapr): it starts here.
-		p = &partition{next: offset, from: offset, ring: make([]entry, 0, h.replaySize)}
+		p = &partition{first: offset, next: offset, from: offset, ring: make([]entry, 0, h.replaySize)}
 		h.setPartLocked(pos, p)
 		h.started = true
 	}
 	if offset < p.next {
-		// Delivered again (a sidecar's redelivery): already dispatched.
-		h.m.dropped.WithLabelValues("duplicate").Inc()
+		if offset >= p.first && (offset < p.from || p.has(offset)) {
+			// Delivered again (a sidecar's redelivery): already dispatched
+			// (or long ago, out of the buffer: taken as such).
+			h.m.dropped.WithLabelValues("duplicate").Inc()
+			return
+		}
+		// Late: a sidecar delivered the partition's messages out of order.
+		// Pushed now, but not kept for replay (the buffer is in offset
+		// order and cursors have moved past it).
+		h.m.dropped.WithLabelValues("late_not_replayable").Inc()
+		w.Cursor = h.cursorLocked()
+		if msg, err := json.Marshal(w); err == nil {
+			for c := range h.users[owner] {
+				c.send(msg)
+			}
+		}
 		return
 	}
 	p.next = offset + 1
