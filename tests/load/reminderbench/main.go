@@ -5,9 +5,11 @@
 // drain the burst, missed and duplicate counts (reminder.due events per
 // reminder in notifier.outbox) and the events per second.
 //
-// The database is DATABASE_URL's (its notifier schema is migrated and its
-// reminders and outbox emptied first), or a private durable PostgreSQL
-// started from the machine's binaries and removed at the end.
+// The database is BENCH_DATABASE_URL's (its notifier schema is migrated and
+// its reminders and outbox TRUNCATED first: never point it at a database
+// whose notifier data matters), or a private durable PostgreSQL started from
+// the machine's binaries and removed at the end. Like taskbench, it does not
+// read DATABASE_URL, so that a shell set up for `make up` is not emptied.
 package main
 
 import (
@@ -234,10 +236,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// openDB returns DATABASE_URL, or starts a private durable PostgreSQL.
+// openDB returns BENCH_DATABASE_URL, or starts a private durable PostgreSQL.
 func openDB(ctx context.Context, getenv func(string) string, pgDir string, progress io.Writer) (url, source string, cleanup func(), err error) {
-	if u := getenv("DATABASE_URL"); u != "" {
-		return u, "DATABASE_URL", func() {}, nil
+	if u := getenv("BENCH_DATABASE_URL"); u != "" {
+		return u, "BENCH_DATABASE_URL", func() {}, nil
 	}
 	dir, keep := pgDir, pgDir != ""
 	if dir == "" {
