@@ -220,7 +220,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		run  func(context.Context, []string, func(string) string, io.Writer, io.Writer) error
 		env  map[string]string
 	}{
-		{"taskapi", taskapi.Run, map[string]string{"ADDR": taskAddr}},
+		{"taskapi", taskapi.Run, map[string]string{"ADDR": taskAddr, "REALTIME_URL": "ws://" + realtimeAddr + "/ws"}},
 		// recurring calls taskapi's internal API, and retries until it answers.
 		{"recurring", recurring.Run, map[string]string{"ADDR": recurAddr, "TASKAPI_URL": "http://" + taskAddr}},
 		{"audit", audit.Run, map[string]string{"ADDR": auditAddr}},

@@ -1,10 +1,14 @@
 package taskapi
 
 import (
+	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
+	"fmt"
+	"html"
 	"net/http"
+	"net/url"
 	"regexp"
 )
 
@@ -15,7 +19,8 @@ import (
 var page []byte
 
 // pageCSP allows the page's own inline style and script, by hash, and
-// requests to this origin only.
+// requests to this origin only (the realtime socket's origin is added by
+// newPage when it is elsewhere).
 var pageCSP = func() string {
 	hashes := func(tag string) string {
 		re := regexp.MustCompile(`(?s)<` + tag + `>(.*?)</` + tag + `>`)
@@ -30,12 +35,39 @@ var pageCSP = func() string {
 		"; script-src" + hashes("script") + "; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 }()
 
-func handlePage(w http.ResponseWriter, _ *http.Request) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", pageCSP)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-cache")
-	_, _ = w.Write(page)
+// realtimeMeta is where the page learns the realtime socket's URL.
+var realtimeMeta = []byte(`<meta name="todo-realtime" content="">`)
+
+// ValidateRealtimeURL checks REALTIME_URL: a ws:// or wss:// URL with a
+// host, or "" (the page then uses /ws on its own host, as behind the
+// platform's Ingress).
+func ValidateRealtimeURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("REALTIME_URL=%q: want the realtime socket's ws:// or wss:// URL, e.g. wss://todo.example.com/ws", s)
+	}
+	return nil
+}
+
+// newPage returns the page handler; realtime is the socket's URL (see
+// ValidateRealtimeURL).
+func newPage(realtime string) http.HandlerFunc {
+	body, csp := page, pageCSP
+	if ValidateRealtimeURL(realtime) == nil && realtime != "" {
+		u, _ := url.Parse(realtime)
+		body = bytes.Replace(page, realtimeMeta, []byte(`<meta name="todo-realtime" content="`+html.EscapeString(realtime)+`">`), 1)
+		csp = regexp.MustCompile(`connect-src 'self'`).ReplaceAllLiteralString(csp, "connect-src 'self' "+u.Scheme+"://"+u.Host)
+	}
+	return func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-cache")
+		_, _ = w.Write(body)
+	}
 }

@@ -23,6 +23,9 @@ type Deps struct {
 	InternalToken string
 	Log           *slog.Logger
 	Registry      *prometheus.Registry
+	// RealtimeURL is the realtime socket the web page connects to for live
+	// updates (REALTIME_URL); empty: /ws on the page's own host.
+	RealtimeURL string
 }
 
 // NewServer returns taskapi's whole HTTP API.
@@ -36,7 +39,7 @@ func NewServer(d Deps) http.Handler {
 	r.Get("/readyz", handleReady(d.Store))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
 	r.Get("/api/v1/openapi.json", handleOpenAPI)
-	r.Get("/", handlePage)
+	r.Get("/", newPage(d.RealtimeURL))
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(auth.Middleware(d.Verifier))

@@ -5,8 +5,8 @@ package taskapi
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"io/fs"
 	"os/signal"
 	"strings"
@@ -30,6 +30,9 @@ type Config struct {
 	// at a time and another take over when it goes.
 	Relay  bool
 	Events transport.Config // EVENTS_TRANSPORT and its settings, read when Relay is on
+	// RealtimeURL is REALTIME_URL: the realtime socket the web page opens
+	// for live updates (default: /ws on the page's host).
+	RealtimeURL string
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
@@ -42,6 +45,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Base:          base,
 		JWT:           auth.ConfigFromEnv(getenv),
 		InternalToken: getenv("INTERNAL_TOKEN"),
+		RealtimeURL:   getenv("REALTIME_URL"),
+	}
+	if err := ValidateRealtimeURL(c.RealtimeURL); err != nil {
+		return c, err
 	}
 	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
 		return c, auth.ErrNotConfigured
@@ -94,6 +101,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := service.Registry(pool)
 	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
 		Store: NewStore(pool), Verifier: verifier, InternalToken: cfg.InternalToken, Log: log, Registry: reg,
+		RealtimeURL: cfg.RealtimeURL,
 	}), log)
 	if !cfg.Relay {
 		log.Info("outbox relay off (OUTBOX_RELAY=false): another process must publish the outbox")

@@ -44,27 +44,11 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestPageCreatesListsAndCompletesTasks: sign in with a token, add a task
-// through the form, see it listed, tick it done, and find it done through
-// the API; bob's page never shows alice's task.
-func TestPageCreatesListsAndCompletesTasks(t *testing.T) {
-	pool := dbtest.Pool(t, taskapi.Migrations)
-	v, err := auth.NewVerifier(context.Background(), auth.Config{Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(taskapi.NewServer(taskapi.Deps{
-		Store: taskapi.NewStore(pool), Verifier: v, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
-	}))
-	t.Cleanup(srv.Close)
-	token := func(user string) string {
-		tok, err := auth.IssueHS256(secret, user, "", "", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-
+// browser starts headless Chromium with a fresh profile and returns the
+// context of its first tab, ended with the test (or after 3 minutes);
+// chromedp.NewContext(ctx) opens another tab in it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
 	// Chromium may still write to its profile while it exits: remove the
 	// folder without failing on that.
 	profile, err := os.MkdirTemp("", "todo-browser-")
@@ -89,6 +73,35 @@ func TestPageCreatesListsAndCompletesTasks(t *testing.T) {
 	t.Cleanup(cancel)
 	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(cancel)
+	// Start it now, so that tabs made from ctx open in this browser.
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// TestPageCreatesListsAndCompletesTasks: sign in with a token, add a task
+// through the form, see it listed, tick it done, and find it done through
+// the API; bob's page never shows alice's task.
+func TestPageCreatesListsAndCompletesTasks(t *testing.T) {
+	pool := dbtest.Pool(t, taskapi.Migrations)
+	v, err := auth.NewVerifier(context.Background(), auth.Config{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(taskapi.NewServer(taskapi.Deps{
+		Store: taskapi.NewStore(pool), Verifier: v, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
+	}))
+	t.Cleanup(srv.Close)
+	token := func(user string) string {
+		tok, err := auth.IssueHS256(secret, user, "", "", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+
+	ctx := browser(t)
 
 	var who, listed, errText string
 	err = chromedp.Run(ctx,

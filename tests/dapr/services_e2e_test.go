@@ -69,7 +69,9 @@ func TestServicesThroughDapr(t *testing.T) {
 		}
 		r := running{name: name, done: make(chan error, 1)}
 		all = append(all, r)
-		go func() { r.done <- run(ctx, []string{name}, func(k string) string { return vars[k] }, io.Discard, io.Discard) }()
+		go func() {
+			r.done <- run(ctx, []string{name}, func(k string) string { return vars[k] }, io.Discard, io.Discard)
+		}()
 		waitReady(t, "http://"+addr+"/readyz")
 		startDaprdOn(t, name, appPort, daprPort, brokers)
 		return "http://" + addr
