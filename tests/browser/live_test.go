@@ -1,0 +1,168 @@
+//go:build e2e
+
+package browser
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/todo-platform/todo/services/local"
+)
+
+// TestTwoTabsStayInSync runs the whole platform as `make up` does and opens
+// the page in three tabs: two of alice's and one of bob's. A task alice adds
+// in one tab appears in her other tab without a reload (taskapi → outbox →
+// Kafka → realtime → WebSocket → page), ticking it done there shows in the
+// first tab, and bob's tab never shows it.
+func TestTwoTabsStayInSync(t *testing.T) {
+	dir, err := os.MkdirTemp("", "todo-browser-live-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	// The local PostgreSQL runs as the postgres user, which must enter it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = l.Close() }()
+		return l.Addr().String()
+	}
+	taskAddr := port()
+	vars := map[string]string{
+		"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "",
+		"LOCAL_PG_PORT": strings.Split(port(), ":")[1], "LOCAL_KAFKA_PORT": strings.Split(port(), ":")[1],
+		"TASKAPI_ADDR": taskAddr, "RECURRING_ADDR": port(), "NOTIFIER_ADDR": port(), "AUDIT_ADDR": port(), "REALTIME_ADDR": port(),
+	}
+	getenv := func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	token := func(user string) string {
+		var b bytes.Buffer
+		if err := local.Run(context.Background(), []string{"todo-local", "token", user}, getenv, &b, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(b.String())
+	}
+	alice, bob := token("alice"), token("bob")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, getenv, out, out) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the platform ended with %v", err)
+		}
+	})
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(out.String(), "todo platform is up"); {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("the platform ended early: %v\n%s", err, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the platform is not up after 2 minutes:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	tab1 := browser(t)
+	tab2, cancel2 := chromedp.NewContext(tab1)
+	t.Cleanup(cancel2)
+	tab3, cancel3 := chromedp.NewContext(tab1)
+	t.Cleanup(cancel3)
+	page := "http://" + taskAddr + "/"
+	signIn := func(tab context.Context, tok string) {
+		t.Helper()
+		var state string
+		err := chromedp.Run(tab,
+			chromedp.Navigate(page),
+			chromedp.WaitReady(`#token`),
+			chromedp.SetValue(`#token`, tok),
+			chromedp.Click(`#token-form button`),
+			chromedp.WaitVisible(`#new-task input[name=title]`),
+			chromedp.Poll(`document.querySelector("#live").textContent === "live"`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)),
+			chromedp.Text(`#live`, &state),
+		)
+		if err != nil {
+			t.Fatalf("sign in: %v (live indicator %q)", err, state)
+		}
+	}
+	signIn(tab1, alice)
+	signIn(tab2, alice)
+	signIn(tab3, bob)
+
+	// Alice adds a task in tab 1: tab 2 shows it, with no reload.
+	title := fmt.Sprintf("Live from tab one %d", time.Now().UnixNano())
+	shows := func(text string) string {
+		return fmt.Sprintf(`[...document.querySelectorAll("#tasks .title")].some((e) => e.textContent === %q)`, text)
+	}
+	// Tabs in the background get no input events nor animation frames in
+	// headless Chromium: act through the DOM, poll on a timer.
+	if err := chromedp.Run(tab1,
+		chromedp.Evaluate(fmt.Sprintf(`document.querySelector("#new-task input[name=title]").value = %q; document.querySelector("#new-task").requestSubmit()`, title), nil),
+		chromedp.Poll(shows(title), nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
+	); err != nil {
+		t.Fatalf("tab 1 adds the task: %v", err)
+	}
+	start := time.Now()
+	if err := chromedp.Run(tab2, chromedp.Poll(shows(title), nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("alice's second tab never showed the task added in the first: %v", err)
+	}
+	t.Logf("tab 2 showed the new task %s after tab 1 did", time.Since(start).Round(time.Millisecond))
+
+	// Alice ticks it done in tab 2: it leaves tab 1's open list.
+	if err := chromedp.Run(tab2, chromedp.Evaluate(`document.querySelector("#tasks li input[type=checkbox]").click()`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Run(tab1, chromedp.Poll("!("+shows(title)+")", nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("tab 1 still lists the task ticked done in tab 2: %v", err)
+	}
+
+	// Bob's tab, live all along, never showed it.
+	var bobList string
+	if err := chromedp.Run(tab3, chromedp.Evaluate(`document.querySelector("#tasks").textContent`, &bobList)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(bobList, "Live from tab one") {
+		t.Errorf("bob's tab shows alice's task: %q", bobList)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the platform's concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
