@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -67,7 +66,7 @@ func (o Options) withDefaults() Options {
 // on the upgrade, or a first auth message), registers it with the hub
 // (resuming from ?cursor= or the auth message's cursor) and reads the
 // client's messages until the socket closes.
-func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics, log *slog.Logger) http.HandlerFunc {
+func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics) http.HandlerFunc {
 	accept := &websocket.AcceptOptions{OriginPatterns: o.AllowedOrigins, CompressionMode: websocket.CompressionDisabled}
 	return func(w http.ResponseWriter, r *http.Request) {
 		var claims auth.Claims
@@ -80,12 +79,14 @@ func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics, log *slog.Logger)
 			}
 			authErr = err
 			if err == nil && h.UserConnections(claims.UserID) >= o.MaxConnsPerUser {
+				m.rejected.WithLabelValues("too_many_connections").Inc()
 				w.Header().Set("Retry-After", "5")
 				web.Fail(w, r, http.StatusTooManyRequests, fmt.Sprintf("at most %d connections per user", o.MaxConnsPerUser))
 				return
 			}
 		}
 		if r.URL.Query().Has("token") || r.URL.Query().Has("access_token") {
+			m.rejected.WithLabelValues("token_in_url").Inc()
 			web.Fail(w, r, http.StatusBadRequest, "never put a token in the URL: send it in the Authorization header or in the auth message")
 			return
 		}
@@ -105,7 +106,7 @@ func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics, log *slog.Logger)
 		// connection costs one shallow goroutine and its buffers.
 		h.handlers.Add(1)
 		go func() {
-			defer h.handlers.Done()
+			defer h.handlers.Add(-1)
 			serveConn(h, v, o, m, ws, cur, headerAuth, claims, authErr)
 		}()
 	}

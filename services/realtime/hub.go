@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/todo-platform/todo/pkg/consume"
@@ -90,7 +91,7 @@ type Hub struct {
 	localSeq map[string]int64 // per topic, for events without coordinates
 	closing  bool
 	started  bool
-	handlers sync.WaitGroup
+	handlers atomic.Int64 // sockets being served (a counter, not a WaitGroup: new ones may start while Shutdown waits)
 }
 
 // NewHub returns a hub that keeps replaySize events per partition and allows
@@ -415,10 +416,13 @@ func (h *Hub) Shutdown(ctx context.Context) {
 	for _, c := range all {
 		c.close(CloseServiceRestart, "service restart: reconnect")
 	}
-	done := make(chan struct{})
-	go func() { h.handlers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for h.handlers.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
 	}
 }

@@ -160,8 +160,25 @@ func TestSlowClientIsClosedNotWaitedFor(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The slow client reads nothing until it has overflowed; then it reads
+	// on, to find the close frame behind what filled its socket.
+	slowCode := make(chan websocket.StatusCode, 1)
+	go func() {
+		for counter(t, reg, "realtime_overflow_closes_total") == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			_, _, err := slow.Read(ctx)
+			cancel()
+			if err != nil {
+				slowCode <- websocket.CloseStatus(err)
+				return
+			}
+		}
+	}()
 	// The fast client reads every event; the next is dispatched once it has
-	// the previous one (it is not slow), while the slow client reads nothing.
+	// the previous one (it is not slow).
 	const n = 400
 	big := json.RawMessage(`"` + strings.Repeat("x", 64<<10) + `"`)
 	for i := 0; i < n; i++ {
@@ -178,17 +195,26 @@ func TestSlowClientIsClosedNotWaitedFor(t *testing.T) {
 			}
 		}
 	}
-	// The slow one: its close frame is behind what filled its socket, so
-	// read until the close.
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		_, _, err := slow.Read(ctx)
-		cancel()
-		if err != nil {
-			if code := websocket.CloseStatus(err); code != CloseSlowConsumer {
-				t.Fatalf("slow client closed with %v, want 4008", err)
-			}
-			break
+	select {
+	case code := <-slowCode:
+		if code != CloseSlowConsumer {
+			t.Fatalf("slow client closed with %d, want 4008", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the slow client was not closed")
+	}
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
+	return 0
 }

@@ -38,7 +38,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Dapr != nil {
 		r.Handle("/dapr/*", d.Dapr)
 	}
-	r.Get("/ws", handleWS(d.Hub, d.Verifier, d.Options.withDefaults(), d.Hub.m, d.Log))
+	r.Get("/ws", handleWS(d.Hub, d.Verifier, d.Options.withDefaults(), d.Hub.m))
 	return r
 }
 
