@@ -35,6 +35,11 @@ type Broadcast struct {
 	// offset of the first message it will deliver), before that message.
 	// It is called again when reading restarts elsewhere after a gap.
 	OnStart func(topic string, partition int32, offset int64)
+	// StartAt, if set, says where to resume a partition when reading
+	// starts again after a failure: the next offset the caller has not
+	// seen, or -1 for the newest. An offset the broker no longer (or not
+	// yet) has is replaced by the newest.
+	StartAt func(topic string, partition int32) int64
 	Log     *slog.Logger
 	// MaxWait is how long a fetch waits at the broker for new messages
 	// (default 100ms; a new message ends the wait at once).
@@ -101,6 +106,14 @@ func consumeAll(ctx context.Context, cfg Config, s *sarama.Config, b Broadcast, 
 			off, err := client.GetOffset(t, p, sarama.OffsetNewest)
 			if err != nil {
 				return fmt.Errorf("newest offset of %s/%d: %w", t, p, err)
+			}
+			if b.StartAt != nil {
+				if at := b.StartAt(t, p); at >= 0 && at < off {
+					oldest, err := client.GetOffset(t, p, sarama.OffsetOldest)
+					if err == nil && at >= oldest {
+						off = at
+					}
+				}
 			}
 			starts = append(starts, start{t, p, off})
 		}

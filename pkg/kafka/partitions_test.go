@@ -98,3 +98,51 @@ func TestConsumeAllGivesEveryReaderEveryMessage(t *testing.T) {
 		r.mu.Unlock()
 	}
 }
+
+// TestConsumeAllResumesWhereTold: StartAt makes reading resume at a known
+// offset (as after a failure) rather than at the newest.
+func TestConsumeAllResumesWhereTold(t *testing.T) {
+	t.Parallel()
+	_, cfg := kafkatest.Start(t)
+	log := kafkatest.Logger(t)
+	prod, err := kafka.NewProducer(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prod.Close() })
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := prod.Publish(ctx, outbox.Publication{Topic: events.TopicTaskEvents, Key: "k", Value: []byte(fmt.Sprint(i))})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var got []string
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- kafka.ConsumeAll(ctx, cfg, kafka.Broadcast{
+			Topics: []string{events.TopicTaskEvents}, Log: log,
+			StartAt: func(string, int32) int64 { return 1 },
+			Process: func(_ context.Context, d consume.Delivery) error {
+				mu.Lock()
+				got = append(got, string(d.Value))
+				mu.Unlock()
+				return nil
+			},
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	kafkatest.Eventually(t, 30*time.Second, "messages from offset 1 on", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if got[0] != "1" || got[1] != "2" {
+		t.Fatalf("got %q, want the messages at offsets 1 and 2", got)
+	}
+}

@@ -33,6 +33,9 @@ type Broadcast struct {
 	// OnStart, with Kafka, is told where reading each partition starts
 	// (kafka.Broadcast.OnStart). Dapr does not say.
 	OnStart func(topic string, partition int32, offset int64)
+	// StartAt, with Kafka, says where to resume a partition after a
+	// failure (kafka.Broadcast.StartAt).
+	StartAt func(topic string, partition int32) int64
 }
 
 // SubscribeAll returns what delivers b's messages to Process, as Subscribe
@@ -64,7 +67,7 @@ func SubscribeAll(cfg Config, log *slog.Logger, b Broadcast) (http.Handler, func
 	case Kafka, "":
 		kcfg := cfg.Kafka
 		return nil, func(ctx context.Context) error {
-			return kafka.ConsumeAll(ctx, kcfg, kafka.Broadcast{Topics: b.Topics, Process: b.Process, OnStart: b.OnStart, Log: log})
+			return kafka.ConsumeAll(ctx, kcfg, kafka.Broadcast{Topics: b.Topics, Process: b.Process, OnStart: b.OnStart, StartAt: b.StartAt, Log: log})
 		}, nil
 	default:
 		return nil, nil, errors.New("subscribe all: events transport " + cfg.Kind + ": want kafka or dapr")

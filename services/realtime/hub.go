@@ -125,6 +125,17 @@ func (h *Hub) Started(topic string, part int32, offset int64) {
 	h.setPartLocked(pos, &partition{first: offset, next: offset, from: offset, ring: make([]entry, 0, h.replaySize)})
 }
 
+// Next is where reading a partition should resume after a failure: the
+// next offset not dispatched yet, or -1 when the hub has not read it.
+func (h *Hub) Next(topic string, part int32) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p := h.parts[position{topic, part}]; p != nil {
+		return p.next
+	}
+	return -1
+}
+
 func (h *Hub) setPartLocked(pos position, p *partition) {
 	if _, ok := h.parts[pos]; !ok {
 		h.order = append(h.order, pos)

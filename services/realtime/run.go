@@ -183,7 +183,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	hub := NewHub(cfg.Options.ReplaySize, cfg.Options.MaxConnsPerUser, newMetrics(reg))
 
 	sub, consumeLoop, err := transport.SubscribeAll(cfg.Events, log, transport.Broadcast{
-		Name: "realtime", Topics: Topics, Process: hub.Process, OnStart: hub.Started,
+		Name: "realtime", Topics: Topics, Process: hub.Process, OnStart: hub.Started, StartAt: hub.Next,
 	})
 	if err != nil {
 		return err
