@@ -33,8 +33,8 @@ const (
 	// The Dapr tokens' Secrets (key "token", as the sidecar injector
 	// expects): the sidecar's API token (DAPR_API_TOKEN) and the token it
 	// presents to the app (APP_API_TOKEN).
-	DaprAPITokenSecret = "dapr-api-token"
-	DaprAppTokenSecret = "dapr-app-token"
+	DaprAPITokenSecret = "dapr-api-token" //nolint:gosec // a Secret's name, not a credential
+	DaprAppTokenSecret = "dapr-app-token" //nolint:gosec // a Secret's name, not a credential
 	// kafkaCADir is where a private Kafka CA is mounted (KAFKA_TLS_CA_FILE).
 	kafkaCADir = "/etc/todo/kafka-ca"
 )

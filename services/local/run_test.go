@@ -241,7 +241,10 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 	}
 	wsCtx, wsCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer wsCancel()
-	ws, _, err := websocket.Dial(wsCtx, "ws://"+realtimeAddr+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	ws, resp, err := websocket.Dial(wsCtx, "ws://"+realtimeAddr+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
 	if err != nil {
 		t.Fatalf("dial the realtime socket: %v", err)
 	}

@@ -177,7 +177,8 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 
 // freeAddr returns a loopback address with a port free right now.
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
