@@ -42,19 +42,9 @@ func (b *bench) measureFanout(ctx context.Context) error {
 	lost := 0
 	for i := 0; i < b.cfg.fanout && ctx.Err() == nil; i++ {
 		ui := i % b.cfg.activeUsers
-		u := &b.users[ui]
 		title := fmt.Sprintf("fanout-%d", i)
-		id := uuid.NewString()
-		e, err := events.NewTaskEvent("/todo/realtimebench", events.TypeTaskUpdated, task.Snapshot{ID: id, OwnerID: u.id, Title: title}, time.Now())
+		s, err := b.publishDirect(ctx, ui, title)
 		if err != nil {
-			return err
-		}
-		raw, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		s := b.track.add(title, time.Now(), b.expected(ui))
-		if err := b.prod.Publish(ctx, outbox.Publication{Topic: events.TopicTaskEvents, Key: u.id, Value: raw, EventID: e.ID()}); err != nil {
 			return err
 		}
 		select {
@@ -101,6 +91,33 @@ func (b *bench) measureLatency(ctx context.Context) error {
 	measureFrom := start.Add(b.cfg.warmup)
 	end := measureFrom.Add(b.cfg.duration)
 	b.logf("write load: %.0f tasks/s for %s (+%s warm-up)", b.cfg.rate, b.cfg.duration, b.cfg.warmup)
+	// Beside the load, events published straight to Kafka (10 per second)
+	// time the broker → realtime → socket stage alone, under the same load.
+	direct := make(chan []*sample, 1)
+	go func() {
+		var ss []*sample
+		defer func() { direct <- ss }()
+		for j := 0; ; j++ {
+			at := start.Add(time.Duration(j) * 100 * time.Millisecond)
+			if at.After(end) {
+				return
+			}
+			select {
+			case <-time.After(time.Until(at)):
+			case <-ctx.Done():
+				return
+			}
+			ui := j % b.cfg.activeUsers
+			s, err := b.publishDirect(ctx, ui, fmt.Sprintf("direct-%d", j))
+			if err != nil {
+				b.logf("direct publish: %v", err)
+				return
+			}
+			if !at.Before(measureFrom) {
+				ss = append(ss, s)
+			}
+		}
+	}()
 	for i := 0; ; i++ {
 		at := start.Add(time.Duration(i) * interval)
 		if at.After(end) {
@@ -149,6 +166,7 @@ func (b *bench) measureLatency(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	directSamples := <-direct
 	time.Sleep(3 * time.Second) // the last events' way to the sockets
 	var all, fromRequest, lastPer []time.Duration
 	missing := 0
@@ -163,9 +181,16 @@ func (b *bench) measureLatency(ctx context.Context) error {
 			lastPer = append(lastPer, slices.MaxFunc(s.arrivals, func(a, b time.Time) int { return a.Compare(b) }).Sub(s.committed))
 		}
 	}
+	var publishToClient []time.Duration
+	for _, s := range directSamples {
+		for _, a := range s.arrivals {
+			publishToClient = append(publishToClient, a.Sub(s.sent))
+		}
+	}
 	b.track.mu.Unlock()
 	b.rep.Latency = latencyStats{
-		Rate: b.cfg.rate, Seconds: b.cfg.duration.Seconds(), Tasks: len(measured), Errors: errs,
+		PublishToClient: summarize(publishToClient),
+		Rate:            b.cfg.rate, Seconds: b.cfg.duration.Seconds(), Tasks: len(measured), Errors: errs,
 		Deliveries: len(all), Missing: missing,
 		CommitToClient: summarize(all), CommitToLastConn: summarize(lastPer), RequestToClient: summarize(fromRequest), API: summarize(apiLat),
 	}
@@ -192,4 +217,21 @@ func summarize(d []time.Duration) summary {
 		return float64(s[i].Microseconds()) / 1000
 	}
 	return summary{N: len(s), P50: q(0.5), P90: q(0.9), P99: q(0.99), Max: float64(s[len(s)-1].Microseconds()) / 1000}
+}
+
+// publishDirect publishes a task event for user ui straight to Kafka, as
+// the outbox relay would, and returns its sample (timed from just before
+// the publish).
+func (b *bench) publishDirect(ctx context.Context, ui int, title string) (*sample, error) {
+	u := &b.users[ui]
+	e, err := events.NewTaskEvent("/todo/realtimebench", events.TypeTaskUpdated, task.Snapshot{ID: uuid.NewString(), OwnerID: u.id, Title: title}, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	s := b.track.add(title, time.Now(), b.expected(ui))
+	return s, b.prod.Publish(ctx, outbox.Publication{Topic: events.TopicTaskEvents, Key: u.id, Value: raw, EventID: e.ID()})
 }

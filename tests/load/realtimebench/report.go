@@ -32,6 +32,7 @@ type latencyStats struct {
 	CommitToClient   summary `json:"commit_to_client"`
 	CommitToLastConn summary `json:"commit_to_last_conn_of_user"`
 	RequestToClient  summary `json:"request_start_to_client"`
+	PublishToClient  summary `json:"kafka_publish_to_client"`
 	API              summary `json:"api_create"`
 }
 
@@ -88,6 +89,8 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "  commit → last socket of the user       p50 %.2f ms  p99 %.2f ms\n", l.CommitToLastConn.P50, l.CommitToLastConn.P99)
 	fmt.Fprintf(w, "  request start → socket                 p50 %.2f ms  p99 %.2f ms\n", l.RequestToClient.P50, l.RequestToClient.P99)
 	fmt.Fprintf(w, "  the API's create (request → response)  p50 %.2f ms  p99 %.2f ms\n", l.API.P50, l.API.P99)
+	fmt.Fprintf(w, "  stage Kafka publish → socket, same load (10 events/s straight to Kafka)  p50 %.2f ms  p99 %.2f ms  max %.2f ms  (n %d)\n",
+		l.PublishToClient.P50, l.PublishToClient.P99, l.PublishToClient.Max, l.PublishToClient.N)
 	fmt.Fprintf(w, "  (commit = the 201 response's arrival at the client, just after the commit)\n")
 }
 
