@@ -61,7 +61,11 @@ var Catalog = []Service{
 	},
 	{
 		Name: "notifier", Migrates: true, VerifiesJWT: true, Outbound: true,
-		Public:     []Path{{"/api/v1/notifications", "Prefix"}, {"/api/v1/webhooks", "Prefix"}},
+		Public: []Path{
+			{"/api/v1/notifications", "Prefix"},
+			{"/api/v1/notification-settings", "Exact"},
+			{"/api/v1/webhooks", "Prefix"},
+		},
 		Subscribes: []string{kafka.TopicTaskEvents, kafka.TopicReminders},
 	},
 	{
