@@ -70,14 +70,14 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 			}
 			dir = e.tmpDir
 		}
-		progress("starting a private PostgreSQL in %s (durable: fsync on, synchronous_commit on)", dir)
-		if e.cluster, err = pglocal.Start(ctx, pglocal.Options{Dir: dir, Durable: true}); err != nil {
+		progress("starting a private PostgreSQL in %s (durable: fsync on, synchronous_commit %s)", dir, cfg.syncCommit)
+		if e.cluster, err = pglocal.Start(ctx, pglocal.Options{Dir: dir, Durable: true, Settings: map[string]string{"synchronous_commit": cfg.syncCommit}}); err != nil {
 			return e, err
 		}
 		if err := createDatabase(ctx, e.cluster.URL("postgres"), "eventbench"); err != nil {
 			return e, err
 		}
-		e.dbURL, e.dbSource = e.cluster.URL("eventbench"), "private PostgreSQL 127.0.0.1:"+fmt.Sprint(e.cluster.Port())+" (durable)"
+		e.dbURL, e.dbSource = e.cluster.URL("eventbench"), "private PostgreSQL 127.0.0.1:"+fmt.Sprint(e.cluster.Port())+" (fsync on, synchronous_commit "+cfg.syncCommit+")"
 	}
 	for _, m := range []database.Migrations{taskapi.Migrations, benchMigrations} {
 		if _, err := database.Migrate(ctx, e.dbURL, m, nil); err != nil {

@@ -61,6 +61,7 @@ type config struct {
 	goalKafkaP99  time.Duration
 	goalDaprP99   time.Duration
 	kafkaPartitns int
+	syncCommit    string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.jsonPath, "json", "", "also write the report as JSON to this file")
 	fs.DurationVar(&c.waitFor, "wait", 2*time.Minute, "how long to wait for a phase's events to arrive before counting the rest as lost")
 	fs.IntVar(&c.kafkaPartitns, "partitions", 4, "partitions of each topic on the embedded broker")
+	fs.StringVar(&c.syncCommit, "synchronous-commit", "on", "the private PostgreSQL's synchronous_commit: on (durable) or off (commits do not wait for the disk)")
 	c.goalKafkaP99, c.goalDaprP99 = 25*time.Millisecond, 40*time.Millisecond
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
@@ -94,6 +96,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	switch {
+	case c.syncCommit != "on" && c.syncCommit != "off":
+		return c, fmt.Errorf("-synchronous-commit=%q: want on or off", c.syncCommit)
 	case len(c.transports) == 0:
 		return c, errors.New("-transports: name at least one of kafka, dapr")
 	case c.users < 1, c.rate <= 0, c.duration <= 0, c.burst < 1, c.burstWorkers < 1, c.relayEvents < 1, c.relayWorkers < 1:
@@ -132,6 +136,14 @@ type phaseReport struct {
 	DrainSecond float64          `json:"last_event_after_seconds"`
 	Delay       loadstat.Latency `json:"delay"`
 	Stages      []stage          `json:"stages,omitempty"`
+	// AfterResponse is the delay from the arrival of taskapi's 201, which
+	// it sends after the commit: a lower bound of commit → handler, where
+	// Delay (from the event's timestamp, before the commit) is an upper
+	// one. BeforeResponse counts events handled before the 201 arrived
+	// (counted as 0).
+	AfterResponse  loadstat.Latency `json:"delay_after_response"`
+	BeforeResponse int              `json:"handled_before_response"`
+	Create         loadstat.Latency `json:"create_latency"`
 }
 
 // stage is one part of the delay (Kafka gives the broker's time; Dapr does
@@ -211,6 +223,17 @@ func print(w io.Writer, rep *report, cfg config) {
 			}
 			p("%-9s %-7s %8d %8d %6d %9.0f %9.2f %9.2f %9.2f %9.2f  %s\n", t.Transport, ph.name, ph.r.Sent, ph.r.Received, ph.r.Lost, ph.r.SendRate,
 				ph.r.Delay.P50, ph.r.Delay.P95, ph.r.Delay.P99, ph.r.Delay.Max, mark)
+		}
+	}
+	p("\nthe same delay counted from the arrival of taskapi's 201 (sent after the commit: a lower bound), and the creations' own latency:\n")
+	for _, t := range rep.Transports {
+		for _, ph := range []struct {
+			name string
+			r    phaseReport
+		}{{"steady", t.Steady}, {"burst", t.Burst}} {
+			a := ph.r.AfterResponse
+			p("%-9s %-7s after 201: p50 %8.2f  p95 %8.2f  p99 %8.2f  max %8.2f ms (%d handled before the 201)   create: p50 %.2f  p99 %.2f ms\n",
+				t.Transport, ph.name, a.P50, a.P95, a.P99, a.Max, ph.r.BeforeResponse, ph.r.Create.P50, ph.r.Create.P99)
 		}
 	}
 	p("\nwhere the delay goes (Kafka messages carry the producer's time; Dapr deliveries do not):\n")

@@ -39,6 +39,20 @@ type collector struct {
 	stages   [3]*loadstat.Histogram // see stageNames
 	received int
 	last     time.Time
+	// Per task title: when the handler ran, and when taskapi's 201 (sent
+	// after the commit) arrived; and the creations' latency.
+	handledAt map[string]time.Time
+	responded map[string]time.Time
+	create    *loadstat.Histogram
+}
+
+// created notes that the creation of title, sent at sent, was answered now.
+func (c *collector) created(title string, sent time.Time) {
+	now := time.Now()
+	c.mu.Lock()
+	c.responded[title] = now
+	c.create.Record(now.Sub(sent))
+	c.mu.Unlock()
 }
 
 // The stages of the delay, where the transport gives the broker's time.
@@ -47,6 +61,7 @@ var stageNames = [3]string{"commit → broker", "broker → consumer", "consumer
 func (c *collector) start(prefix string) {
 	c.mu.Lock()
 	c.prefix, c.hist, c.received, c.last = prefix, loadstat.NewHistogram(), 0, time.Time{}
+	c.handledAt, c.responded, c.create = map[string]time.Time{}, map[string]time.Time{}, loadstat.NewHistogram()
 	for i := range c.stages {
 		c.stages[i] = loadstat.NewHistogram()
 	}
@@ -82,6 +97,7 @@ func (c *collector) handle(ctx context.Context, _ pgx.Tx, e events.Event) error 
 		}
 		c.received++
 		c.last = now
+		c.handledAt[snap.Title] = now
 	}
 	return nil
 }
@@ -223,7 +239,7 @@ func measure(ctx context.Context, e *env, cfg config, kind string, progress func
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if e.create(ctx, i, prefix+strconv.Itoa(i)) != nil {
+			if e.createNoted(ctx, col, i, prefix+strconv.Itoa(i)) != nil {
 				failed.Add(1)
 			}
 		}()
@@ -239,7 +255,7 @@ func measure(ctx context.Context, e *env, cfg config, kind string, progress func
 	began = time.Now()
 	failed.Store(0)
 	e.parallel(ctx, cfg.burst, cfg.burstWorkers, func(i int) {
-		if e.create(ctx, i, prefix+strconv.Itoa(i)) != nil {
+		if e.createNoted(ctx, col, i, prefix+strconv.Itoa(i)) != nil {
 			failed.Add(1)
 		}
 	})
@@ -297,7 +313,19 @@ func (e *env) finish(ctx context.Context, col *collector, n, failed int, began t
 	got := col.waitFor(ctx, want, timeout)
 	col.mu.Lock()
 	defer col.mu.Unlock()
-	r := phaseReport{Sent: n, Failed: failed, Received: got, Lost: want - got, Seconds: sending.Seconds(), Delay: col.hist.Summary()}
+	r := phaseReport{Sent: n, Failed: failed, Received: got, Lost: want - got, Seconds: sending.Seconds(), Delay: col.hist.Summary(), Create: col.create.Summary()}
+	after := loadstat.NewHistogram()
+	for title, h := range col.handledAt {
+		if at, ok := col.responded[title]; ok {
+			if h.Before(at) {
+				r.BeforeResponse++ // handled before taskapi's answer arrived
+				after.Record(0)
+			} else {
+				after.Record(h.Sub(at))
+			}
+		}
+	}
+	r.AfterResponse = after.Summary()
 	for i, h := range col.stages {
 		if h.Count() > 0 {
 			r.Stages = append(r.Stages, stage{Name: stageNames[i], Latency: h.Summary()})
@@ -330,6 +358,16 @@ func (e *env) parallel(ctx context.Context, n, workers int, fn func(i int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// createNoted is create, noting the answer's arrival in col.
+func (e *env) createNoted(ctx context.Context, col *collector, i int, title string) error {
+	sent := time.Now()
+	if err := e.create(ctx, i, title); err != nil {
+		return err
+	}
+	col.created(title, sent)
+	return nil
 }
 
 // create creates one task titled title for user i (mod the users).
