@@ -9,7 +9,7 @@ import (
 type metrics struct {
 	handled, duplicates, retries *prometheus.CounterVec
 	deadLettered                 *prometheus.CounterVec
-	duration                     *prometheus.HistogramVec
+	duration, batches            *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -30,6 +30,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		duration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "consumer_handler_duration_seconds", Help: "Time a handler took, per attempt.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, l)),
+		batches: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "consumer_batch_messages", Help: "Messages handled together in one transaction (batches of two or more).",
+			Buckets: prometheus.ExponentialBuckets(2, 2, 8),
 		}, l)),
 	}
 }

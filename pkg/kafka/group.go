@@ -20,7 +20,14 @@ type Group struct {
 	// Process handles one message; nil means done with it, and only then is
 	// it marked (its offset committed). consume.Consumer.Process fits.
 	Process func(ctx context.Context, d consume.Delivery) error
-	Log     *slog.Logger
+	// ProcessBatch, if set, is used instead of Process: it gets the
+	// messages of a partition that are already waiting (up to MaxBatch; one
+	// when there is no backlog) and returns how many it finished, which are
+	// marked. consume.Consumer.ProcessBatch fits.
+	ProcessBatch func(ctx context.Context, ds []consume.Delivery) (int, error)
+	// MaxBatch bounds ProcessBatch's batches (default 100).
+	MaxBatch int
+	Log      *slog.Logger
 	// OnAssign, if set, is told the partitions this member got at the start
 	// of each session (after each rebalance).
 	OnAssign func(claims map[string][]int32)
@@ -32,8 +39,11 @@ type Group struct {
 // next call joins again and gets the new assignment. A broker that cannot be
 // reached, at start or later, is retried with backoff.
 func Consume(ctx context.Context, cfg Config, g Group) error {
-	if g.Group == "" || len(g.Topics) == 0 || g.Process == nil {
-		return errors.New("kafka consumer: needs a group, topics and a Process function")
+	if g.Group == "" || len(g.Topics) == 0 || (g.Process == nil && g.ProcessBatch == nil) {
+		return errors.New("kafka consumer: needs a group, topics and a Process or ProcessBatch function")
+	}
+	if g.MaxBatch <= 0 {
+		g.MaxBatch = 100
 	}
 	log := g.Log
 	if log == nil {
@@ -68,7 +78,7 @@ func Consume(ctx context.Context, cfg Config, g Group) error {
 		}
 	}()
 
-	h := &groupHandler{process: g.Process, onAssign: g.OnAssign, log: log}
+	h := &groupHandler{process: g.Process, processBatch: g.ProcessBatch, maxBatch: g.MaxBatch, onAssign: g.OnAssign, log: log}
 	log.Info("kafka consumer started", "topics", g.Topics)
 	failures := 0
 	for {
@@ -96,9 +106,11 @@ func Consume(ctx context.Context, cfg Config, g Group) error {
 }
 
 type groupHandler struct {
-	process  func(context.Context, consume.Delivery) error
-	onAssign func(map[string][]int32)
-	log      *slog.Logger
+	process      func(context.Context, consume.Delivery) error
+	processBatch func(context.Context, []consume.Delivery) (int, error)
+	maxBatch     int
+	onAssign     func(map[string][]int32)
+	log          *slog.Logger
 }
 
 func (h *groupHandler) Setup(s sarama.ConsumerGroupSession) error {
@@ -114,6 +126,9 @@ func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 // ConsumeClaim handles one partition's messages in order, on the goroutine
 // sarama calls it on, and returns when the session ends.
 func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	if h.processBatch != nil {
+		return h.consumeBatches(s, claim)
+	}
 	for {
 		select {
 		case msg, ok := <-claim.Messages():
@@ -134,6 +149,53 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 			s.MarkMessage(msg, "")
 		case <-s.Context().Done():
 			return nil
+		}
+	}
+}
+
+// consumeBatches is ConsumeClaim with ProcessBatch: each turn takes the
+// next message and those already waiting behind it (never waiting for
+// more), so a quiet partition handles each message at once and a backlog
+// goes in batches.
+func (h *groupHandler) consumeBatches(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	msgs := make([]*sarama.ConsumerMessage, 0, h.maxBatch)
+	ds := make([]consume.Delivery, 0, h.maxBatch)
+	for {
+		msgs, ds = msgs[:0], ds[:0]
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			msgs = append(msgs, msg)
+		case <-s.Context().Done():
+			return nil
+		}
+	more:
+		for len(msgs) < h.maxBatch {
+			select {
+			case msg, ok := <-claim.Messages():
+				if !ok {
+					break more
+				}
+				msgs = append(msgs, msg)
+			default:
+				break more
+			}
+		}
+		for _, m := range msgs {
+			ds = append(ds, delivery(m))
+		}
+		n, err := h.processBatch(s.Context(), ds)
+		for _, m := range msgs[:n] {
+			s.MarkMessage(m, "")
+		}
+		if err != nil {
+			// As in ConsumeClaim: what is not done is delivered again.
+			if s.Context().Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%s not processed: %w", ds[min(n, len(ds)-1)], err)
 		}
 	}
 }

@@ -128,6 +128,10 @@ type Subscription struct {
 	// Process handles one delivery; nil means done with it
 	// (consume.Consumer.Process fits).
 	Process func(ctx context.Context, d consume.Delivery) error
+	// ProcessBatch, if set, handles a partition's waiting messages together
+	// (consume.Consumer.ProcessBatch fits); the Kafka transport uses it.
+	// The sidecar delivers one message per request, so Dapr uses Process.
+	ProcessBatch func(ctx context.Context, ds []consume.Delivery) (int, error)
 }
 
 // Subscribe returns what delivers the subscription's messages to Process:
@@ -147,7 +151,7 @@ func (t *Transport) Subscribe(s Subscription) (http.Handler, func(context.Contex
 	}
 	cfg := t.cfg.Kafka
 	return nil, func(ctx context.Context) error {
-		return kafka.Consume(ctx, cfg, kafka.Group{Group: s.Group, Topics: s.Topics, Process: s.Process, Log: t.log})
+		return kafka.Consume(ctx, cfg, kafka.Group{Group: s.Group, Topics: s.Topics, Process: s.Process, ProcessBatch: s.ProcessBatch, Log: t.log})
 	}, nil
 }
 

@@ -89,7 +89,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	store := NewStore(pool)
-	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: Topics, Process: consumer.Process})
+	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: Topics, Process: consumer.Process, ProcessBatch: consumer.ProcessBatch})
 	if err != nil {
 		return err
 	}

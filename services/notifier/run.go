@@ -211,6 +211,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	wakeSchedule := func() { firer.Wake(); scheduleWaker.Wake() }
 	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{
 		Group: Group, Topics: Topics, Process: h.Process(consumer.Process, wakeSchedule, deliverer.Wake),
+		ProcessBatch: h.ProcessBatch(consumer.ProcessBatch, wakeSchedule, deliverer.Wake),
 	})
 	if err != nil {
 		return err

@@ -77,13 +77,27 @@ func (h *Events) Handle(ctx context.Context, tx pgx.Tx, e events.Event) error {
 func (h *Events) Process(process func(context.Context, consume.Delivery) error, wakeSchedule, wakeDeliveries func()) func(context.Context, consume.Delivery) error {
 	return func(ctx context.Context, d consume.Delivery) error {
 		err := process(ctx, d)
-		if h.scheduleChanged.Swap(false) && wakeSchedule != nil {
-			wakeSchedule()
-		}
-		if h.deliveriesAdded.Swap(false) && wakeDeliveries != nil {
-			wakeDeliveries()
-		}
+		h.wake(wakeSchedule, wakeDeliveries)
 		return err
+	}
+}
+
+// ProcessBatch is Process for batches (consume.Consumer.ProcessBatch): it
+// wakes the firing loop and the delivery worker after the batch's commit.
+func (h *Events) ProcessBatch(process func(context.Context, []consume.Delivery) (int, error), wakeSchedule, wakeDeliveries func()) func(context.Context, []consume.Delivery) (int, error) {
+	return func(ctx context.Context, ds []consume.Delivery) (int, error) {
+		n, err := process(ctx, ds)
+		h.wake(wakeSchedule, wakeDeliveries)
+		return n, err
+	}
+}
+
+func (h *Events) wake(wakeSchedule, wakeDeliveries func()) {
+	if h.scheduleChanged.Swap(false) && wakeSchedule != nil {
+		wakeSchedule()
+	}
+	if h.deliveriesAdded.Swap(false) && wakeDeliveries != nil {
+		wakeDeliveries()
 	}
 }
 

@@ -94,7 +94,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: []string{events.TopicTaskEvents}, Process: consumer.Process})
+	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: []string{events.TopicTaskEvents}, Process: consumer.Process, ProcessBatch: consumer.ProcessBatch})
 	if err != nil {
 		return err
 	}
