@@ -6,10 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/web"
 )
@@ -90,5 +93,40 @@ func TestServeStopsWithItsBackgroundWork(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after its context ended")
+	}
+}
+
+func TestRouter(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	down := errors.New("dial tcp 10.0.0.5:5432: connection refused")
+	var fail atomic.Bool
+	dapr := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	r := Router(slog.New(slog.DiscardHandler), reg, PingReady(func(context.Context) error {
+		if fail.Load() {
+			return down
+		}
+		return nil
+	}), dapr)
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/dapr/subscribe": http.StatusTeapot, "/nowhere": 404} {
+		if code, body := get(path); code != want {
+			t.Errorf("GET %s: %d %s, want %d", path, code, body, want)
+		}
+	}
+	fail.Store(true)
+	code, body := get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, ErrDatabaseUnreachable.Error()) || strings.Contains(body, "10.0.0.5") {
+		t.Errorf("readyz with the database down: %d %s (want 503, the reason, and no internal address)", code, body)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("healthz with the database down: %d, want 200 (the process serves)", code)
+	}
+	if err := PingReady(func(context.Context) error { return down })(context.Background()); !errors.Is(err, ErrDatabaseUnreachable) || !errors.Is(err, down) {
+		t.Errorf("PingReady's error %v is neither ErrDatabaseUnreachable nor the cause", err)
 	}
 }

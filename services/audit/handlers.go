@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -67,24 +66,5 @@ func handleList(store *Store) http.HandlerFunc {
 			resp.NextCursor = &c
 		}
 		web.Encode(w, r, http.StatusOK, resp)
-	}
-}
-
-// handleHealth answers liveness: the process serves HTTP.
-func handleHealth(w http.ResponseWriter, r *http.Request) {
-	web.Encode(w, r, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// handleReady answers readiness: the database is reachable.
-func handleReady(store *Store) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := store.Ping(ctx); err != nil {
-			web.Logger(r.Context()).Warn("not ready", "err", err)
-			web.Fail(w, r, http.StatusServiceUnavailable, "the database is not reachable")
-			return
-		}
-		web.Encode(w, r, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }

@@ -6,10 +6,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/todo-platform/todo/pkg/auth"
-	"github.com/todo-platform/todo/pkg/web"
+	"github.com/todo-platform/todo/pkg/service"
 )
 
 // Deps are what the audit server needs.
@@ -25,17 +24,7 @@ type Deps struct {
 
 // NewServer returns audit's whole HTTP API.
 func NewServer(d Deps) http.Handler {
-	r := chi.NewRouter()
-	r.Use(web.RequestIDs(d.Log), web.Observe(web.RequestDuration(d.Registry)), web.Recover)
-	r.NotFound(web.NotFound)
-	r.MethodNotAllowed(web.MethodNotAllowed)
-
-	r.Get("/healthz", handleHealth)
-	r.Get("/readyz", handleReady(d.Store))
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
-	if d.Dapr != nil {
-		r.Handle("/dapr/*", d.Dapr)
-	}
+	r := service.Router(d.Log, d.Registry, service.PingReady(d.Store.Ping), d.Dapr)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(auth.Middleware(d.Verifier))

@@ -1,7 +1,6 @@
 package notifier
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -372,24 +371,5 @@ func handleGetSettings(store *Store) http.HandlerFunc {
 			return
 		}
 		web.Encode(w, r, http.StatusOK, settingsBody(st))
-	}
-}
-
-// handleHealth answers liveness: the process serves HTTP.
-func handleHealth(w http.ResponseWriter, r *http.Request) {
-	web.Encode(w, r, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// handleReady answers readiness: the database is reachable.
-func handleReady(store *Store) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := store.Ping(ctx); err != nil {
-			web.Logger(r.Context()).Warn("not ready", "err", err)
-			web.Fail(w, r, http.StatusServiceUnavailable, "the database is not reachable")
-			return
-		}
-		web.Encode(w, r, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }

@@ -1,20 +1,16 @@
 package recurring
 
 import (
-	"context"
 	"embed"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/todo-platform/todo/pkg/database"
-	"github.com/todo-platform/todo/pkg/web"
+	"github.com/todo-platform/todo/pkg/service"
 )
 
 //go:embed migrations/*.sql
@@ -35,37 +31,7 @@ type Deps struct {
 
 // NewServer returns recurring's HTTP surface: probes and metrics.
 func NewServer(d Deps) http.Handler {
-	r := chi.NewRouter()
-	r.Use(web.RequestIDs(d.Log), web.Observe(web.RequestDuration(d.Registry)), web.Recover)
-	r.NotFound(web.NotFound)
-	r.MethodNotAllowed(web.MethodNotAllowed)
-
-	r.Get("/healthz", handleHealth)
-	r.Get("/readyz", handleReady(d.Pool))
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
-	if d.Dapr != nil {
-		r.Handle("/dapr/*", d.Dapr)
-	}
-	return r
-}
-
-// handleHealth answers liveness: the process serves HTTP.
-func handleHealth(w http.ResponseWriter, r *http.Request) {
-	web.Encode(w, r, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// handleReady answers readiness: the database is reachable.
-func handleReady(pool *pgxpool.Pool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := pool.Ping(ctx); err != nil {
-			web.Logger(r.Context()).Warn("not ready", "err", err)
-			web.Fail(w, r, http.StatusServiceUnavailable, "the database is not reachable")
-			return
-		}
-		web.Encode(w, r, http.StatusOK, map[string]string{"status": "ready"})
-	}
+	return service.Router(d.Log, d.Registry, service.PingReady(d.Pool.Ping), d.Dapr)
 }
 
 func mustSub(f fs.FS, dir string) fs.FS {

@@ -2,14 +2,12 @@ package taskapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-chi/chi/v5"
@@ -311,24 +309,5 @@ func handleCreateOccurrence(store *Store) http.HandlerFunc {
 			status = http.StatusCreated
 		}
 		writeTask(w, r, status, t)
-	}
-}
-
-// handleHealth answers liveness: the process serves HTTP.
-func handleHealth(w http.ResponseWriter, r *http.Request) {
-	web.Encode(w, r, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// handleReady answers readiness: the database is reachable.
-func handleReady(store *Store) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := store.Ping(ctx); err != nil {
-			web.Logger(r.Context()).Warn("not ready", "err", err)
-			web.Fail(w, r, http.StatusServiceUnavailable, "the database is not reachable")
-			return
-		}
-		web.Encode(w, r, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }

@@ -7,9 +7,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/pkg/web"
 )
@@ -30,14 +30,7 @@ type Deps struct {
 
 // NewServer returns taskapi's whole HTTP API.
 func NewServer(d Deps) http.Handler {
-	r := chi.NewRouter()
-	r.Use(web.RequestIDs(d.Log), web.Observe(web.RequestDuration(d.Registry)), web.Recover)
-	r.NotFound(web.NotFound)
-	r.MethodNotAllowed(web.MethodNotAllowed)
-
-	r.Get("/healthz", handleHealth)
-	r.Get("/readyz", handleReady(d.Store))
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	r := service.Router(d.Log, d.Registry, service.PingReady(d.Store.Ping), nil)
 	r.Get("/api/v1/openapi.json", handleOpenAPI)
 	r.Get("/", newPage(d.RealtimeURL))
 
