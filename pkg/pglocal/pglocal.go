@@ -116,14 +116,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		// A server left behind (or a stale pid file): stop it, ignore errors.
 		_ = c.run(ctx, "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
 	}
-	if c.port == 0 {
-		if c.port, err = freePort(ctx); err != nil {
-			return nil, err
-		}
-	}
+	pickPort := c.port == 0
 	settings := map[string]string{
 		"listen_addresses":             "127.0.0.1",
-		"port":                         strconv.Itoa(c.port),
 		"unix_socket_directories":      data,
 		"max_connections":              "300",
 		"shared_buffers":               "256MB",
@@ -147,24 +142,43 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	for k, v := range opts.Settings {
 		settings[k] = v
 	}
-	var o strings.Builder
+	logFile := filepath.Join(dir, "postgres.log")
+	// A port picked here was free a moment ago; another process (a test
+	// binary starting its own cluster) may take it first. Then pick again.
+	for attempt := 1; ; attempt++ {
+		if pickPort {
+			if c.port, err = freePort(ctx); err != nil {
+				return nil, err
+			}
+		}
+		settings["port"] = strconv.Itoa(c.port)
+		err := c.run(ctx, "pg_ctl", "-D", data, "-l", logFile, "-o", options(settings), "-w", "-t", "60", "start")
+		if err == nil {
+			return c, nil
+		}
+		tail, _ := os.ReadFile(logFile) //nolint:gosec // the server log this package wrote
+		if len(tail) > 2000 {
+			tail = tail[len(tail)-2000:]
+		}
+		if pickPort && attempt < 5 && bytes.Contains(tail, []byte("could not create any TCP/IP sockets")) {
+			continue
+		}
+		return nil, fmt.Errorf("start PostgreSQL: %w\n%s", err, tail)
+	}
+}
+
+// options renders settings as postgres command-line options, sorted.
+func options(settings map[string]string) string {
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	var o strings.Builder
 	for _, k := range keys {
 		fmt.Fprintf(&o, "-c %s=%s ", k, settings[k])
 	}
-	logFile := filepath.Join(dir, "postgres.log")
-	if err := c.run(ctx, "pg_ctl", "-D", data, "-l", logFile, "-o", o.String(), "-w", "-t", "60", "start"); err != nil {
-		tail, _ := os.ReadFile(logFile) //nolint:gosec // the server log this package wrote
-		if len(tail) > 2000 {
-			tail = tail[len(tail)-2000:]
-		}
-		return nil, fmt.Errorf("start PostgreSQL: %w\n%s", err, tail)
-	}
-	return c, nil
+	return o.String()
 }
 
 // URL is the connection URL of database db on the cluster.
