@@ -71,13 +71,28 @@ func (c *collector) start(prefix string) {
 // arrival is when a delivery reached the consumer, and its broker time.
 type arrival struct{ broker, consumer time.Time }
 
-type arrivalKey struct{}
+type arrivalsKey struct{}
+
+// arrivals notes, by event id, when deliveries reached the consumer.
+func arrivals(ctx context.Context, ds ...consume.Delivery) context.Context {
+	now := time.Now()
+	m := make(map[string]arrival, len(ds))
+	for _, d := range ds {
+		if e, err := events.Parse(d.Value); err == nil {
+			m[e.ID()] = arrival{broker: d.Timestamp, consumer: now}
+		}
+	}
+	return context.WithValue(ctx, arrivalsKey{}, m)
+}
 
 // process wraps the consumer's Process to note when each delivery arrived.
 func process(next func(context.Context, consume.Delivery) error) func(context.Context, consume.Delivery) error {
-	return func(ctx context.Context, d consume.Delivery) error {
-		return next(context.WithValue(ctx, arrivalKey{}, arrival{broker: d.Timestamp, consumer: time.Now()}), d)
-	}
+	return func(ctx context.Context, d consume.Delivery) error { return next(arrivals(ctx, d), d) }
+}
+
+// processBatch is process for ProcessBatch, as the services consume Kafka.
+func processBatch(next func(context.Context, []consume.Delivery) (int, error)) func(context.Context, []consume.Delivery) (int, error) {
+	return func(ctx context.Context, ds []consume.Delivery) (int, error) { return next(arrivals(ctx, ds...), ds) }
 }
 
 func (c *collector) handle(ctx context.Context, _ pgx.Tx, e events.Event) error {
@@ -90,7 +105,7 @@ func (c *collector) handle(ctx context.Context, _ pgx.Tx, e events.Event) error 
 	defer c.mu.Unlock()
 	if c.prefix != "" && strings.HasPrefix(snap.Title, c.prefix) {
 		c.hist.Record(now.Sub(e.Time()))
-		if a, ok := ctx.Value(arrivalKey{}).(arrival); ok && !a.broker.IsZero() {
+		if a, ok := ctx.Value(arrivalsKey{}).(map[string]arrival)[e.ID()]; ok && !a.broker.IsZero() {
 			c.stages[0].Record(a.broker.Sub(e.Time()))
 			c.stages[1].Record(a.consumer.Sub(a.broker))
 			c.stages[2].Record(now.Sub(a.consumer))
@@ -132,17 +147,17 @@ func measure(ctx context.Context, e *env, cfg config, kind string, progress func
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	var tcfg transport.Config
-	var feed func(ctx context.Context, process func(context.Context, consume.Delivery) error) (func(), error)
+	var feed func(ctx context.Context, c *consume.Consumer) (func(), error)
 	switch kind {
 	case "kafka":
 		kc := e.kafka
 		kc.OffsetNewest = true // a new group: start after the earlier phases' events
 		tcfg = transport.Config{Kind: transport.Kafka, Kafka: kc}
-		feed = func(ctx context.Context, process func(context.Context, consume.Delivery) error) (func(), error) {
+		feed = func(ctx context.Context, c *consume.Consumer) (func(), error) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				_ = kafka.Consume(ctx, kc, kafka.Group{Group: group, Topics: []string{events.TopicTaskEvents}, Process: process, Log: log})
+				_ = kafka.Consume(ctx, kc, kafka.Group{Group: group, Topics: []string{events.TopicTaskEvents}, ProcessBatch: processBatch(c.ProcessBatch), Log: log})
 			}()
 			return func() { <-done }, nil
 		}
@@ -153,8 +168,8 @@ func measure(ctx context.Context, e *env, cfg config, kind string, progress func
 		}
 		defer d.stop()
 		tcfg = transport.Config{Kind: transport.Dapr, Dapr: dapr.Config{HTTPPort: d.httpPort, APIToken: d.apiToken}}
-		feed = func(ctx context.Context, process func(context.Context, consume.Delivery) error) (func(), error) {
-			d.app.Store(&dapr.Subscriber{Topics: []string{events.TopicTaskEvents}, Process: process, Log: log, AppToken: d.appToken})
+		feed = func(_ context.Context, c *consume.Consumer) (func(), error) {
+			d.app.Store(&dapr.Subscriber{Topics: []string{events.TopicTaskEvents}, Process: process(c.Process), Log: log, AppToken: d.appToken})
 			return func() { d.app.Store(nil) }, nil
 		}
 	}
@@ -172,7 +187,7 @@ func measure(ctx context.Context, e *env, cfg config, kind string, progress func
 	}
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	defer stopFeed()
-	waitFeed, err := feed(feedCtx, process(consumer.Process))
+	waitFeed, err := feed(feedCtx, consumer)
 	if err != nil {
 		return tr, err
 	}
