@@ -43,15 +43,15 @@ bench: postgres-bin ## Benchmark the task API: 100 users x 10,000 tasks, open-lo
 	$(GO) run ./tests/load/taskbench $(BENCH_FLAGS)
 
 .PHONY: bench-events
-bench-events: postgres-bin ## Benchmark the event backbone: commit -> consumer delay via Kafka and via Dapr (daprd from `make tools`), relay throughput (2-3 minutes)
+bench-events: postgres-bin ## Benchmark the event backbone: commit -> consumer delay via Kafka and via Dapr (daprd from `make tools`), relay throughput (about 2 minutes)
 	$(GO) run ./tests/load/eventbench $(BENCH_FLAGS)
 
 .PHONY: bench-reminders
-bench-reminders: postgres-bin ## Benchmark reminder firing: 100,000 reminders due in one minute, two notifier replicas (about 2 minutes)
+bench-reminders: postgres-bin ## Benchmark reminder firing: 100,000 reminders due in one minute, two notifier replicas (about 90 seconds)
 	$(GO) run ./tests/load/reminderbench $(BENCH_FLAGS)
 
 .PHONY: bench-realtime
-bench-realtime: postgres-bin ## Benchmark realtime: up to 50,000 WebSocket connections, fan-out time, commit -> client delay (3-5 minutes)
+bench-realtime: postgres-bin ## Benchmark realtime: up to 50,000 WebSocket connections, memory per connection, fan-out, commit -> client delay (about 1 minute)
 	$(GO) run ./tests/load/realtimebench $(BENCH_FLAGS)
 
 ##@ Platform as code (infra/README.md)
