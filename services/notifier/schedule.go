@@ -35,9 +35,20 @@ type Events struct {
 	Metrics *Metrics
 	// EmailOn says SMTP is configured: only then are emails queued.
 	EmailOn bool
+}
 
-	scheduleChanged atomic.Bool
-	deliveriesAdded atomic.Bool
+// wakes is what one Process call's handling changed: the partitions are
+// processed concurrently, so each call carries its own, in its context, and
+// wakes the firing loop and the delivery worker after its own commit.
+type wakes struct{ schedule, deliveries atomic.Bool }
+
+type wakesKey struct{}
+
+func wakesOf(ctx context.Context) *wakes {
+	if w, ok := ctx.Value(wakesKey{}).(*wakes); ok {
+		return w
+	}
+	return &wakes{} // handled outside Process: nobody to wake
 }
 
 // Handle applies e within the consumer's transaction.
@@ -49,7 +60,7 @@ func (h *Events) Handle(ctx context.Context, tx pgx.Tx, e events.Event) error {
 		}
 		n, err := Enqueue(ctx, tx, e, d, h.EmailOn)
 		if n > 0 {
-			h.deliveriesAdded.Store(true)
+			wakesOf(ctx).deliveries.Store(true)
 		}
 		return err
 	}
@@ -66,7 +77,7 @@ func (h *Events) Handle(ctx context.Context, tx pgx.Tx, e events.Event) error {
 	}
 	if n > 0 {
 		h.Metrics.scheduled.Add(float64(n))
-		h.scheduleChanged.Store(true)
+		wakesOf(ctx).schedule.Store(true)
 	}
 	return nil
 }
@@ -76,8 +87,9 @@ func (h *Events) Handle(ctx context.Context, tx pgx.Tx, e events.Event) error {
 // when deliveries were queued.
 func (h *Events) Process(process func(context.Context, consume.Delivery) error, wakeSchedule, wakeDeliveries func()) func(context.Context, consume.Delivery) error {
 	return func(ctx context.Context, d consume.Delivery) error {
-		err := process(ctx, d)
-		h.wake(wakeSchedule, wakeDeliveries)
+		w := &wakes{}
+		err := process(context.WithValue(ctx, wakesKey{}, w), d)
+		w.wake(wakeSchedule, wakeDeliveries)
 		return err
 	}
 }
@@ -86,17 +98,18 @@ func (h *Events) Process(process func(context.Context, consume.Delivery) error, 
 // wakes the firing loop and the delivery worker after the batch's commit.
 func (h *Events) ProcessBatch(process func(context.Context, []consume.Delivery) (int, error), wakeSchedule, wakeDeliveries func()) func(context.Context, []consume.Delivery) (int, error) {
 	return func(ctx context.Context, ds []consume.Delivery) (int, error) {
-		n, err := process(ctx, ds)
-		h.wake(wakeSchedule, wakeDeliveries)
+		w := &wakes{}
+		n, err := process(context.WithValue(ctx, wakesKey{}, w), ds)
+		w.wake(wakeSchedule, wakeDeliveries)
 		return n, err
 	}
 }
 
-func (h *Events) wake(wakeSchedule, wakeDeliveries func()) {
-	if h.scheduleChanged.Swap(false) && wakeSchedule != nil {
+func (w *wakes) wake(wakeSchedule, wakeDeliveries func()) {
+	if w.schedule.Load() && wakeSchedule != nil {
 		wakeSchedule()
 	}
-	if h.deliveriesAdded.Swap(false) && wakeDeliveries != nil {
+	if w.deliveries.Load() && wakeDeliveries != nil {
 		wakeDeliveries()
 	}
 }
