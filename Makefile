@@ -98,15 +98,14 @@ chromium-bin: ## Install Chromium for the browser tests when missing (Debian)
 
 FUZZTIME ?= 25s
 .PHONY: fuzz
-fuzz: postgres-bin ## Run every fuzz target for FUZZTIME each (default 25s)
-	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$'     -fuzztime $(FUZZTIME) ./pkg/task/
-	$(GO) test -run '^$$' -fuzz '^FuzzReminderJSON$$'  -fuzztime $(FUZZTIME) ./pkg/task/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) ./pkg/task/
-	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeRule$$' -fuzztime $(FUZZTIME) ./pkg/recurrence/
-	$(GO) test -run '^$$' -fuzz '^FuzzNext$$'          -fuzztime $(FUZZTIME) ./pkg/recurrence/
-	$(GO) test -run '^$$' -fuzz '^FuzzCreateTask$$'    -fuzztime $(FUZZTIME) ./services/taskapi/
-	$(GO) test -run '^$$' -fuzz '^FuzzPatchTask$$'     -fuzztime $(FUZZTIME) ./services/taskapi/
-	$(GO) test -run '^$$' -fuzz '^FuzzListQuery$$'     -fuzztime $(FUZZTIME) ./services/taskapi/
+fuzz: postgres-bin ## Run every fuzz target (each func Fuzz* under pkg/ and services/) for FUZZTIME each (default 25s)
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' pkg services | sort); do \
+	  dir=./$$(dirname $$f); \
+	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+	    echo "== $$t ($$dir, $(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir; \
+	  done; \
+	done
 
 .PHONY: help
 help: ## Show this help
