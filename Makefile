@@ -11,7 +11,8 @@ USER           ?= alice
 
 .PHONY: up
 up: postgres-bin ## Run the whole platform locally (starts its own PostgreSQL unless DATABASE_URL is set)
-	$(GO) run ./services/local/cmd/todo-local up
+	@$(GO) build -o bin/todo-local ./services/local/cmd/todo-local
+	./bin/todo-local up
 
 .PHONY: token
 token: ## Print a development token: make token USER=alice
