@@ -102,7 +102,7 @@ func TestGroupDrainsABacklogInBatches(t *testing.T) {
 	})
 	c, reg := v.consumer(t, recordEffect("m1"), nil)
 	log := kafkatest.Logger(t)
-	goUntilCleanup(t, func(ctx context.Context) error {
+	kafkatest.Go(t, func(ctx context.Context) error {
 		return kafka.Consume(ctx, v.kcfg, kafka.Group{
 			Group: "svc", Topics: []string{events.TopicTaskEvents}, ProcessBatch: c.ProcessBatch, MaxBatch: 50, Log: log,
 		})

@@ -56,37 +56,9 @@ func setup(t *testing.T) *env {
 	t.Helper()
 	pool := dbtest.Pool(t, taskapi.Migrations, svcMigrations)
 	_, kcfg := kafkatest.Start(t)
-	pub, err := kafka.NewProducer(kcfg, kafkatest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{
-		Table: taskapi.OutboxTable, Channel: "taskapi_outbox", Log: kafkatest.Logger(t),
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	goUntilCleanup(t, relay.Run)
+	pub := kafkatest.Producer(t, kcfg)
+	kafkatest.Relay(t, pool, pub, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
 	return &env{pool: pool, kcfg: kcfg, store: taskapi.NewStore(pool), pub: pub}
-}
-
-// goUntilCleanup runs fn until the test ends and returns a function that
-// stops it earlier.
-func goUntilCleanup(t *testing.T, fn func(context.Context) error) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := fn(ctx); err != nil {
-			t.Errorf("stopped with %v", err)
-		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return stop
 }
 
 // recordEffect is a handler that writes one effect row per event, as member.
@@ -123,7 +95,7 @@ func (v *env) consumer(t *testing.T, h consume.Handler, edit func(*consume.Confi
 func (v *env) member(t *testing.T, process func(context.Context, consume.Delivery) error, onAssign func(map[string][]int32)) (stop func()) {
 	t.Helper()
 	log := kafkatest.Logger(t)
-	return goUntilCleanup(t, func(ctx context.Context) error {
+	return kafkatest.Go(t, func(ctx context.Context) error {
 		return kafka.Consume(ctx, v.kcfg, kafka.Group{
 			Group: "svc", Topics: []string{events.TopicTaskEvents}, Process: process, Log: log, OnAssign: onAssign,
 		})

@@ -62,16 +62,6 @@ func startRelay(t *testing.T, pool *pgxpool.Pool, pub outbox.Publisher, cfg outb
 	return reg
 }
 
-func producer(t *testing.T, cfg kafka.Config) *kafka.Producer {
-	t.Helper()
-	p, err := kafka.NewProducer(cfg, kafkatest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
-}
-
 // metric is the sum of the series of the metric family name in reg.
 func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
@@ -210,7 +200,7 @@ func TestRelayPublishesTaskEvents(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.Pool(t, taskapi.Migrations)
 	_, kcfg := kafkatest.Start(t)
-	reg := startRelay(t, pool, producer(t, kcfg), relayConfig())
+	reg := startRelay(t, pool, kafkatest.Producer(t, kcfg), relayConfig())
 	store := taskapi.NewStore(pool)
 	ctx := context.Background()
 
@@ -261,7 +251,7 @@ func TestRelayWakesOnNotify(t *testing.T) {
 	cfg := relayConfig()
 	cfg.PollInterval = time.Hour
 	cfg.ListenCheck = 50 * time.Millisecond
-	startRelay(t, pool, producer(t, kcfg), cfg)
+	startRelay(t, pool, kafkatest.Producer(t, kcfg), cfg)
 	store := taskapi.NewStore(pool)
 	ctx := context.Background()
 
@@ -312,7 +302,7 @@ func TestRelayInstancesPublishEachRowOnce(t *testing.T) {
 	cfg.PollInterval = 20 * time.Millisecond
 	var regs []*prometheus.Registry
 	for range 3 {
-		regs = append(regs, startRelay(t, pool, producer(t, kcfg), cfg))
+		regs = append(regs, startRelay(t, pool, kafkatest.Producer(t, kcfg), cfg))
 	}
 	store := taskapi.NewStore(pool)
 
@@ -348,7 +338,7 @@ func TestRelayDoesNotSkipRowsCommittedOutOfOrder(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.Pool(t, taskapi.Migrations)
 	_, kcfg := kafkatest.Start(t)
-	startRelay(t, pool, producer(t, kcfg), relayConfig())
+	startRelay(t, pool, kafkatest.Producer(t, kcfg), relayConfig())
 	ctx := context.Background()
 
 	insert := func(tx pgx.Tx, owner string) {
@@ -421,7 +411,7 @@ func TestRelayHoldsBackAKeyAfterAFailure(t *testing.T) {
 	createTasks(t, store, "bob", 3)
 	rows := outboxRows(t, pool)
 	second := rows[1] // alice's second event
-	pub := &flaky{Publisher: producer(t, kcfg), fail: map[string]int{second.eventID: 2}}
+	pub := &flaky{Publisher: kafkatest.Producer(t, kcfg), fail: map[string]int{second.eventID: 2}}
 	reg := startRelay(t, pool, pub, relayConfig())
 
 	kafkatest.Eventually(t, wait, "every row published", func() bool { return pending(t, pool) == 0 })
@@ -466,7 +456,7 @@ func TestRelaySurvivesBrokerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	kcfg := kafkatest.Config(broker.ListenAddrs()...)
-	reg := startRelay(t, pool, producer(t, kcfg), relayConfig())
+	reg := startRelay(t, pool, kafkatest.Producer(t, kcfg), relayConfig())
 	store := taskapi.NewStore(pool)
 
 	createTasks(t, store, "alice", 3)
@@ -565,7 +555,7 @@ func TestRelayPollsWhenItCannotListen(t *testing.T) {
 	cfg.PollInterval = 100 * time.Millisecond
 	cfg.ListenConfig = pool.Config().ConnConfig.Copy()
 	cfg.ListenConfig.Port = uint16(freePort(t)) // nothing listens there
-	startRelay(t, pool, producer(t, kcfg), cfg)
+	startRelay(t, pool, kafkatest.Producer(t, kcfg), cfg)
 	createTasks(t, taskapi.NewStore(pool), "alice", 3)
 	kafkatest.Eventually(t, wait, "the tasks published by polling", func() bool { return pending(t, pool) == 0 })
 	checkTopic(t, kcfg, outboxRows(t, pool), true)

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,19 +56,8 @@ func setup(t *testing.T) *env {
 	pool := dbtest.Pool(t, taskapi.Migrations, audit.Migrations)
 	_, kcfg := kafkatest.Start(t)
 	log := kafkatest.Logger(t)
-	pub, err := kafka.NewProducer(kcfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{
-		Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel, Log: log,
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	goUntilCleanup(t, relay.Run)
+	pub := kafkatest.Producer(t, kcfg)
+	kafkatest.Relay(t, pool, pub, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
 
 	reg := prometheus.NewRegistry()
 	c, err := consume.New(pool, audit.Handle, consume.Config{
@@ -79,7 +67,7 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goUntilCleanup(t, func(ctx context.Context) error {
+	kafkatest.Go(t, func(ctx context.Context) error {
 		return kafka.Consume(ctx, kcfg, kafka.Group{Group: audit.Group, Topics: audit.Topics, Process: c.Process, Log: log})
 	})
 
@@ -92,19 +80,6 @@ func setup(t *testing.T) *env {
 	}))
 	t.Cleanup(api.Close)
 	return &env{pool: pool, kcfg: kcfg, pub: pub, store: taskapi.NewStore(pool), reg: reg, api: api}
-}
-
-func goUntilCleanup(t *testing.T, fn func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := fn(ctx); err != nil {
-			t.Errorf("stopped with %v", err)
-		}
-	}()
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { cancel(); <-done }) })
 }
 
 func (v *env) count(t *testing.T, sql string, args ...any) int {

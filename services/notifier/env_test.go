@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,22 +59,9 @@ func setup(t *testing.T, o options) *env {
 	pool := dbtest.Pool(t, taskapi.Migrations, notifier.Migrations)
 	_, kcfg := kafkatest.Start(t)
 	log := kafkatest.Logger(t)
-	pub, err := kafka.NewProducer(kcfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	for _, rc := range []outbox.RelayConfig{
-		{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel},
-		{Table: notifier.OutboxTable, Channel: notifier.OutboxChannel},
-	} {
-		rc.Log, rc.MinBackoff, rc.MaxBackoff, rc.PollInterval = log, 50*time.Millisecond, 500*time.Millisecond, 200*time.Millisecond
-		relay, err := outbox.NewRelay(pool, pub, rc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		goUntilCleanup(t, relay.Run)
-	}
+	pub := kafkatest.Producer(t, kcfg)
+	kafkatest.Relay(t, pool, pub, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
+	kafkatest.Relay(t, pool, pub, outbox.RelayConfig{Table: notifier.OutboxTable, Channel: notifier.OutboxChannel})
 
 	reg := prometheus.NewRegistry()
 	m := notifier.NewMetrics(reg)
@@ -85,14 +71,14 @@ func setup(t *testing.T, o options) *env {
 		OutboxWaker: outbox.NewWaker(pool, notifier.OutboxChannel),
 	})
 	if !o.noFirer {
-		goUntilCleanup(t, v.firer.Run)
+		kafkatest.Go(t, v.firer.Run)
 	}
 	v.deliverer = notifier.NewDeliverer(pool, notifier.DelivererConfig{
 		MaxAttempts: o.attempts, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Lease: 5 * time.Second,
 		PollInterval: 500 * time.Millisecond, Webhooks: notifier.NewWebhookSender(5*time.Second, true), Mailer: o.mailer,
 		Log: log, Metrics: m, OutboxWaker: outbox.NewWaker(pool, notifier.OutboxChannel),
 	})
-	goUntilCleanup(t, v.deliverer.Run)
+	kafkatest.Go(t, v.deliverer.Run)
 	h := &notifier.Events{Metrics: m, EmailOn: o.mailer != nil}
 	c, err := consume.New(pool, h.Handle, consume.Config{
 		Name: notifier.Group, Table: notifier.ConsumedTable, Types: notifier.Types, DeadLetters: pub,
@@ -102,7 +88,7 @@ func setup(t *testing.T, o options) *env {
 		t.Fatal(err)
 	}
 	process := h.Process(c.Process, v.firer.Wake, v.deliverer.Wake)
-	goUntilCleanup(t, func(ctx context.Context) error {
+	kafkatest.Go(t, func(ctx context.Context) error {
 		return kafka.Consume(ctx, kcfg, kafka.Group{Group: notifier.Group, Topics: notifier.Topics, Process: process, Log: log})
 	})
 
@@ -117,19 +103,6 @@ func setup(t *testing.T, o options) *env {
 	}))
 	t.Cleanup(v.api.Close)
 	return v
-}
-
-func goUntilCleanup(t *testing.T, fn func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := fn(ctx); err != nil {
-			t.Errorf("stopped with %v", err)
-		}
-	}()
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { cancel(); <-done }) })
 }
 
 func (v *env) count(t *testing.T, sql string, args ...any) int {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
+	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/notifier"
 )
@@ -180,7 +181,7 @@ func TestCrashBetweenClaimAndCommit(t *testing.T) {
 	if n := v.count(t, `SELECT count(*) FROM notifier.outbox`); n != 0 {
 		t.Fatalf("%d events after the crash, want 0", n)
 	}
-	goUntilCleanup(t, v.firer.Run)
+	kafkatest.Go(t, v.firer.Run)
 	eventually(t, "all fired after the restart", func() bool { return v.count(t, `SELECT count(*) FROM notifier.outbox`) == 5 })
 	time.Sleep(500 * time.Millisecond)
 	if n := v.count(t, `SELECT count(DISTINCT event->'data'->>'reminder_id') FROM notifier.outbox`); n != 5 {
@@ -199,7 +200,7 @@ func TestDowntimeGraceWindow(t *testing.T) {
 	for i := range 3 {
 		apply(t, v, snapshot(fmt.Sprintf("0190f1a2-0000-7000-8000-0000000dd0%02d", i), 1, "old", nil, at(time.Now().Add(-2*time.Hour))), false)
 	}
-	goUntilCleanup(t, v.firer.Run)
+	kafkatest.Go(t, v.firer.Run)
 	eventually(t, "recent ones fired, old ones missed", func() bool {
 		return v.count(t, `SELECT count(*) FROM notifier.reminders WHERE fired_at IS NOT NULL AND title = 'recent'`) == 4 &&
 			v.count(t, `SELECT count(*) FROM notifier.reminders WHERE missed_at IS NOT NULL AND fired_at IS NULL AND title = 'old'`) == 3
@@ -235,7 +236,7 @@ func TestTwoReplicasFireEachOnce(t *testing.T) {
 	for range 2 {
 		f := notifier.NewFirer(v.pool, notifier.FirerConfig{BatchSize: 200, Listen: true})
 		wg.Add(1)
-		goUntilCleanup(t, func(ctx context.Context) error { defer wg.Done(); return f.Run(ctx) })
+		kafkatest.Go(t, func(ctx context.Context) error { defer wg.Done(); return f.Run(ctx) })
 	}
 	eventually(t, "every reminder fired", func() bool {
 		return v.count(t, `SELECT count(*) FROM notifier.reminders WHERE fired_at IS NOT NULL`) == n

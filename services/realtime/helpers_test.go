@@ -316,12 +316,7 @@ type publisher struct {
 
 func newPublisher(t *testing.T, kcfg kafka.Config) *publisher {
 	t.Helper()
-	p, err := kafka.NewProducer(kcfg, kafkatest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return &publisher{t: t, p: p}
+	return &publisher{t: t, p: kafkatest.Producer(t, kcfg)}
 }
 
 // task publishes a task.created event of a new task of owner and returns

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,19 +50,8 @@ func setup(t *testing.T) *env {
 	pool := dbtest.Pool(t, taskapi.Migrations, recurring.Migrations)
 	_, kcfg := kafkatest.Start(t)
 	log := kafkatest.Logger(t)
-	pub, err := kafka.NewProducer(kcfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	relay, err := outbox.NewRelay(pool, pub, outbox.RelayConfig{
-		Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel, Log: log,
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	goUntilCleanup(t, relay.Run)
+	pub := kafkatest.Producer(t, kcfg)
+	kafkatest.Relay(t, pool, pub, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
 
 	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: "recurring-test-jwt-secret-0123456789"})
 	if err != nil {
@@ -83,23 +71,10 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goUntilCleanup(t, func(ctx context.Context) error {
+	kafkatest.Go(t, func(ctx context.Context) error {
 		return kafka.Consume(ctx, kcfg, kafka.Group{Group: recurring.Group, Topics: []string{events.TopicTaskEvents}, Process: c.Process, Log: log})
 	})
 	return &env{pool: pool, kcfg: kcfg, pub: pub, store: store, reg: reg}
-}
-
-func goUntilCleanup(t *testing.T, fn func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := fn(ctx); err != nil {
-			t.Errorf("stopped with %v", err)
-		}
-	}()
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { cancel(); <-done }) })
 }
 
 func (v *env) count(t *testing.T, sql string, args ...any) int {
