@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,57 +21,61 @@ import (
 	"github.com/todo-platform/todo/pkg/web"
 )
 
-// Base is the configuration every service reads.
+// Server is what every service reads to serve: its address, logging and
+// shutdown.
+type Server struct {
+	Addr          string        // ADDR, default ":8080"
+	LogLevel      slog.Level    // LOG_LEVEL, default info
+	LogFormat     string        // LOG_FORMAT: json (default) or text
+	ShutdownGrace time.Duration // SHUTDOWN_GRACE, default 15s: how long work in flight may finish at shutdown
+}
+
+// ServerFromEnv reads the server configuration, naming the variable of any
+// bad value.
+func ServerFromEnv(getenv func(string) string) (Server, error) {
+	s := Server{Addr: getenv("ADDR"), LogFormat: getenv("LOG_FORMAT")}
+	if s.Addr == "" {
+		s.Addr = ":8080"
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return s, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v)
+		}
+	}
+	switch s.LogFormat {
+	case "", "json", "text":
+	default:
+		return s, fmt.Errorf("LOG_FORMAT=%q: want json or text", s.LogFormat)
+	}
+	var err error
+	s.ShutdownGrace, err = EnvDuration(getenv, "SHUTDOWN_GRACE", 15*time.Second)
+	return s, err
+}
+
+// Base is the configuration every service with a database reads.
 type Base struct {
-	Addr           string        // ADDR, default ":8080"
-	DatabaseURL    string        // DATABASE_URL (the pooled one in production)
-	MigrationURL   string        // DATABASE_DIRECT_URL, default DATABASE_URL
-	MigrateOnStart bool          // MIGRATE_ON_START, default true
-	LogLevel       slog.Level    // LOG_LEVEL, default info
-	LogFormat      string        // LOG_FORMAT: json (default) or text
-	ShutdownGrace  time.Duration // how long requests in flight may finish at shutdown
+	Server
+	DatabaseURL    string // DATABASE_URL (the pooled one in production)
+	MigrationURL   string // DATABASE_DIRECT_URL, default DATABASE_URL
+	MigrateOnStart bool   // MIGRATE_ON_START, default true
 }
 
 // BaseFromEnv reads the base configuration, naming the variable of any bad
 // value.
 func BaseFromEnv(getenv func(string) string) (Base, error) {
-	b := Base{
-		Addr:           getenv("ADDR"),
-		DatabaseURL:    getenv("DATABASE_URL"),
-		MigrationURL:   getenv("DATABASE_DIRECT_URL"),
-		MigrateOnStart: true,
-		LogFormat:      getenv("LOG_FORMAT"),
-		ShutdownGrace:  15 * time.Second,
+	srv, err := ServerFromEnv(getenv)
+	if err != nil {
+		return Base{}, err
 	}
-	if b.Addr == "" {
-		b.Addr = ":8080"
-	}
+	b := Base{Server: srv, DatabaseURL: getenv("DATABASE_URL"), MigrationURL: getenv("DATABASE_DIRECT_URL")}
 	if b.DatabaseURL == "" {
 		return b, errors.New("DATABASE_URL is not set: point it at the PostgreSQL database (or run `make up`, which starts one)")
 	}
 	if b.MigrationURL == "" {
 		b.MigrationURL = b.DatabaseURL
 	}
-	if v := getenv("MIGRATE_ON_START"); v != "" {
-		switch strings.ToLower(v) {
-		case "true", "1", "yes":
-		case "false", "0", "no":
-			b.MigrateOnStart = false
-		default:
-			return b, fmt.Errorf("MIGRATE_ON_START=%q: want true or false", v)
-		}
-	}
-	if v := getenv("LOG_LEVEL"); v != "" {
-		if err := b.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return b, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v)
-		}
-	}
-	switch b.LogFormat {
-	case "", "json", "text":
-	default:
-		return b, fmt.Errorf("LOG_FORMAT=%q: want json or text", b.LogFormat)
-	}
-	return b, nil
+	b.MigrateOnStart, err = EnvBool(getenv, "MIGRATE_ON_START", true)
+	return b, err
 }
 
 // Start does what comes before serving: it reads the command in args[1]

@@ -130,3 +130,36 @@ func TestRouter(t *testing.T) {
 		t.Errorf("PingReady's error %v is neither ErrDatabaseUnreachable nor the cause", err)
 	}
 }
+
+func TestEnvReaders(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"B": "Off", "BAD_B": "maybe", "D": "90s", "NEG_D": "-1s", "I": "7", "LOW_I": "0", "TEXT_I": "x"}
+	getenv := func(k string) string { return vars[k] }
+	if b, err := EnvBool(getenv, "B", true); err != nil || b {
+		t.Errorf("EnvBool(Off) = %v, %v", b, err)
+	}
+	if b, err := EnvBool(getenv, "UNSET", true); err != nil || !b {
+		t.Errorf("EnvBool(unset) = %v, %v, want the default", b, err)
+	}
+	if _, err := EnvBool(getenv, "BAD_B", true); err == nil || !strings.Contains(err.Error(), "BAD_B") {
+		t.Errorf("EnvBool(maybe): %v, want an error naming BAD_B", err)
+	}
+	if d, err := EnvDuration(getenv, "D", time.Second); err != nil || d != 90*time.Second {
+		t.Errorf("EnvDuration(90s) = %v, %v", d, err)
+	}
+	if _, err := EnvDuration(getenv, "NEG_D", time.Second); err == nil || !strings.Contains(err.Error(), "NEG_D") {
+		t.Errorf("EnvDuration(-1s): %v, want an error naming NEG_D", err)
+	}
+	if n, err := EnvInt(getenv, "I", 1, 1); err != nil || n != 7 {
+		t.Errorf("EnvInt(7) = %v, %v", n, err)
+	}
+	for _, name := range []string{"LOW_I", "TEXT_I"} {
+		if _, err := EnvInt(getenv, name, 1, 1); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("EnvInt(%s): %v, want an error naming it", name, err)
+		}
+	}
+	s, err := ServerFromEnv(func(k string) string { return map[string]string{"SHUTDOWN_GRACE": "3s"}[k] })
+	if err != nil || s.ShutdownGrace != 3*time.Second || s.Addr != ":8080" {
+		t.Errorf("ServerFromEnv: %+v, %v", s, err)
+	}
+}

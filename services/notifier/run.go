@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -61,7 +60,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.Events, err = transport.ConfigFromEnv(getenv); err != nil {
 		return c, err
 	}
-	durations := []struct {
+	for _, d := range []struct {
 		name string
 		dst  *time.Duration
 		def  time.Duration
@@ -71,39 +70,24 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		{"DELIVERY_TIMEOUT", &c.Timeout, 10 * time.Second},
 		{"DELIVERY_MIN_BACKOFF", &c.MinBackoff, time.Second},
 		{"DELIVERY_MAX_BACKOFF", &c.MaxBackoff, 10 * time.Minute},
-	}
-	for _, d := range durations {
-		*d.dst = d.def
-		if v := getenv(d.name); v != "" {
-			x, err := time.ParseDuration(v)
-			if err != nil || x <= 0 {
-				return c, fmt.Errorf("%s=%q: want a positive duration such as 30s", d.name, v)
-			}
-			*d.dst = x
+	} {
+		if *d.dst, err = service.EnvDuration(getenv, d.name, d.def); err != nil {
+			return c, err
 		}
 	}
-	ints := []struct {
-		name string
-		dst  *int
-		def  int
-	}{{"REMINDER_BATCH", &c.Batch, 1000}, {"DELIVERY_MAX_ATTEMPTS", &c.MaxAttempts, 8}}
-	for _, i := range ints {
-		*i.dst = i.def
-		if v := getenv(i.name); v != "" {
-			x, err := strconv.Atoi(v)
-			if err != nil || x < 1 {
-				return c, fmt.Errorf("%s=%q: want a whole number of at least 1", i.name, v)
-			}
-			*i.dst = x
-		}
+	if c.Batch, err = service.EnvInt(getenv, "REMINDER_BATCH", 1000, 1); err != nil {
+		return c, err
 	}
-	if c.AllowPrivate, err = boolEnv(getenv, "WEBHOOK_ALLOW_PRIVATE", false); err != nil {
+	if c.MaxAttempts, err = service.EnvInt(getenv, "DELIVERY_MAX_ATTEMPTS", 8, 1); err != nil {
+		return c, err
+	}
+	if c.AllowPrivate, err = service.EnvBool(getenv, "WEBHOOK_ALLOW_PRIVATE", false); err != nil {
 		return c, err
 	}
 	c.SMTP = SMTPConfig{
 		Addr: getenv("SMTP_ADDR"), Username: getenv("SMTP_USERNAME"), Password: getenv("SMTP_PASSWORD"), From: getenv("SMTP_FROM"),
 	}
-	if c.SMTP.StartTLS, err = boolEnv(getenv, "SMTP_STARTTLS", c.SMTP.Username != ""); err != nil {
+	if c.SMTP.StartTLS, err = service.EnvBool(getenv, "SMTP_STARTTLS", c.SMTP.Username != ""); err != nil {
 		return c, err
 	}
 	if f := getenv("SMTP_CA_FILE"); f != "" {
@@ -127,18 +111,6 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, nil
-}
-
-func boolEnv(getenv func(string) string, name string, def bool) (bool, error) {
-	v := getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("%s=%q: want true or false", name, v)
-	}
-	return b, nil
 }
 
 // Run runs the notifier until ctx ends or SIGINT/SIGTERM arrives: the HTTP

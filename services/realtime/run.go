@@ -42,9 +42,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -65,39 +63,25 @@ var Topics = []string{events.TopicTaskEvents, events.TopicReminders}
 // Config is realtime's configuration, read from the environment. Realtime
 // keeps no data: it needs no database.
 type Config struct {
-	Addr          string        // ADDR, default ":8080"
-	LogLevel      slog.Level    // LOG_LEVEL, default info
-	LogFormat     string        // LOG_FORMAT: json (default) or text
-	ShutdownGrace time.Duration // how long closing connections may take at shutdown
-	JWT           auth.Config
-	Events        transport.Config
-	Options       Options
+	service.Server
+	JWT     auth.Config
+	Events  transport.Config
+	Options Options
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	c := Config{Addr: getenv("ADDR"), LogFormat: getenv("LOG_FORMAT"), ShutdownGrace: 15 * time.Second, JWT: auth.ConfigFromEnv(getenv)}
-	if c.Addr == "" {
-		c.Addr = ":8080"
+	srv, err := service.ServerFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
 	}
-	if v := getenv("LOG_LEVEL"); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v)
-		}
-	}
-	switch c.LogFormat {
-	case "", "json", "text":
-	default:
-		return c, fmt.Errorf("LOG_FORMAT=%q: want json or text", c.LogFormat)
-	}
+	c := Config{Server: srv, JWT: auth.ConfigFromEnv(getenv)}
 	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
 		return c, auth.ErrNotConfigured
 	}
-	ev, err := transport.ConfigFromEnv(getenv)
-	if err != nil {
+	if c.Events, err = transport.ConfigFromEnv(getenv); err != nil {
 		return c, err
 	}
-	c.Events = ev
 
 	o := &c.Options
 	if v := strings.TrimSpace(getenv("REALTIME_ALLOWED_ORIGINS")); v != "" {
@@ -108,31 +92,24 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			}
 		}
 	}
-	ints := []struct {
+	for _, e := range []struct {
 		name string
 		dst  *int
 	}{
 		{"REALTIME_MAX_CONNS_PER_USER", &o.MaxConnsPerUser},
 		{"REALTIME_SEND_QUEUE", &o.SendQueue},
 		{"REALTIME_REPLAY_SIZE", &o.ReplaySize},
-	}
-	for _, e := range ints {
-		if v := getenv(e.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return c, fmt.Errorf("%s=%q: want a positive whole number", e.name, v)
-			}
-			*e.dst = n
+	} {
+		if *e.dst, err = service.EnvInt(getenv, e.name, *e.dst, 1); err != nil {
+			return c, err
 		}
 	}
-	if v := getenv("REALTIME_READ_LIMIT"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 512 {
-			return c, fmt.Errorf("REALTIME_READ_LIMIT=%q: want bytes, at least 512", v)
-		}
-		o.ReadLimit = n
+	readLimit, err := service.EnvInt(getenv, "REALTIME_READ_LIMIT", int(o.ReadLimit), 512)
+	if err != nil {
+		return c, err
 	}
-	durs := []struct {
+	o.ReadLimit = int64(readLimit)
+	for _, e := range []struct {
 		name string
 		dst  *time.Duration
 	}{
@@ -140,15 +117,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		{"REALTIME_PING_INTERVAL", &o.PingInterval},
 		{"REALTIME_PONG_TIMEOUT", &o.PongTimeout},
 		{"REALTIME_WRITE_TIMEOUT", &o.WriteTimeout},
-		{"SHUTDOWN_GRACE", &c.ShutdownGrace},
-	}
-	for _, e := range durs {
-		if v := getenv(e.name); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return c, fmt.Errorf("%s=%q: want a positive duration such as 30s", e.name, v)
-			}
-			*e.dst = d
+	} {
+		if *e.dst, err = service.EnvDuration(getenv, e.name, *e.dst); err != nil {
+			return c, err
 		}
 	}
 	c.Options = c.Options.withDefaults()

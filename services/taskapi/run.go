@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/todo-platform/todo/pkg/auth"
@@ -56,12 +55,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.InternalToken != "" && len(c.InternalToken) < 16 {
 		return c, errors.New("INTERNAL_TOKEN must be at least 16 characters long")
 	}
-	switch v := strings.ToLower(strings.TrimSpace(getenv("OUTBOX_RELAY"))); v {
-	case "", "true", "1", "yes", "on":
-		c.Relay = true
-	case "false", "0", "no", "off":
-	default:
-		return c, fmt.Errorf("OUTBOX_RELAY=%q: want true or false", v)
+	if c.Relay, err = service.EnvBool(getenv, "OUTBOX_RELAY", true); err != nil {
+		return c, err
 	}
 	if c.Relay {
 		ev, err := transport.ConfigFromEnv(getenv)
