@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/todo-platform/todo/pkg/consume"
-	"github.com/todo-platform/todo/pkg/dapr"
 	"github.com/todo-platform/todo/pkg/kafka"
 )
 
@@ -60,10 +59,10 @@ func SubscribeAll(cfg Config, log *slog.Logger, b Broadcast) (http.Handler, func
 			}
 			return nil
 		}
-		h := &dapr.Subscriber{PubSub: cfg.Dapr.PubSub, Topics: b.Topics, Process: process, Log: log, AppToken: cfg.AppToken}
+		h, wait := daprSubscription(cfg, b.Topics, process, log)
 		log.Info("broadcast subscription through the dapr sidecar: the component must give each pod its own consumer group",
 			"pubsub", h.Subscriptions()[0].PubSubName, "topics", b.Topics, "subscriber", b.Name)
-		return h, func(ctx context.Context) error { <-ctx.Done(); return nil }, nil
+		return h, wait, nil
 	case Kafka, "":
 		kcfg := cfg.Kafka
 		return nil, func(ctx context.Context) error {

@@ -145,14 +145,22 @@ func (t *Transport) Subscribe(s Subscription) (http.Handler, func(context.Contex
 		return nil, nil, errors.New("subscribe: needs a group, topics and a Process function")
 	}
 	if t.cfg.Kind == Dapr {
-		h := &dapr.Subscriber{PubSub: t.cfg.Dapr.PubSub, Topics: s.Topics, Process: s.Process, Log: t.log, AppToken: t.cfg.AppToken}
+		h, wait := daprSubscription(t.cfg, s.Topics, s.Process, t.log)
 		t.log.Info("subscribed through the dapr sidecar", "pubsub", h.Subscriptions()[0].PubSubName, "topics", s.Topics, "group", s.Group)
-		return h, func(ctx context.Context) error { <-ctx.Done(); return nil }, nil
+		return h, wait, nil
 	}
 	cfg := t.cfg.Kafka
 	return nil, func(ctx context.Context) error {
 		return kafka.Consume(ctx, cfg, kafka.Group{Group: s.Group, Topics: s.Topics, Process: s.Process, ProcessBatch: s.ProcessBatch, Log: t.log})
 	}, nil
+}
+
+// daprSubscription is the handler the sidecar calls with topics' messages,
+// and the run function that goes beside it: it only waits for ctx, since the
+// sidecar drives the deliveries.
+func daprSubscription(cfg Config, topics []string, process func(context.Context, consume.Delivery) error, log *slog.Logger) (*dapr.Subscriber, func(context.Context) error) {
+	h := &dapr.Subscriber{PubSub: cfg.Dapr.PubSub, Topics: topics, Process: process, Log: log, AppToken: cfg.AppToken}
+	return h, func(ctx context.Context) error { <-ctx.Done(); return nil }
 }
 
 type kafkaPublisher struct{ *kafka.Producer }
