@@ -273,19 +273,17 @@ func (r *Relay) batch(ctx context.Context) (n int, busy bool, err error) {
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
+	// The lock, and (in the same round trip) the mark's durability: the mark
+	// need not wait for the disk. A mark lost in a crash of the database only
+	// publishes its rows again, which consumers skip as duplicates; not
+	// waiting takes a WAL flush off every batch, and so off every event's way
+	// to the broker. set_config(…, true) is SET LOCAL.
 	var locked bool
-	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`, r.lockName).Scan(&locked); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)), set_config('synchronous_commit', 'off', true)`, r.lockName).Scan(&locked, nil); err != nil {
 		return 0, false, fmt.Errorf("take relay lock: %w", err)
 	}
 	if !locked {
 		return 0, true, nil
-	}
-	// The mark need not wait for the disk: a mark lost in a crash of the
-	// database only publishes its rows again, which consumers skip as
-	// duplicates. Not waiting takes a WAL flush off every batch, and so off
-	// every event's way to the broker.
-	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-		return 0, false, fmt.Errorf("relax the mark's durability: %w", err)
 	}
 	rows, err := tx.Query(ctx, r.selectPending, r.cfg.BatchSize)
 	if err != nil {
