@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 )
 
 // page is the web page that uses the API: sign in with a token, add, filter,
@@ -59,7 +60,7 @@ func newPage(realtime string) http.HandlerFunc {
 	if ValidateRealtimeURL(realtime) == nil && realtime != "" {
 		u, _ := url.Parse(realtime)
 		body = bytes.Replace(page, realtimeMeta, []byte(`<meta name="todo-realtime" content="`+html.EscapeString(realtime)+`">`), 1)
-		csp = regexp.MustCompile(`connect-src 'self'`).ReplaceAllLiteralString(csp, "connect-src 'self' "+u.Scheme+"://"+u.Host)
+		csp = strings.Replace(csp, "connect-src 'self'", "connect-src 'self' "+u.Scheme+"://"+u.Host, 1)
 	}
 	return func(w http.ResponseWriter, _ *http.Request) {
 		h := w.Header()
