@@ -25,6 +25,7 @@ type expectation struct {
 	partitions    map[string]int
 	dapr          bool
 	autoscaled    bool
+	autoscalers   []string // the services with an autoscaler when not every one has
 	pullSecret    bool
 	kafkaAuth     bool // SASL credentials in the kafka Secret
 	privateCA     bool // the brokers' CA is mounted
@@ -49,9 +50,10 @@ var expectations = []expectation{
 		// The local cluster: an external Kafka (make cluster's broker, so
 		// the program creates no topics), the Dapr images from the
 		// cluster's registry, no Ingress.
-		stack:     "local",
-		dapr:      true,
-		noIngress: true,
+		stack:       "local",
+		dapr:        true,
+		noIngress:   true,
+		autoscalers: []string{"taskapi"},
 		daprValues: map[string]any{
 			"global.registry":                        "127.0.0.1:5050/todo-cluster",
 			"global.tag":                             "1.16.5",
@@ -240,8 +242,8 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		if e.autoscaled && len(hpas) != len(apps.Catalog) {
 			t.Errorf("%d autoscalers, want one per service", len(hpas))
 		}
-		if !e.autoscaled && len(hpas) != 0 {
-			t.Errorf("%d autoscalers on a fixed-size stack", len(hpas))
+		if !e.autoscaled && len(hpas) != len(e.autoscalers) {
+			t.Errorf("%d autoscalers, want %d (%v)", len(hpas), len(e.autoscalers), e.autoscalers)
 		}
 		for _, h := range hpas {
 			min, max := num(dig(h.obj(), "spec", "minReplicas")), num(dig(h.obj(), "spec", "maxReplicas"))

@@ -179,6 +179,14 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			_ = c.Stop()
 		}
 	}()
+	// Others may search the folder: PostgreSQL runs as its own user when
+	// the cluster runs as root.
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o711); err != nil { //nolint:gosec // G302: search only, for the postgres user.
+		return nil, err
+	}
 	for _, d := range []string{"logs", "conf", "bin"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
 			return nil, err

@@ -286,7 +286,9 @@ func clusterChain(name string) bool {
 }
 
 // cleanupIPTables removes the node's chains and every rule that jumps to
-// them, in the filter, nat and mangle tables, IPv4 and IPv6.
+// them, in the filter, nat, mangle and raw tables, IPv4 and IPv6. Rules are
+// deleted by their number (iptables -S quotes comments, which a split on
+// spaces would break), the last first.
 func cleanupIPTables(ctx context.Context) error {
 	var errs []error
 	for _, bin := range []string{"iptables", "ip6tables"} {
@@ -299,22 +301,27 @@ func cleanupIPTables(ctx context.Context) error {
 				continue // the table may not exist (raw, IPv6)
 			}
 			var chains []string
-			var jumps [][]string
+			jumps := map[string][]int{} // chain outside the cluster -> numbers of its rules that jump into it
+			num := map[string]int{}
 			for _, line := range strings.Split(string(out), "\n") {
 				f := strings.Fields(line)
 				switch {
 				case len(f) >= 2 && f[0] == "-N" && clusterChain(f[1]):
 					chains = append(chains, f[1])
 				case len(f) >= 2 && f[0] == "-A" && !clusterChain(f[1]):
+					num[f[1]]++
 					if i := slices.Index(f, "-j"); i >= 0 && i+1 < len(f) && clusterChain(f[i+1]) {
-						jumps = append(jumps, f)
+						jumps[f[1]] = append(jumps[f[1]], num[f[1]])
 					}
 				}
 			}
-			for _, rule := range jumps {
-				args := append([]string{"-w", "-t", table, "-D"}, rule[1:]...)
-				if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil { //nolint:gosec // G204: a rule iptables printed.
-					errs = append(errs, fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, out))
+			for chain, rules := range jumps {
+				slices.Reverse(rules)
+				for _, n := range rules {
+					args := []string{"-w", "-t", table, "-D", chain, strconv.Itoa(n)}
+					if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil { //nolint:gosec // G204: a rule iptables listed.
+						errs = append(errs, fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, out))
+					}
 				}
 			}
 			for _, ch := range chains {

@@ -179,6 +179,9 @@ func (c *Cluster) startKubelet(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(c.dir, "conf", "resolv.conf"), []byte(resolv), 0o644); err != nil { //nolint:gosec // G306: read by the pods' resolver.
 		return err
 	}
+	if err := prepareCgroupRoot(); err != nil {
+		return err
+	}
 	for _, d := range []string{"kubelet", "pod-logs"} {
 		if err := os.MkdirAll(filepath.Join(c.dir, d), 0o750); err != nil {
 			return err

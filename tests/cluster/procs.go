@@ -247,3 +247,30 @@ func cgroupHierarchies() []string {
 	}
 	return out
 }
+
+// prepareCgroupRoot creates the cluster's cgroup in every hierarchy, as the
+// kubelet requires of its cgroupRoot, with the v1 cpuset's CPUs and memory
+// nodes copied from the root (a new cpuset has none, and its children, the
+// pods, would inherit that).
+func prepareCgroupRoot() error {
+	for _, base := range cgroupHierarchies() {
+		dir := filepath.Join(base, cgroupName)
+		if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: cgroupfs directories.
+			return fmt.Errorf("create cgroup %s: %w", dir, err)
+		}
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			raw, err := os.ReadFile(filepath.Join(base, f)) //nolint:gosec // G304: cgroupfs.
+			if err != nil {
+				continue // not the cpuset hierarchy
+			}
+			cur, _ := os.ReadFile(filepath.Join(dir, f)) //nolint:gosec // G304: cgroupfs.
+			if len(strings.TrimSpace(string(cur))) > 0 {
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), raw, 0o644); err != nil { //nolint:gosec // G306: cgroupfs.
+				return fmt.Errorf("initialise %s of %s: %w", f, dir, err)
+			}
+		}
+	}
+	return nil
+}
