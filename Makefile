@@ -27,10 +27,10 @@ test: postgres-bin ## Run all tests (race detector on) against real PostgreSQL
 .PHONY: test-e2e
 test-e2e: tools postgres-bin chromium-bin node-bin ## Run the end-to-end tests with the real tools (a one-node Kubernetes, etcd, Pulumi engine, daprd, Chromium)
 	@bash tests/tools/path.sh --check
-	PATH="$$(bash tests/tools/path.sh):$$PATH" PULUMI_SKIP_UPDATE_CHECK=true $(GO) test -tags e2e -count=1 -timeout 30m ./tests/...
+	PATH="$$(bash tests/tools/path.sh):$$PATH" PULUMI_SKIP_UPDATE_CHECK=true $(GO) test -tags e2e -count=1 -timeout 60m ./tests/...
 
 .PHONY: tools
-tools: ## Build the heavy test tools once into ~/.cache/todo-platform/tools (15-20 min each when cold; instant when cached)
+tools: ## Build the heavy test tools once into ~/.cache/todo-platform/tools (about an hour in all when cold; instant when cached)
 	bash tests/tools/build.sh
 
 .PHONY: lint

@@ -422,3 +422,14 @@ func (c *Cluster) kubectl(ctx context.Context, stdin string, args ...string) (st
 func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
 	return c.kubectl(ctx, "", args...)
 }
+
+// TempDir makes a new state folder under the system's temporary folder that
+// PostgreSQL's own user may enter (t.TempDir's parents are private). The
+// caller removes it.
+func TempDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	return dir, os.Chmod(dir, 0o711) //nolint:gosec // G302: search only, for the postgres user.
+}

@@ -19,7 +19,11 @@ import (
 // registry; its Service routed by kube-proxy from the host; cluster names
 // resolved), stops it, and checks that nothing is left on the machine.
 func TestClusterRunsPodsAndLeavesNothing(t *testing.T) {
-	dir := t.TempDir()
+	dir, err := cluster.TempDir("todo-cluster-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 

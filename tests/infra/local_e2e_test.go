@@ -56,7 +56,11 @@ func TestLocalStack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 
-	dir := t.TempDir()
+	dir, err := cluster.TempDir("todo-cluster-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	started := time.Now()
 	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, Progress: logWriter{t}})
 	if err != nil {
