@@ -105,6 +105,10 @@ type Options struct {
 	// DurableDatabase keeps PostgreSQL's fsync on (make cluster); tests
 	// turn it off.
 	DurableDatabase bool
+	// WaitTurn, when positive, waits up to that long for another cluster on
+	// this machine to stop instead of refusing at once (test binaries that
+	// `go test` runs side by side take turns).
+	WaitTurn time.Duration
 	// DetachOnExit leaves the components running if the starting process
 	// dies without Stop (the background runner, which records itself for
 	// Cleanup). When false (tests), the components die with it.
@@ -170,7 +174,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := preflight(); err != nil {
 		return nil, err
 	}
-	if err := claim(ctx, dir, opts.Progress); err != nil {
+	if err := claim(ctx, dir, opts.WaitTurn, opts.Progress); err != nil {
 		return nil, err
 	}
 	defer func() {

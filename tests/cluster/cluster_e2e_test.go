@@ -28,7 +28,7 @@ func TestClusterRunsPodsAndLeavesNothing(t *testing.T) {
 	defer cancel()
 
 	started := time.Now()
-	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, Progress: testWriter{t}})
+	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, Progress: testWriter{t}, WaitTurn: 30 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

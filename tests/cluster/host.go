@@ -64,9 +64,39 @@ type record struct {
 	PID int    `json:"pid"`
 }
 
-// claim refuses when a cluster runs on this machine, cleans up after one that
-// died, and records this one.
-func claim(ctx context.Context, dir string, progress io.Writer) error {
+// claim refuses when a cluster runs on this machine (or waits up to wait
+// for it to stop), cleans up after one that died, and records this one. A
+// lock file makes the check and the record one step between processes.
+func claim(ctx context.Context, dir string, wait time.Duration, progress io.Writer) error {
+	deadline := time.Now().Add(wait)
+	said := false
+	for {
+		err := claimOnce(ctx, dir, progress)
+		if !errors.Is(err, ErrRunning) || wait <= 0 || time.Now().After(deadline) {
+			return err
+		}
+		if !said {
+			fmt.Fprintf(progress, "%v; waiting up to %s for it to stop\n", err, wait)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func claimOnce(ctx context.Context, dir string, progress io.Writer) error {
+	lock, err := os.OpenFile(recordPath+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil { //nolint:gosec // G115: a file descriptor fits an int.
+		return fmt.Errorf("lock %s: %w", lock.Name(), err)
+	}
+	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }() //nolint:gosec // G115: as above.
 	if r, err := readRecord(); err == nil {
 		if alive(r.PID) && r.PID != os.Getpid() {
 			return fmt.Errorf("%w (state in %s, run by pid %d): stop it first (make cluster-down)", ErrRunning, r.Dir, r.PID)

@@ -62,7 +62,7 @@ func TestLocalStack(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	started := time.Now()
-	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, Progress: logWriter{t}})
+	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, Progress: logWriter{t}, WaitTurn: 30 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
