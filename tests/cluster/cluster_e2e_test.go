@@ -6,7 +6,10 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,4 +95,69 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestCommandUpDownAfterCrash runs the cluster as `make cluster` does (the
+// todo-cluster command, in the background), kills its process with SIGKILL,
+// as a crash would, and checks that `make cluster-down` still removes
+// everything: the orphaned components and containers, mounts, network,
+// iptables chains, cgroups.
+func TestCommandUpDownAfterCrash(t *testing.T) {
+	dir, err := cluster.TempDir("todo-cluster-cmd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	bin := filepath.Join(t.TempDir(), "todo-cluster")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/todo-cluster").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	down := func() string {
+		out, err := exec.CommandContext(ctx, bin, "down", "-dir", dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("todo-cluster down: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+
+	out, err := exec.CommandContext(ctx, bin, "up", "-dir", dir, "-wait", "30m").CombinedOutput()
+	if err != nil {
+		down()
+		t.Fatalf("todo-cluster up: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "export KUBECONFIG="+filepath.Join(dir, "kubeconfig")) {
+		t.Errorf("up does not print the KUBECONFIG line:\n%s", out)
+	}
+	running, pid, ok := cluster.Running()
+	if !ok || running != dir {
+		down()
+		t.Fatalf("after up: running=%v dir=%q", ok, running)
+	}
+	status, err := exec.CommandContext(ctx, bin, "status").CombinedOutput()
+	if err != nil || !strings.Contains(string(status), "is running") {
+		t.Errorf("status: %v\n%s", err, status)
+	}
+
+	// The crash: the components and pods are orphaned, still running.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if syscall.Kill(pid, 0) != nil {
+			break
+		}
+	}
+	if left := cluster.Leftovers(ctx, dir); len(left) == 0 {
+		t.Error("nothing left after killing the cluster's process: the crash was not simulated")
+	}
+	msg := down()
+	if !strings.Contains(msg, "nothing is left running") {
+		t.Errorf("down says:\n%s", msg)
+	}
+	if left := cluster.Leftovers(ctx, dir); len(left) > 0 {
+		t.Fatalf("left behind after down: %v", left)
+	}
+	t.Logf("up, crash and down: clean\n%s%s", out, msg)
 }

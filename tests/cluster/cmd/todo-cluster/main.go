@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", ".data/cluster", "the cluster's state folder")
 	timeout := fs.Duration("timeout", 10*time.Minute, "up: how long to wait for the cluster")
+	wait := fs.Duration("wait", 0, "up: how long to wait for another cluster on this machine to stop (default: refuse at once)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -62,9 +63,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch cmd {
 	case "up":
-		return up(ctx, abs, *timeout, stdout)
+		return up(ctx, abs, *timeout, *wait, stdout)
 	case "serve":
-		return serve(abs, stdout)
+		return serve(abs, *wait, stdout)
 	case "down":
 		return down(ctx, abs, stdout)
 	case "status":
@@ -83,7 +84,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // up starts `todo-cluster serve` in its own session, shows its progress and
 // returns once the cluster is ready.
-func up(ctx context.Context, dir string, timeout time.Duration, stdout io.Writer) error {
+func up(ctx context.Context, dir string, timeout, wait time.Duration, stdout io.Writer) error {
+	for deadline := time.Now().Add(wait); ; {
+		d, _, ok := cluster.Running()
+		if !ok || d == dir || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
 	if d, pid, ok := cluster.Running(); ok {
 		if d != dir {
 			return fmt.Errorf("%w in %s (pid %d); stop it first: todo-cluster down -dir %s", cluster.ErrRunning, d, pid, d)
@@ -104,7 +112,7 @@ func up(ctx context.Context, dir string, timeout time.Duration, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "serve", "-dir", dir) //nolint:gosec // G204: this very program.
+	cmd := exec.Command(self, "serve", "-dir", dir, "-wait", wait.String()) //nolint:gosec // G204: this very program.
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -168,10 +176,10 @@ export KUBECONFIG=%s
 }
 
 // serve runs the cluster until SIGTERM or SIGINT.
-func serve(dir string, stdout io.Writer) error {
+func serve(dir string, wait time.Duration, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, Progress: stdout, DurableDatabase: true, DetachOnExit: true})
+	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, Progress: stdout, DurableDatabase: true, DetachOnExit: true, WaitTurn: wait})
 	if err != nil {
 		return err
 	}
