@@ -99,6 +99,11 @@ func up(ctx context.Context, dir string, timeout, wait time.Duration, stdout io.
 		fmt.Fprintf(stdout, "the local cluster is already running (pid %d)\n", pid)
 		return printReady(dir, stdout)
 	}
+	// PostgreSQL runs as its own user, which must be able to reach its
+	// folder: folders made here are searchable by others (as make up's).
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: see above.
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o750); err != nil {
 		return err
 	}
