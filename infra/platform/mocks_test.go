@@ -334,13 +334,14 @@ func run(t *testing.T, stack string, sc *stackConfig) (*result, error) {
 		for k, v := range out {
 			o := pulumi.ToOutput(v)
 			outs[k] = o
-			ctx.Export(k, o)
-			o.ApplyT(func(x any) any {
+			// Exporting the applied output makes RunErr wait for the
+			// callback, so res.outputs is complete when it returns.
+			ctx.Export(k, o.ApplyT(func(x any) any {
 				omu.Lock()
 				res.outputs[k] = x
 				omu.Unlock()
 				return x
-			})
+			}))
 		}
 		return nil
 	}, pulumi.WithMocks("todo", stack, m), withConfig)
