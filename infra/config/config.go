@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -159,7 +160,7 @@ type Dapr struct {
 	SubscriptionRoute        string `json:"subscriptionRoute"`        // route of declarative subscriptions; {topic} is replaced
 	Registry                 string `json:"registry"`                 // where the control plane and sidecar images come from (the chart's global.registry)
 	Tag                      string `json:"tag"`                      // their tag ("" = the chart version)
-	SchedulerInMemory        bool   `json:"schedulerInMemory"`        // the scheduler keeps its jobs in memory (clusters without volumes)
+	Scheduler                bool   `json:"scheduler"`                // the Dapr scheduler (jobs API, actor reminders; three replicas with volumes)
 }
 
 // On reports whether Dapr is installed and injected.
@@ -289,7 +290,11 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	s.HasJWTSecret = set(KeyJWTSecret)
 	s.HasSMTPPassword = set(KeySMTPPassword)
 	c.Secrets = s
-	c.resolvePaths(ctx.RootDirectory())
+	root := ctx.RootDirectory()
+	if root == "" {
+		root, _ = os.Getwd() // an inline program: the project directory is the working directory
+	}
+	c.resolvePaths(root)
 	return c, nil
 }
 
@@ -587,9 +592,6 @@ func (c *Config) validate(p *parser) {
 		}
 		if c.Dapr.Registry == "" || strings.ContainsAny(c.Dapr.Registry, " \t@") {
 			p.fail("dapr", fmt.Sprintf("registry %q: want an image registry path such as ghcr.io/dapr", c.Dapr.Registry))
-		}
-		if c.Dapr.SchedulerInMemory && c.Dapr.HA {
-			p.fail("dapr", "schedulerInMemory works without ha only (the chart refuses an in-memory scheduler with three replicas)")
 		}
 		p.chart("dapr", c.Charts.Dapr)
 	}

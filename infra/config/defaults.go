@@ -61,6 +61,7 @@ func Defaults() DefaultValues {
 			DeclarativeSubscriptions: false,
 			SubscriptionRoute:        "/dapr/events/{topic}",
 			Registry:                 "ghcr.io/dapr",
+			Scheduler:                true,
 		},
 		Charts: Charts{
 			Strimzi:      Chart{Repository: "https://strimzi.io/charts/", Name: "strimzi-kafka-operator", Version: "0.48.0"},

@@ -50,10 +50,11 @@ type ControlPlaneArgs struct {
 	// version).
 	Registry string
 	Tag      string
-	// SchedulerInMemory keeps the scheduler's jobs in memory (no volume).
-	SchedulerInMemory bool
-	SkipAwait         bool
-	Provider          *kubernetes.Provider
+	// Scheduler runs the Dapr scheduler (the jobs API and actor reminders,
+	// which the platform does not use; three replicas with volumes).
+	Scheduler bool
+	SkipAwait bool
+	Provider  *kubernetes.Provider
 }
 
 // ControlPlane is the operator stage: the namespace and the Dapr chart (its
@@ -88,10 +89,6 @@ func NewControlPlane(ctx *pulumi.Context, name string, args *ControlPlaneArgs, o
 	if tag == "" {
 		tag = args.Chart.Version
 	}
-	scheduler := pulumi.Map{"logLevel": pulumi.String(args.LogLevel)}
-	if args.SchedulerInMemory {
-		scheduler["cluster"] = pulumi.Map{"inMemoryStorage": pulumi.Bool(true)}
-	}
 	chart, err := kube.NewChart(ctx, name, &kube.ChartArgs{
 		Source:    args.Chart,
 		Namespace: cp.Namespace,
@@ -104,10 +101,11 @@ func NewControlPlane(ctx *pulumi.Context, name string, args *ControlPlaneArgs, o
 				"ha":         pulumi.Map{"enabled": pulumi.Bool(args.HA)},
 				"mtls":       pulumi.Map{"enabled": pulumi.Bool(true)},
 				"prometheus": pulumi.Map{"enabled": pulumi.Bool(true)},
+				"scheduler":  pulumi.Map{"enabled": pulumi.Bool(args.Scheduler)},
 			},
 			"dapr_operator":         perComponent,
 			"dapr_placement":        perComponent,
-			"dapr_scheduler":        scheduler,
+			"dapr_scheduler":        perComponent,
 			"dapr_sentry":           perComponent,
 			"dapr_sidecar_injector": perComponent,
 		},

@@ -80,9 +80,9 @@ func Deploy(ctx *pulumi.Context) (Outputs, error) {
 			Registry:  cfg.Dapr.Registry,
 			Tag:       cfg.Dapr.Tag,
 
-			SchedulerInMemory: cfg.Dapr.SchedulerInMemory,
-			SkipAwait:         cfg.SkipAwait,
-			Provider:          k8s,
+			Scheduler: cfg.Dapr.Scheduler,
+			SkipAwait: cfg.SkipAwait,
+			Provider:  k8s,
 		})
 		if err != nil {
 			return nil, err

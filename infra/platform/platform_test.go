@@ -55,9 +55,9 @@ var expectations = []expectation{
 		noIngress:   true,
 		autoscalers: []string{"taskapi"},
 		daprValues: map[string]any{
-			"global.registry":                        "127.0.0.1:5050/todo-cluster",
-			"global.tag":                             "1.16.5",
-			"dapr_scheduler.cluster.inMemoryStorage": true,
+			"global.registry":          "127.0.0.1:5050/todo-cluster",
+			"global.tag":               "1.16.5",
+			"global.scheduler.enabled": false,
 		},
 	},
 	{

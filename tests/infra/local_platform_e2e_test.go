@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -231,10 +232,10 @@ func (p *deployed) auditTypes(tok, audit, taskID string) map[string]int {
 
 // load is a client creating and reading tasks while the platform changes.
 type load struct {
-	p      *deployed
-	user   string
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	p       *deployed
+	user    string
+	stopped atomic.Bool
+	wg      sync.WaitGroup
 
 	mu  sync.Mutex
 	res loadResult
@@ -243,6 +244,7 @@ type load struct {
 type loadResult struct {
 	user              string
 	total, failed     int
+	failedCreates     int
 	creates, reads    int
 	firstErr          string
 	acknowledged      []string // ids of creations answered 201
@@ -263,8 +265,6 @@ func (p *deployed) startLoad(name string) *load {
 	user := "load-" + strings.ReplaceAll(name, " ", "-")
 	l := &load{p: p, user: user}
 	l.res.user, l.res.started = user, time.Now()
-	ctx, cancel := context.WithCancel(p.ctx)
-	l.cancel = cancel
 	api := p.serviceURL("taskapi")
 	tok := p.token(user)
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -272,13 +272,12 @@ func (p *deployed) startLoad(name string) *load {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
+			// A request once sent is always awaited: stopping only ends the
+			// loop, so every write the server committed is counted.
+			for i := 0; !l.stopped.Load(); i++ {
 				title := fmt.Sprintf("%s w%d #%d", name, w, i)
 				t0 := time.Now()
 				code, body, err := p.call(hc, tok, "POST", api+"/api/v1/tasks", fmt.Sprintf(`{"title":%q}`, title))
-				if ctx.Err() != nil {
-					return // cut short by stop: neither success nor failure
-				}
 				var created struct{ ID string }
 				ok := err == nil && code == 201 && json.Unmarshal([]byte(body), &created) == nil
 				l.record("create", ok, err, code, body, time.Since(t0), created.ID)
@@ -288,9 +287,6 @@ func (p *deployed) startLoad(name string) *load {
 				}
 				t0 = time.Now()
 				code, body, err = p.call(hc, tok, "GET", api+"/api/v1/tasks/"+created.ID, "")
-				if ctx.Err() != nil {
-					return
-				}
 				l.record("read", err == nil && code == 200, err, code, body, time.Since(t0), "")
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -313,6 +309,9 @@ func (l *load) record(kind string, ok bool, err error, code int, body string, d 
 	l.res.latencies = append(l.res.latencies, d)
 	if !ok {
 		l.res.failed++
+		if kind == "create" {
+			l.res.failedCreates++
+		}
 		if l.res.firstErr == "" {
 			if err != nil {
 				l.res.firstErr = fmt.Sprintf("%s: %v", kind, err)
@@ -330,7 +329,7 @@ func (l *load) record(kind string, ok bool, err error, code int, body string, d 
 // stop ends the load after a last quiet stretch and returns its figures.
 func (l *load) stop() loadResult {
 	time.Sleep(3 * time.Second)
-	l.cancel()
+	l.stopped.Store(true)
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -372,6 +371,11 @@ func (p *deployed) checkWrites(r loadResult) {
 	p.t.Logf("writes: %d acknowledged, %d stored for %s, %d lost", len(r.acknowledged), len(found), r.user, lost)
 	if lost > 0 {
 		p.t.Errorf("%d of %d acknowledged writes are not stored", lost, len(r.acknowledged))
+	}
+	// Every creation was awaited: a stored task that was not acknowledged
+	// would be a write the client was told had failed.
+	if extra := len(found) - len(r.acknowledged) + lost; extra > r.failedCreates {
+		p.t.Errorf("%d tasks stored beyond the acknowledged ones, but only %d creations failed", extra, r.failedCreates)
 	}
 	if len(r.acknowledged) == 0 {
 		p.t.Error("the load made no write at all")
