@@ -33,6 +33,8 @@ type expectation struct {
 	noIngress     bool
 	// daprValues are Dapr chart values the stack must set (path -> value).
 	daprValues map[string]any
+	// transport overrides the stack's eventsTransport.
+	transport string
 }
 
 var expectations = []expectation{
@@ -48,9 +50,10 @@ var expectations = []expectation{
 	},
 	{
 		// The local cluster: an external Kafka (make cluster's broker, so
-		// the program creates no topics), the Dapr images from the
-		// cluster's registry, no Ingress.
+		// the program creates no topics), no Ingress, and with the dapr
+		// transport the Dapr images from the cluster's registry.
 		stack:       "local",
+		transport:   "dapr",
 		dapr:        true,
 		noIngress:   true,
 		autoscalers: []string{"taskapi"},
@@ -144,6 +147,9 @@ func TestStacks(t *testing.T) {
 		t.Run(e.stack, func(t *testing.T) {
 			t.Parallel()
 			sc := prepare(t, e.stack)
+			if e.transport != "" {
+				sc.values["todo:eventsTransport"] = e.transport
+			}
 			res, err := run(t, e.stack, sc)
 			if err != nil {
 				t.Fatalf("program failed: %v", err)
