@@ -215,7 +215,7 @@ func httpOK(ctx context.Context, hc *http.Client, url, want string) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s %s", url, resp.Status, body)

@@ -92,7 +92,7 @@ func claimOnce(ctx context.Context, dir string, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
+	defer func() { _ = lock.Close() }()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil { //nolint:gosec // G115: a file descriptor fits an int.
 		return fmt.Errorf("lock %s: %w", lock.Name(), err)
 	}
@@ -243,7 +243,7 @@ func mountsUnder(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	prefix := strings.TrimSuffix(dir, "/") + "/"
 	var out []string
 	sc := bufio.NewScanner(f)

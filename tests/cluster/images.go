@@ -50,7 +50,7 @@ func (c *Cluster) startRegistry(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
-		defer logFile.Close()
+		defer func() { _ = logFile.Close() }()
 		if err := c.registry.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			fmt.Fprintf(logFile, "registry: %v\n", err)
 		}
@@ -133,7 +133,7 @@ func push(ctx context.Context, tag string, img v1.Image) (string, error) {
 // state folder.
 func (c *Cluster) buildPause(ctx context.Context) (string, error) {
 	out := filepath.Join(c.dir, "bin", "pause")
-	src, err := pauseSource()
+	src, err := pauseSource(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -148,14 +148,14 @@ func (c *Cluster) buildPause(ctx context.Context) (string, error) {
 
 // pauseSource finds tests/cluster/pause: beside this source file, or under
 // the module of the working directory.
-func pauseSource() (string, error) {
+func pauseSource(ctx context.Context) (string, error) {
 	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
 		d := filepath.Join(filepath.Dir(file), "pause")
 		if _, err := os.Stat(filepath.Join(d, "main.go")); err == nil {
 			return d, nil
 		}
 	}
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err == nil {
 		if mod := strings.TrimSpace(string(out)); mod != "" && mod != os.DevNull {
 			d := filepath.Join(filepath.Dir(mod), "tests", "cluster", "pause")

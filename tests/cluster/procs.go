@@ -47,7 +47,8 @@ func (c *Cluster) start(name, bin string, args ...string) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...) //nolint:gosec // G204: the cluster's pinned tools.
+	// No context: a component outlives the start that launched it; Stop ends it.
+	cmd := exec.Command(bin, args...) //nolint:gosec,noctx // G204: the cluster's pinned tools.
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = c.sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -117,7 +118,7 @@ func waitFor(p *process, timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited (%v)\n%s", p.name, p.err, p.tail())
+			return fmt.Errorf("%s exited (%w)\n%s", p.name, p.err, p.tail())
 		}
 		err := check()
 		if err == nil {

@@ -46,7 +46,7 @@ const usage = `usage: todo-cluster up|down|status|env [-dir DIR]
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(usage)
+		return errors.New(strings.TrimSpace(usage))
 	}
 	cmd := args[0]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -112,12 +112,12 @@ func up(ctx context.Context, dir string, timeout, wait time.Duration, stdout io.
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "serve", "-dir", dir, "-wait", wait.String()) //nolint:gosec // G204: this very program.
+	cmd := exec.CommandContext(ctx, self, "serve", "-dir", dir, "-wait", wait.String()) //nolint:gosec // G204: this very program.
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -132,7 +132,7 @@ func up(ctx context.Context, dir string, timeout, wait time.Duration, stdout io.
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	r := bufio.NewReader(f)
 	deadline := time.Now().Add(timeout)
 	var partial string
@@ -151,7 +151,7 @@ func up(ctx context.Context, dir string, timeout, wait time.Duration, stdout io.
 		case werr := <-exited:
 			rest, _ := io.ReadAll(r)
 			fmt.Fprint(stdout, partial+string(rest))
-			return fmt.Errorf("the cluster did not start (%v); see %s", werr, logPath)
+			return fmt.Errorf("the cluster did not start (see %s): %w", logPath, werr)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
