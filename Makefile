@@ -21,8 +21,25 @@ token: ## Print a development token: make token USER=alice
 ##@ Test
 
 .PHONY: test
-test: postgres-bin ## Run all tests (race detector on) against real PostgreSQL
+test: postgres-bin web-check ## Run all tests (race detector on) against real PostgreSQL, and the web app's checks
 	$(GO) test -race ./...
+
+# npm ci when node_modules is missing or older than the lock file.
+WEB_NPM_CI = cd services/web && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }
+
+.PHONY: web-check
+web-check: ## Type-check, lint and unit-test the web app (services/web; needs Node.js 20+)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "web-check SKIPPED: Node.js 20+ and npm are not installed, so the web app's type-check, lint and unit tests did not run."; \
+		echo "  install them (Debian: apt-get install nodejs npm; or https://nodejs.org/en/download) and run make test again."; \
+		echo "  (the Go tests still check that services/web/dist is built from the current sources)"; \
+	else \
+		$(WEB_NPM_CI) && npm run --silent check; \
+	fi
+
+.PHONY: web-build
+web-build: ## Rebuild the web app into services/web/dist (Node.js 20+), which is committed and embedded in taskapi
+	$(WEB_NPM_CI) && npm run --silent build
 
 .PHONY: test-e2e
 test-e2e: tools postgres-bin chromium-bin ## Run the end-to-end tests with the real tools (kube-apiserver, etcd, Pulumi engine, daprd, Chromium)

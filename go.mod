@@ -2,6 +2,9 @@ module github.com/todo-platform/todo
 
 go 1.26.6
 
+// The web app's npm packages (some ship Go sources) are not part of this module.
+ignore ./services/web/node_modules
+
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.1.2
 	github.com/IBM/sarama v1.46.3

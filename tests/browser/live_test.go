@@ -98,11 +98,11 @@ func TestTwoTabsStayInSync(t *testing.T) {
 		err := chromedp.Run(tab,
 			chromedp.Navigate(page),
 			chromedp.WaitReady(`#token`),
-			chromedp.SetValue(`#token`, tok),
+			chromedp.SendKeys(`#token`, tok),
 			chromedp.Click(`#token-form button`),
-			chromedp.WaitVisible(`#new-task input[name=title]`),
-			chromedp.Poll(`document.querySelector("#live").textContent === "live"`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)),
-			chromedp.Text(`#live`, &state),
+			chromedp.WaitVisible(`#quick-add-input`),
+			chromedp.Poll(`document.querySelector("#live-state").dataset.state === "live"`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)),
+			chromedp.Text(`#live-state`, &state),
 		)
 		if err != nil {
 			t.Fatalf("sign in: %v (live indicator %q)", err, state)
@@ -120,7 +120,12 @@ func TestTwoTabsStayInSync(t *testing.T) {
 	// Tabs in the background get no input events nor animation frames in
 	// headless Chromium: act through the DOM, poll on a timer.
 	if err := chromedp.Run(tab1,
-		chromedp.Evaluate(fmt.Sprintf(`document.querySelector("#new-task input[name=title]").value = %q; document.querySelector("#new-task").requestSubmit()`, title), nil),
+		// React reads the input through its native value setter and event.
+		chromedp.Evaluate(fmt.Sprintf(`{const i = document.querySelector("#quick-add-input");
+			Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set.call(i, %q);
+			i.dispatchEvent(new Event("input", {bubbles: true}));}`, title), nil),
+		chromedp.Poll(`!document.querySelector("#quick-add button[type=submit]").disabled`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Evaluate(`document.querySelector("#quick-add").requestSubmit()`, nil),
 		chromedp.Poll(shows(title), nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
 	); err != nil {
 		t.Fatalf("tab 1 adds the task: %v", err)
@@ -141,7 +146,7 @@ func TestTwoTabsStayInSync(t *testing.T) {
 
 	// Bob's tab, live all along, never showed it.
 	var bobList string
-	if err := chromedp.Run(tab3, chromedp.Evaluate(`document.querySelector("#tasks").textContent`, &bobList)); err != nil {
+	if err := chromedp.Run(tab3, chromedp.Evaluate(`document.querySelector("#tasks")?.textContent ?? ""`, &bobList)); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(bobList, "Live from tab one") {
