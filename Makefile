@@ -5,7 +5,12 @@ SHELL := /usr/bin/env bash
 GO             ?= go
 GOLANGCI_LINT  := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2
 STACK          ?= minikube
-USER           ?= alice
+# The user of `make token`: USER=bob on the command line, or TOKEN_USER;
+# never the shell's own $USER.
+ifeq ($(origin USER),command line)
+TOKEN_USER     := $(USER)
+endif
+TOKEN_USER     ?= alice
 
 ##@ Run
 
@@ -15,8 +20,8 @@ up: postgres-bin ## Run the whole platform locally (starts its own PostgreSQL un
 	./bin/todo-local up
 
 .PHONY: token
-token: ## Print a development token: make token USER=alice
-	@$(GO) run ./services/local/cmd/todo-local token $(USER)
+token: ## Print a development token: make token USER=alice [TTL=1h] (LOCAL_DATA_DIR as for make up)
+	@$(GO) run ./services/local/cmd/todo-local token $(if $(TTL),-ttl $(TTL)) $(TOKEN_USER)
 
 ##@ Test
 

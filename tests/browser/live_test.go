@@ -42,11 +42,11 @@ func TestTwoTabsStayInSync(t *testing.T) {
 		defer func() { _ = l.Close() }()
 		return l.Addr().String()
 	}
-	taskAddr := port()
-	vars := map[string]string{
+	frontAddr := port()
+	vars := map[string]string{"LOCAL_ADDR": frontAddr,
 		"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "",
 		"LOCAL_PG_PORT": strings.Split(port(), ":")[1], "LOCAL_KAFKA_PORT": strings.Split(port(), ":")[1],
-		"TASKAPI_ADDR": taskAddr, "RECURRING_ADDR": port(), "NOTIFIER_ADDR": port(), "AUDIT_ADDR": port(), "REALTIME_ADDR": port(),
+		"TASKAPI_ADDR": port(), "RECURRING_ADDR": port(), "NOTIFIER_ADDR": port(), "AUDIT_ADDR": port(), "REALTIME_ADDR": port(),
 	}
 	getenv := func(k string) string {
 		if v, ok := vars[k]; ok {
@@ -91,7 +91,8 @@ func TestTwoTabsStayInSync(t *testing.T) {
 	t.Cleanup(cancel2)
 	tab3, cancel3 := chromedp.NewContext(tab1)
 	t.Cleanup(cancel3)
-	page := "http://" + taskAddr + "/"
+	// The one origin of `make up`: the app, the API and the socket.
+	page := "http://" + frontAddr + "/"
 	signIn := func(tab context.Context, tok string) {
 		t.Helper()
 		var state string
