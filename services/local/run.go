@@ -218,8 +218,17 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		return err
 	}
 	defer brk.close(say)
+	// Sign-in: the development OpenID provider on the front, whose tokens
+	// every service verifies through its JWKS, as in production; the HS256
+	// tokens of `make token` stay valid for curl.
+	issuer := "http://" + frontAddr + OIDCPath
+	oidcHandler, err := newDevOIDC(issuer, dataDir, []string{"http://" + frontAddr})
+	if err != nil {
+		return err
+	}
 	common := map[string]string{
 		"DATABASE_URL": dbURL, "DATABASE_DIRECT_URL": dbURL, "JWT_SECRET": jwtSecret, "INTERNAL_TOKEN": internalToken,
+		"JWT_JWKS_URL": issuer + "/keys", "JWT_ALGORITHMS": "RS256", "JWT_ISSUER": auth.DefaultIssuer + "," + issuer,
 		"LOG_FORMAT": logFormat,
 	}
 	for k, v := range brk.env() {
@@ -231,7 +240,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		env  map[string]string
 	}{
 		// The web app opens /ws on its own origin, the front.
-		{"taskapi", taskapi.Run, map[string]string{"ADDR": taskAddr}},
+		{"taskapi", taskapi.Run, map[string]string{"ADDR": taskAddr, "OIDC_ISSUER": issuer, "OIDC_CLIENT_ID": WebClientID}},
 		// recurring calls taskapi's internal API, and retries until it answers.
 		{"recurring", recurring.Run, map[string]string{"ADDR": recurAddr, "TASKAPI_URL": "http://" + taskAddr}},
 		{"audit", audit.Run, map[string]string{"ADDR": auditAddr}},
@@ -245,7 +254,30 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(services))
+	errc := make(chan error, len(services)+1)
+	// The front: the routing table of the Ingress, on one address.
+	front, err := newFront(map[string]string{
+		"taskapi": "http://" + taskAddr, "notifier": "http://" + notifyAddr, "audit": "http://" + auditAddr, "realtime": "http://" + realtimeAddr,
+	}, map[string]http.Handler{OIDCPath: oidcHandler})
+	if err != nil {
+		return err
+	}
+	frontSrv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := frontSrv.Serve(frontLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("front: %w", err)
+			cancel()
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = frontSrv.Shutdown(sctx)
+	}()
+	origin := "http://" + frontAddr
 	for _, s := range services {
 		vars := map[string]string{}
 		for k, v := range common {
@@ -277,42 +309,18 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 			}
 		}
 	}
-	// The front: the routing table of the Ingress, on one address.
-	front, err := newFront(map[string]string{
-		"taskapi": base, "notifier": "http://" + notifyAddr, "audit": "http://" + auditAddr, "realtime": "http://" + realtimeAddr,
-	}, nil)
-	if err != nil {
-		cancel()
-		wg.Wait()
-		return err
-	}
-	frontSrv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := frontSrv.Serve(frontLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("front: %w", err)
-			cancel()
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = frontSrv.Shutdown(sctx)
-	}()
-	origin := "http://" + frontAddr
 
 	tok, _ := auth.IssueHS256(jwtSecret, "alice", "", "", 24*time.Hour)
 	fmt.Fprintf(stdout, `
 ┌─ todo platform is up ─────────────────────────────────────────────
-│ open            %[9]s/   (the web app; sign in with the token below)
+│ open            %[9]s/   (the web app; sign in with any user name)
 │                 one origin, as behind the Ingress (pkg/routes):
 │                 %[9]s/api/v1/...   %[10]s/ws
 │ task API        %[9]s/api/v1/tasks   (OpenAPI: %[9]s/api/v1/openapi.json)
 │ notifications   %[9]s/api/v1/notifications  %[9]s/api/v1/webhooks
 │ audit log       %[9]s/api/v1/audit
 │ live updates    %[10]s/ws   (WebSocket; first message {"type":"auth","token":"…"})
+│ sign-in         %[9]s/oidc   (development OpenID provider: code + PKCE, no password)
 │ the services    taskapi %[1]s  recurring %[6]s  notifier %[7]s
 │                 audit %[5]s  realtime %[8]s
 │                 each answers /healthz, /readyz and /metrics

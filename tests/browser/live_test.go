@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -25,66 +24,7 @@ import (
 // Kafka → realtime → WebSocket → page), ticking it done there shows in the
 // first tab, and bob's tab never shows it.
 func TestTwoTabsStayInSync(t *testing.T) {
-	dir, err := os.MkdirTemp("", "todo-browser-live-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	// The local PostgreSQL runs as the postgres user, which must enter it.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	port := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = l.Close() }()
-		return l.Addr().String()
-	}
-	frontAddr := port()
-	vars := map[string]string{"LOCAL_ADDR": frontAddr,
-		"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "",
-		"LOCAL_PG_PORT": strings.Split(port(), ":")[1], "LOCAL_KAFKA_PORT": strings.Split(port(), ":")[1],
-		"TASKAPI_ADDR": port(), "RECURRING_ADDR": port(), "NOTIFIER_ADDR": port(), "AUDIT_ADDR": port(), "REALTIME_ADDR": port(),
-	}
-	getenv := func(k string) string {
-		if v, ok := vars[k]; ok {
-			return v
-		}
-		return os.Getenv(k)
-	}
-	token := func(user string) string {
-		var b bytes.Buffer
-		if err := local.Run(context.Background(), []string{"todo-local", "token", user}, getenv, &b, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(b.String())
-	}
-	alice, bob := token("alice"), token("bob")
-
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, getenv, out, out) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("the platform ended with %v", err)
-		}
-	})
-	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(out.String(), "todo platform is up"); {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("the platform ended early: %v\n%s", err, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the platform is not up after 2 minutes:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	frontAddr, _ := startPlatform(t)
 
 	tab1 := browser(t)
 	tab2, cancel2 := chromedp.NewContext(tab1)
@@ -93,14 +33,18 @@ func TestTwoTabsStayInSync(t *testing.T) {
 	t.Cleanup(cancel3)
 	// The one origin of `make up`: the app, the API and the socket.
 	page := "http://" + frontAddr + "/"
-	signIn := func(tab context.Context, tok string) {
+	// Sign in as production does: the OpenID provider (here the local
+	// platform's development one, which asks only for a user name).
+	signIn := func(tab context.Context, user string) {
 		t.Helper()
 		var state string
 		err := chromedp.Run(tab,
 			chromedp.Navigate(page),
-			chromedp.WaitReady(`#token`),
-			chromedp.SendKeys(`#token`, tok),
-			chromedp.Click(`#token-form button`),
+			chromedp.WaitVisible(`#sign-in`),
+			chromedp.Click(`#sign-in`),
+			chromedp.WaitVisible(`#username`),
+			chromedp.SendKeys(`#username`, user),
+			chromedp.Submit(`#username`),
 			chromedp.WaitVisible(`#quick-add-input`),
 			chromedp.Poll(`document.querySelector("#live-state").dataset.state === "live"`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)),
 			chromedp.Text(`#live-state`, &state),
@@ -109,9 +53,9 @@ func TestTwoTabsStayInSync(t *testing.T) {
 			t.Fatalf("sign in: %v (live indicator %q)", err, state)
 		}
 	}
-	signIn(tab1, alice)
-	signIn(tab2, alice)
-	signIn(tab3, bob)
+	signIn(tab1, "alice")
+	signIn(tab2, "alice")
+	signIn(tab3, "bob")
 
 	// Alice adds a task in tab 1: tab 2 shows it, with no reload.
 	title := fmt.Sprintf("Live from tab one %d", time.Now().UnixNano())
@@ -153,6 +97,75 @@ func TestTwoTabsStayInSync(t *testing.T) {
 	if strings.Contains(bobList, "Live from tab one") {
 		t.Errorf("bob's tab shows alice's task: %q", bobList)
 	}
+}
+
+// startPlatform runs the whole platform as `make up` does, on free
+// loopback ports and in a fresh data folder, until the test ends; it
+// returns the platform's one origin (host:port) and its environment.
+func startPlatform(t *testing.T) (string, func(string) string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "todo-browser-live-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	// The local PostgreSQL runs as the postgres user, which must enter it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = l.Close() }()
+		return l.Addr().String()
+	}
+	frontAddr := port()
+	vars := map[string]string{"LOCAL_ADDR": frontAddr,
+		"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "",
+		"LOCAL_PG_PORT": strings.Split(port(), ":")[1], "LOCAL_KAFKA_PORT": strings.Split(port(), ":")[1],
+		"TASKAPI_ADDR": port(), "RECURRING_ADDR": port(), "NOTIFIER_ADDR": port(), "AUDIT_ADDR": port(), "REALTIME_ADDR": port(),
+	}
+	getenv := func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, getenv, out, out) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the platform ended with %v", err)
+		}
+	})
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(out.String(), "todo platform is up"); {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("the platform ended early: %v\n%s", err, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the platform is not up after 2 minutes:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return frontAddr, getenv
+}
+
+// devToken is a development token of user on the platform of getenv.
+func devToken(t *testing.T, getenv func(string) string, user string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := local.Run(context.Background(), []string{"todo-local", "token", user}, getenv, &b, &b); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // lockedBuffer is a bytes.Buffer safe for the platform's concurrent writers.
