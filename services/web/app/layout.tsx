@@ -6,6 +6,8 @@ import "./globals.css";
 export const metadata: Metadata = {
   title: "Todo",
   description: "Tasks with due dates, reminders and recurrence, live on every device.",
+  // No icon file to fetch (and to route): an empty one.
+  icons: { icon: "data:," },
 };
 
 export const viewport: Viewport = {

@@ -58,7 +58,8 @@ export function patchOf(t: Task, d: Draft, zone: string): TaskPatch {
     if (d.date) {
       const [year, month, day] = d.date.split("-").map(Number);
       const [hour, minute] = (d.time || "09:00").split(":").map(Number);
-      p.due_at = instantOf({ year, month, day, hour, minute }, d.zone).toISOString();
+      // An unknown zone goes to the server as typed, which names the problem.
+      p.due_at = instantOf({ year, month, day, hour, minute }, isZone(d.zone) ? d.zone : "UTC").toISOString();
       p.time_zone = d.zone;
     } else {
       p.due_at = null;
