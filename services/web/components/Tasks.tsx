@@ -7,6 +7,7 @@ import { ApiError, OfflineError, PRIORITIES, type Client, type Priority, type Ta
 import { connectLive, socketURL, taskOf, type LiveState } from "../lib/live";
 import { describeRule, formatDue } from "../lib/quickadd";
 import { apiQuery, dayKey, highlight, readFilters, SORTS, VIEW_LABELS, VIEWS, writeFilters, type Filters } from "../lib/views";
+import { Inbox } from "./Inbox";
 import { QuickAdd } from "./QuickAdd";
 import { TaskEditor } from "./TaskEditor";
 
@@ -54,6 +55,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
   const [editing, setEditing] = useState<Task | null>(null);
   const [selected, setSelected] = useState(0);
   const [help, setHelp] = useState(false);
+  const [reminders, setReminders] = useState(0);
   const [search, setSearch] = useState(filters.q);
   const quickAdd = useRef<HTMLInputElement>(null);
   const searchBox = useRef<HTMLInputElement>(null);
@@ -179,8 +181,12 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
           return;
         }
         if (e.event.startsWith("todo.reminder.")) {
-          const d = e.data as { title?: string } | null;
-          toast(`Reminder: ${d?.title ?? "a task is due"}`);
+          const title = (e.data as { task_title?: string } | null)?.task_title ?? "a task is due";
+          toast(`Reminder: ${title}`);
+          setReminders((n) => n + 1);
+          if ("Notification" in window && Notification.permission === "granted" && document.visibilityState !== "visible") {
+            new Notification("Reminder", { body: title });
+          }
           return;
         }
         apply(taskOf(e));
@@ -326,6 +332,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
         <span className={`live live-${live}`} id="live-state" data-state={live} role="status">
           {live === "live" ? "Live" : live === "connecting" ? "Connecting…" : "Reconnecting…"}
         </span>
+        <Inbox api={api} timeZone={timeZone} version={reminders} onError={fail} />
         <span id="who">Signed in as {props.user}</span>
         <button onClick={props.onSignOut}>Sign out</button>
       </header>

@@ -147,3 +147,22 @@ describe("the web app", () => {
     await context.close();
   });
 });
+
+describe("notifications", () => {
+  it("shows a reminder at the due time as it fires, in the inbox, read and snoozed", async () => {
+    const { page, context } = await signIn(browser, "alice");
+    const title = unique("Call the bank");
+    await api("POST", "/api/v1/tasks", { title, due_at: new Date(Date.now() + 3000).toISOString(), reminders: [{ before: "0s" }] });
+    await page.locator(".toast", { hasText: `Reminder: ${title}` }).waitFor({ timeout: 20000 });
+    await page.locator("#inbox-button").click();
+    const item = page.locator("#inbox li", { hasText: title });
+    await item.waitFor();
+    assert.equal(await item.getAttribute("class"), "unread");
+    await item.getByRole("button", { name: /Mark .* read/ }).click();
+    await page.locator("#inbox li.read", { hasText: title }).waitFor();
+    await item.locator("select").selectOption({ label: "1 hour" });
+    const inbox = await api("GET", "/api/v1/notifications");
+    assert.ok(inbox.body.items.some((n) => n.title === title && n.read_at), "the notification is read");
+    await context.close();
+  });
+});

@@ -77,6 +77,19 @@ export class OfflineError extends Error {
   }
 }
 
+export interface Notification {
+  id: string;
+  reminder_id: string;
+  task_id: string;
+  title: string;
+  due_at: string | null;
+  fire_at: string;
+  created_at: string;
+  read_at: string | null;
+}
+
+export type Snooze = { for: string } | { until: string };
+
 export type TaskPatch = Partial<Pick<Task, "title" | "description" | "priority" | "tags" | "due_at" | "time_zone" | "reminders" | "recurrence">>;
 export type NewTask = TaskPatch & { title: string };
 
@@ -89,6 +102,9 @@ export interface Client {
   reopen(id: string, version?: number): Promise<Task>;
   remove(id: string, version?: number): Promise<void>;
   tags(): Promise<TagCount[]>;
+  notifications(): Promise<{ items: Notification[]; next_cursor: string | null }>;
+  markRead(id: string): Promise<Notification>;
+  snooze(id: string, s: Snooze): Promise<{ fire_at: string }>;
 }
 
 /** client calls the API at base ("" for this origin) with token(). */
@@ -125,5 +141,8 @@ export function client(base: string, token: () => string | null, fetchFn: typeof
     reopen: (id, v) => call<Task>("POST", `/api/v1/tasks/${enc(id)}/reopen`, undefined, ifMatch(v)),
     remove: (id, v) => call<void>("DELETE", `/api/v1/tasks/${enc(id)}`, undefined, ifMatch(v)),
     tags: async () => (await call<{ items: TagCount[] }>("GET", "/api/v1/tags")).items,
+    notifications: () => call("GET", "/api/v1/notifications?limit=50"),
+    markRead: (id) => call("POST", `/api/v1/notifications/${enc(id)}/read`),
+    snooze: (id, s) => call("POST", `/api/v1/notifications/${enc(id)}/snooze`, s),
   };
 }
