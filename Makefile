@@ -77,6 +77,11 @@ bench-reminders: postgres-bin ## Benchmark reminder firing: 100,000 reminders du
 bench-realtime: postgres-bin ## Benchmark realtime: up to 50,000 WebSocket connections, memory per connection, fan-out, commit -> client delay (about 1 minute)
 	$(GO) run ./tests/load/realtimebench $(BENCH_FLAGS)
 
+.PHONY: bench-web
+bench-web: postgres-bin chromium-bin ## Benchmark the web app: first-load JS per route, first 50 of 10,000 tasks, tab-to-tab delay, quick-add parse time (about 2 minutes)
+	$(WEB_NPM_CI) && npx vitest bench --run
+	$(GO) run ./tests/load/webbench $(BENCH_FLAGS)
+
 ##@ Platform as code (infra/README.md)
 
 .PHONY: preview

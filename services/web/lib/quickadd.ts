@@ -2,7 +2,7 @@
 // are read by chrono-node, recurrences by rrule's English reader; this file
 // only cuts the line into its parts and places the wall-clock result in the
 // user's time zone.
-import * as chrono from "chrono-node";
+import * as chrono from "chrono-node/en";
 import { RRule, Frequency } from "rrule";
 
 import { instantOf, offsetMinutes, wallTime, type WallTime } from "./zone";
