@@ -31,7 +31,13 @@ func TestDevOIDCSignsInByCodeAndPKCE(t *testing.T) {
 	}
 	mux.Handle(OIDCPath+"/", h)
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	do := func(method, target string, form url.Values) *http.Response {
+	type answer struct {
+		StatusCode int
+		Header     http.Header
+		Body       []byte
+		URL        *url.URL
+	}
+	do := func(method, target string, form url.Values) answer {
 		t.Helper()
 		var body io.Reader
 		if form != nil {
@@ -45,16 +51,16 @@ func TestDevOIDCSignsInByCodeAndPKCE(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = resp.Body.Close() })
-		return resp
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{resp.StatusCode, resp.Header, b, req.URL}
 	}
-	location := func(r *http.Response) string {
+	location := func(r answer) string {
 		t.Helper()
 		if r.StatusCode/100 != 3 {
-			b, _ := io.ReadAll(r.Body)
-			t.Fatalf("%s: %d %s, want a redirect", r.Request.URL, r.StatusCode, b)
+			t.Fatalf("%s: %d %s, want a redirect", r.URL, r.StatusCode, r.Body)
 		}
-		u, err := r.Request.URL.Parse(r.Header.Get("Location"))
+		u, err := r.URL.Parse(r.Header.Get("Location"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +71,7 @@ func TestDevOIDCSignsInByCodeAndPKCE(t *testing.T) {
 		Issuer, AuthorizationEndpoint, TokenEndpoint, JwksURI string
 	}
 	r := do("GET", issuer+"/.well-known/openid-configuration", nil)
-	if err := json.NewDecoder(r.Body).Decode(&struct {
+	if err := json.Unmarshal(r.Body, &struct {
 		Issuer *string `json:"issuer"`
 		A      *string `json:"authorization_endpoint"`
 		T      *string `json:"token_endpoint"`
@@ -86,8 +92,8 @@ func TestDevOIDCSignsInByCodeAndPKCE(t *testing.T) {
 		t.Fatalf("authorize sends to %s, not the login form", login)
 	}
 	page := do("GET", login, nil)
-	if b, _ := io.ReadAll(page.Body); page.StatusCode != 200 || !strings.Contains(string(b), `name="username"`) || !strings.Contains(page.Header.Get("Content-Security-Policy"), "default-src 'none'") {
-		t.Fatalf("login page: %d %s", page.StatusCode, b)
+	if page.StatusCode != 200 || !strings.Contains(string(page.Body), `name="username"`) || !strings.Contains(page.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("login page: %d %s", page.StatusCode, page.Body)
 	}
 	id := strings.SplitN(login, "id=", 2)[1]
 	if r := do("POST", issuer+"/login", url.Values{"id": {id}, "username": {""}}); r.StatusCode != 200 {
@@ -108,7 +114,7 @@ func TestDevOIDCSignsInByCodeAndPKCE(t *testing.T) {
 	exchange := func(form url.Values) (int, tokens) {
 		r := do("POST", disc.TokenEndpoint, form)
 		var tk tokens
-		_ = json.NewDecoder(r.Body).Decode(&tk)
+		_ = json.Unmarshal(r.Body, &tk)
 		return r.StatusCode, tk
 	}
 	code := back.Query().Get("code")

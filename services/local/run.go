@@ -68,6 +68,9 @@ environment:
   KAFKA_BROKERS    use this Kafka instead of the embedded one (with KAFKA_TLS,
                    KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD)
   LOG_FORMAT       text (default here) or json
+  LOCAL_LOG        terminal: the services' logs on the terminal instead of
+                   in LOCAL_DATA_DIR/platform.log (warnings and errors are
+                   on the terminal either way)
 `
 
 // Run runs the local platform (args[1] "up", the default) or prints a token
@@ -207,13 +210,38 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 			return getenv(k)
 		}
 	}
+	// The services' logs go to a file; the terminal shows the banner and
+	// the warnings and errors (LOCAL_LOG=terminal: every line here).
+	svcOut, svcErr := stdout, stderr
+	logPath := filepath.Join(dataDir, "platform.log")
+	if getenv("LOCAL_LOG") != "terminal" {
+		f, err := openLog(logPath)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		svcOut = &logSplit{file: f, term: stdout}
+		svcErr = &logSplit{file: f, term: stderr}
+	} else {
+		logPath = "this terminal (LOCAL_LOG=terminal)"
+	}
+
 	// The one origin is taken first, so that a busy port says so at once.
-	frontLn, err := net.Listen("tcp", frontAddr)
+	frontLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", frontAddr)
 	if err != nil {
 		return fmt.Errorf("the platform's address %s is taken or invalid (%w): set LOCAL_ADDR to another, e.g. LOCAL_ADDR=127.0.0.1:8090 make up", frontAddr, err)
 	}
 	defer func() { _ = frontLn.Close() }()
-	brk, err := startBroker(ctx, dataDir, getenv, logFormat, stdout, say)
+	for _, a := range []struct{ name, addr string }{
+		{"TASKAPI_ADDR", taskAddr}, {"RECURRING_ADDR", recurAddr}, {"NOTIFIER_ADDR", notifyAddr}, {"AUDIT_ADDR", auditAddr}, {"REALTIME_ADDR", realtimeAddr},
+	} {
+		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", a.addr)
+		if err != nil {
+			return fmt.Errorf("%s=%s is taken or invalid (%w): set %s to another address", a.name, a.addr, err, a.name)
+		}
+		_ = l.Close()
+	}
+	brk, err := startBroker(ctx, dataDir, getenv, logFormat, svcOut, say)
 	if err != nil {
 		return err
 	}
@@ -289,7 +317,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.run(ctx, []string{s.name}, env(vars), stdout, stderr); err != nil {
+			if err := s.run(ctx, []string{s.name}, env(vars), svcOut, svcErr); err != nil {
 				errc <- fmt.Errorf("%s: %w", s.name, err)
 				cancel()
 			}
@@ -324,6 +352,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │ the services    taskapi %[1]s  recurring %[6]s  notifier %[7]s
 │                 audit %[5]s  realtime %[8]s
 │                 each answers /healthz, /readyz and /metrics
+│ logs            %[12]s   (warnings and errors also here)
 │ database        %[2]s
 │ kafka broker    %[4]s
 │                 topics task-events, reminders (+ .dlq); taskapi's and notifier's outbox relays
@@ -336,7 +365,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │       curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
 │         %[9]s/api/v1/tasks -d '{"title":"Try the platform","priority":"high"}'
 └─ Ctrl-C stops everything ───────────────────────────────────────
-`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr, "http://"+notifyAddr, "ws://"+realtimeAddr, origin, "ws://"+frontAddr, tokenHint(dataDir))
+`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr, "http://"+notifyAddr, "ws://"+realtimeAddr, origin, "ws://"+frontAddr, tokenHint(dataDir), logPath)
 
 	<-ctx.Done()
 	say("shutting down")
@@ -347,6 +376,18 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	default:
 		return nil
 	}
+}
+
+// openLog opens the services' log file for appending.
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { //nolint:gosec // as the data folder (see secret)
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // the runner's own log
+	if err != nil {
+		return nil, fmt.Errorf("open the log %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // tokenHint is what `make token` needs before it to sign with this data

@@ -50,8 +50,8 @@ func (w *lockedBuffer) String() string {
 	return w.b.String()
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freeAddr(ctx context.Context) (string, error) {
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	vars := map[string]string{"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "", "LOG_FORMAT": "json"}
 	for _, k := range []string{"LOCAL_ADDR", "TASKAPI_ADDR", "RECURRING_ADDR", "NOTIFIER_ADDR", "AUDIT_ADDR", "REALTIME_ADDR", "LOCAL_PG_PORT", "LOCAL_KAFKA_PORT"} {
-		a, err := freeAddr()
+		a, err := freeAddr(ctx)
 		if err != nil {
 			return err
 		}
