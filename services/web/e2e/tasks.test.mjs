@@ -166,3 +166,36 @@ describe("notifications", () => {
     await context.close();
   });
 });
+
+describe("accessibility", () => {
+  it("axe-core finds no violations on any view, the editor and the inbox, wide and narrow, light and dark", async () => {
+    const { default: AxeBuilder } = await import("@axe-core/playwright");
+    await api("POST", "/api/v1/tasks", { title: unique("Accessible"), priority: "high", tags: ["a11y"], due_at: new Date(Date.now() + 86400000).toISOString() });
+    const check = async (page, what) => {
+      const r = await new AxeBuilder({ page }).analyze();
+      assert.deepEqual(
+        r.violations.map((v) => `${what}: ${v.id} (${v.nodes.length}) ${v.nodes[0]?.target}`),
+        [],
+      );
+    };
+    for (const [viewport, scheme] of [[{ width: 1440, height: 900 }, "light"], [{ width: 390, height: 844 }, "dark"]]) {
+      const { page, context } = await signIn(browser, "alice", "/", viewport);
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const v of ["today", "upcoming", "overdue", "all", "completed"]) {
+        await page.locator(`[data-view="${v}"]`).click();
+        await page.waitForURL(v === "all" ? /\/(\?view=all)?$/ : new RegExp(`view=${v}`));
+        await page.waitForTimeout(300);
+        await check(page, `${v} ${viewport.width}px ${scheme}`);
+      }
+      await page.locator('[data-view="all"]').click();
+      await page.locator("#tasks li").first().getByRole("button", { name: /^Edit/ }).click();
+      await page.locator("dialog.editor").waitFor();
+      await check(page, `editor ${scheme}`);
+      await page.keyboard.press("Escape");
+      await page.locator("#inbox-button").click();
+      await page.locator("#inbox").waitFor();
+      await check(page, `inbox ${scheme}`);
+      await context.close();
+    }
+  });
+});
