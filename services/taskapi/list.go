@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -63,6 +64,24 @@ type cursor struct {
 }
 
 var listParams = []string{"status", "priority", "tags", "tags_match", "due_before", "due_after", "tz", "overdue", "has_due", "q", "sort", "limit", "cursor"}
+
+// typedPrefix splits a search into what comes before its last word and
+// that word, when the last word is plain letters and digits that a person
+// may still be typing (not quoted, not excluded with -, not "or").
+func typedPrefix(q string) (rest, last string, ok bool) {
+	q = strings.TrimRightFunc(q, unicode.IsSpace)
+	i := strings.LastIndexFunc(q, unicode.IsSpace)
+	rest, last = q[:i+1], q[i+1:]
+	if last == "" || strings.EqualFold(last, "or") || strings.Count(rest, `"`)%2 == 1 {
+		return "", "", false
+	}
+	for _, r := range last {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			return "", "", false
+		}
+	}
+	return strings.TrimSpace(rest), strings.ToLower(last), true
+}
 
 // ParseListQuery reads the query string of GET /api/v1/tasks, reporting every
 // problem at once.
@@ -362,7 +381,13 @@ func (q ListQuery) sql(owner string, now time.Time) (string, []any, error) {
 		}
 	}
 	if q.Q != "" {
-		b.WriteString(" AND search @@ websearch_to_tsquery('simple', " + arg(q.Q) + ")")
+		// The web-search syntax, stemmed in English; and while a word is
+		// being typed (the last one, plain), the others with it as a prefix.
+		cond := "search @@ websearch_to_tsquery('english', " + arg(q.Q) + ")"
+		if rest, last, ok := typedPrefix(q.Q); ok {
+			cond = "(" + cond + " OR search @@ (websearch_to_tsquery('english', " + arg(rest) + ") && to_tsquery('simple', " + arg(last+":*") + ")))"
+		}
+		b.WriteString(" AND " + cond)
 	}
 	col := sortFields[q.SortField]
 	dir, cmp := "ASC", ">"
