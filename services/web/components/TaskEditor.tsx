@@ -2,7 +2,7 @@
 
 import { useEffect, useMemo, useRef, useState } from "react";
 
-import { ApiError, PRIORITIES, type Client, type Priority, type Reminder, type Task, type TaskPatch } from "../lib/api";
+import { ApiError, PRIORITIES, type AuditEntry, type Client, type Priority, type Reminder, type Task, type TaskPatch } from "../lib/api";
 import { describeRule, formatDue, nextOccurrences } from "../lib/quickadd";
 import { instantOf, isZone, wallTime } from "../lib/zone";
 
@@ -76,6 +76,21 @@ export function patchOf(t: Task, d: Draft, zone: string): TaskPatch {
   return p;
 }
 
+/** describeEvent says an audit entry's event type in words. */
+export function describeEvent(type: string): string {
+  const m = /^todo\.(task|reminder)\.([a-z_]+)\.v\d+$/.exec(type);
+  if (!m) return type;
+  const words: Record<string, string> = {
+    "task.created": "created",
+    "task.updated": "edited",
+    "task.completed": "completed",
+    "task.reopened": "reopened",
+    "task.deleted": "deleted",
+    "reminder.due": "reminder sent",
+  };
+  return words[`${m[1]}.${m[2]}`] ?? `${m[1]} ${m[2].replace(/_/g, " ")}`;
+}
+
 const presets: { label: string; value: string }[] = [
   { label: "At due time", value: "0s" },
   { label: "15 min before", value: "15m" },
@@ -90,6 +105,18 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; onSav
   const [general, setGeneral] = useState("");
   const [conflict, setConflict] = useState<Task | null>(null);
   const dialog = useRef<HTMLDialogElement>(null);
+  const [history, setHistory] = useState<AuditEntry[] | null>(null);
+
+  useEffect(() => {
+    let live = true;
+    props.api.history(props.task.id).then(
+      (h) => live && setHistory(h),
+      () => live && setHistory([]),
+    );
+    return () => {
+      live = false;
+    };
+  }, [props.api, props.task.id]);
 
   useEffect(() => {
     const d = dialog.current;
@@ -252,6 +279,23 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; onSav
             </ol>
           )}
         </fieldset>
+        <details className="history">
+          <summary>History</summary>
+          {history === null ? (
+            <p className="hint">Loading…</p>
+          ) : history.length === 0 ? (
+            <p className="hint">No history yet.</p>
+          ) : (
+            <ol aria-label="History">
+              {history.map((h) => (
+                <li key={h.id}>
+                  <time dateTime={h.time}>{formatDue(new Date(h.time), props.zone)}</time> {describeEvent(h.type)}
+                  {h.source.includes("recurring") ? " (by the recurring service)" : ""}
+                </li>
+              ))}
+            </ol>
+          )}
+        </details>
         {general && (
           <p role="alert" className="error">
             {general}

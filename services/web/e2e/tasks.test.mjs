@@ -81,6 +81,18 @@ describe("the web app", () => {
     const got = await api("GET", `/api/v1/tasks/${created.body.id}`);
     assert.equal(got.body.title, title + " (mine)");
     assert.equal(got.body.priority, "urgent");
+    // Its history, from the audit service, in the editor.
+    await row(page, title + " (mine)").getByRole("button", { name: /^Edit/ }).click();
+    await dialog.locator("details.history summary").click();
+    await dialog.locator("details.history li", { hasText: "created" }).waitFor();
+    for (let i = 0; i < 50 && (await dialog.locator("details.history li", { hasText: "edited" }).count()) < 2; i++) {
+      await page.keyboard.press("Escape");
+      await row(page, title + " (mine)").getByRole("button", { name: /^Edit/ }).click();
+      await dialog.locator("details.history summary").click();
+      await page.waitForTimeout(200);
+    }
+    assert.equal(await dialog.locator("details.history li", { hasText: "edited" }).count(), 2);
+    await page.keyboard.press("Escape");
     // A field problem shows next to the field.
     await row(page, title + " (mine)").getByRole("button", { name: /^Edit/ }).click();
     await dialog.locator('input[name="time_zone"]').fill("Mars/Olympus");

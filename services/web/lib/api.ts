@@ -88,6 +88,15 @@ export interface Notification {
   read_at: string | null;
 }
 
+export interface AuditEntry {
+  id: number;
+  event_id: string;
+  type: string;
+  source: string;
+  task_id: string;
+  time: string;
+}
+
 export type Snooze = { for: string } | { until: string };
 
 export type TaskPatch = Partial<Pick<Task, "title" | "description" | "priority" | "tags" | "due_at" | "time_zone" | "reminders" | "recurrence">>;
@@ -105,6 +114,7 @@ export interface Client {
   notifications(): Promise<{ items: Notification[]; next_cursor: string | null }>;
   markRead(id: string): Promise<Notification>;
   snooze(id: string, s: Snooze): Promise<{ fire_at: string }>;
+  history(taskID: string): Promise<AuditEntry[]>;
 }
 
 /** client calls the API at base ("" for this origin) with token(). */
@@ -144,5 +154,6 @@ export function client(base: string, token: () => string | null, fetchFn: typeof
     notifications: () => call("GET", "/api/v1/notifications?limit=50"),
     markRead: (id) => call("POST", `/api/v1/notifications/${enc(id)}/read`),
     snooze: (id, s) => call("POST", `/api/v1/notifications/${enc(id)}/snooze`, s),
+    history: async (id) => (await call<{ items: AuditEntry[] }>("GET", `/api/v1/audit?task_id=${enc(id)}&limit=50`)).items,
   };
 }

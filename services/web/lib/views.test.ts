@@ -57,3 +57,13 @@ describe("the All view", () => {
     expect(apiQuery(readFilters(new URLSearchParams()), now, "UTC").toString()).toBe("status=open&limit=50");
   });
 });
+
+describe("describeEvent", () => {
+  it("says audit events in words", async () => {
+    const { describeEvent } = await import("../components/TaskEditor");
+    expect(describeEvent("todo.task.completed.v1")).toBe("completed");
+    expect(describeEvent("todo.reminder.due.v1")).toBe("reminder sent");
+    expect(describeEvent("todo.task.moved_far.v2")).toBe("task moved far");
+    expect(describeEvent("other")).toBe("other");
+  });
+});
