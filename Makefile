@@ -5,7 +5,12 @@ SHELL := /usr/bin/env bash
 GO             ?= go
 GOLANGCI_LINT  := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2
 STACK          ?= minikube
-USER           ?= alice
+# The user of `make token`: USER=bob on the command line, or TOKEN_USER;
+# never the shell's own $USER.
+ifeq ($(origin USER),command line)
+TOKEN_USER     := $(USER)
+endif
+TOKEN_USER     ?= alice
 
 ##@ Run
 
@@ -15,14 +20,31 @@ up: postgres-bin ## Run the whole platform locally (starts its own PostgreSQL un
 	./bin/todo-local up
 
 .PHONY: token
-token: ## Print a development token: make token USER=alice
-	@$(GO) run ./services/local/cmd/todo-local token $(USER)
+token: ## Print a development token: make token USER=alice [TTL=1h] (LOCAL_DATA_DIR as for make up)
+	@$(GO) run ./services/local/cmd/todo-local token $(if $(TTL),-ttl $(TTL)) $(TOKEN_USER)
 
 ##@ Test
 
 .PHONY: test
-test: postgres-bin ## Run all tests (race detector on) against real PostgreSQL
+test: postgres-bin web-check ## Run all tests (race detector on) against real PostgreSQL, and the web app's checks
 	$(GO) test -race ./...
+
+# npm ci when node_modules is missing or older than the lock file.
+WEB_NPM_CI = cd services/web && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }
+
+.PHONY: web-check
+web-check: ## Type-check, lint and unit-test the web app (services/web; needs Node.js 20+)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "web-check SKIPPED: Node.js 20+ and npm are not installed, so the web app's type-check, lint and unit tests did not run."; \
+		echo "  install them (Debian: apt-get install nodejs npm; or https://nodejs.org/en/download) and run make test again."; \
+		echo "  (the Go tests still check that services/web/dist is built from the current sources)"; \
+	else \
+		$(WEB_NPM_CI) && npm run --silent check; \
+	fi
+
+.PHONY: web-build
+web-build: ## Rebuild the web app into services/web/dist (Node.js 20+), which is committed and embedded in taskapi
+	$(WEB_NPM_CI) && npm run --silent build
 
 .PHONY: test-e2e
 test-e2e: tools postgres-bin chromium-bin node-bin ## Run the end-to-end tests with the real tools (a one-node Kubernetes, etcd, Pulumi engine, daprd, Chromium)
@@ -54,6 +76,11 @@ bench-reminders: postgres-bin ## Benchmark reminder firing: 100,000 reminders du
 .PHONY: bench-realtime
 bench-realtime: postgres-bin ## Benchmark realtime: up to 50,000 WebSocket connections, memory per connection, fan-out, commit -> client delay (about 1 minute)
 	$(GO) run ./tests/load/realtimebench $(BENCH_FLAGS)
+
+.PHONY: bench-web
+bench-web: postgres-bin chromium-bin ## Benchmark the web app: first-load JS per route, first 50 of 10,000 tasks, tab-to-tab delay, quick-add parse time (about 2 minutes)
+	$(WEB_NPM_CI) && npx vitest bench --run
+	$(GO) run ./tests/load/webbench $(BENCH_FLAGS)
 
 ##@ Platform as code (infra/README.md)
 

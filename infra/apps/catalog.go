@@ -5,7 +5,10 @@
 // endpoints.
 package apps
 
-import "github.com/todo-platform/todo/infra/kafka"
+import (
+	"github.com/todo-platform/todo/infra/kafka"
+	"github.com/todo-platform/todo/pkg/routes"
+)
 
 // Port is the HTTP port of every service (ADDR=:8080): API, /healthz,
 // /readyz and /metrics.
@@ -45,14 +48,9 @@ type Service struct {
 var Catalog = []Service{
 	{
 		Name: "taskapi", Migrates: true, VerifiesJWT: true, InternalToken: true,
-		// "/" is the web page only (Exact), so that /internal/ is never
-		// reachable through the Ingress.
-		Public: []Path{
-			{"/api/v1/tasks", "Prefix"},
-			{"/api/v1/tags", "Prefix"},
-			{"/api/v1/openapi.json", "Exact"},
-			{"/", "Exact"},
-		},
+		// The web app and the task API; "/" is Exact, so that /internal/ is
+		// never reachable through the Ingress.
+		Public: public("taskapi"),
 	},
 	{
 		Name: "recurring", Migrates: true, InternalToken: true,
@@ -61,23 +59,29 @@ var Catalog = []Service{
 	},
 	{
 		Name: "notifier", Migrates: true, VerifiesJWT: true, Outbound: true,
-		Public: []Path{
-			{"/api/v1/notifications", "Prefix"},
-			{"/api/v1/notification-settings", "Exact"},
-			{"/api/v1/webhooks", "Prefix"},
-		},
+		Public:     public("notifier"),
 		Subscribes: []string{kafka.TopicTaskEvents, kafka.TopicReminders},
 	},
 	{
 		Name: "audit", Migrates: true, VerifiesJWT: true,
-		Public:     []Path{{"/api/v1/audit", "Prefix"}},
+		Public:     public("audit"),
 		Subscribes: []string{kafka.TopicTaskEvents, kafka.TopicReminders},
 	},
 	{
 		Name: "realtime", VerifiesJWT: true, Broadcast: true,
-		Public:     []Path{{"/ws", "Prefix"}},
+		Public:     public("realtime"),
 		Subscribes: []string{kafka.TopicTaskEvents, kafka.TopicReminders},
 	},
+}
+
+// public are the routes of service in the platform's routing table
+// (pkg/routes), which the local runner's front uses too.
+func public(service string) []Path {
+	var out []Path
+	for _, r := range routes.For(service) {
+		out = append(out, Path{Path: r.Path, Type: string(r.Match)})
+	}
+	return out
 }
 
 // Names returns the names of the services in the catalog.

@@ -327,6 +327,7 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		want := map[string]string{
 			"/api/v1/tasks": "taskapi", "/api/v1/tags": "taskapi", "/api/v1/openapi.json": "taskapi", "/": "taskapi",
 			"/api/v1/audit": "audit", "/api/v1/notifications": "notifier", "/api/v1/webhooks": "notifier", "/ws": "realtime",
+			"/_next/static": "taskapi", "/app-config.json": "taskapi",
 		}
 		for path, svc := range want {
 			if routes[path] != svc {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -42,8 +43,10 @@ type Config struct {
 	// (default RS256).
 	JWKSURL    string
 	Algorithms []string
-	Issuer     string
-	Audience   string
+	// Issuer is the accepted iss, or several as a comma list (the local
+	// platform accepts its development tokens and its OpenID provider's).
+	Issuer   string
+	Audience string
 	// Leeway tolerates clock skew on exp and nbf (default 30 s).
 	Leeway time.Duration
 }
@@ -75,9 +78,10 @@ type Claims struct {
 
 // Verifier checks tokens.
 type Verifier struct {
-	parser *jwt.Parser
-	secret []byte
-	jwks   keyfunc.Keyfunc
+	parser  *jwt.Parser
+	secret  []byte
+	jwks    keyfunc.Keyfunc
+	issuers []string
 }
 
 // NewVerifier builds a verifier. With a JWKS URL it fetches the key set now
@@ -93,6 +97,11 @@ func NewVerifier(ctx context.Context, c Config) (*Verifier, error) {
 		c.Leeway = 30 * time.Second
 	}
 	v := &Verifier{}
+	for _, iss := range strings.Split(c.Issuer, ",") {
+		if iss = strings.TrimSpace(iss); iss != "" {
+			v.issuers = append(v.issuers, iss)
+		}
+	}
 	var methods []string
 	if c.Secret != "" {
 		if len(c.Secret) < 32 {
@@ -127,7 +136,6 @@ func NewVerifier(ctx context.Context, c Config) (*Verifier, error) {
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuer(c.Issuer),
 		jwt.WithAudience(c.Audience),
 		jwt.WithLeeway(c.Leeway),
 	)
@@ -154,6 +162,9 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	t, err := v.parser.ParseWithClaims(token, &rc, v.key)
 	if err != nil || !t.Valid {
 		return Claims{}, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err))
+	}
+	if !slices.Contains(v.issuers, rc.Issuer) {
+		return Claims{}, fmt.Errorf("%w: %s", ErrInvalidToken, reason(jwt.ErrTokenInvalidIssuer))
 	}
 	if err := CheckUserID(rc.Subject); err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)

@@ -11,7 +11,8 @@ import (
 )
 
 // Reminder asks for a notification either a duration before the task's due
-// instant (Before > 0) or at an absolute instant (At != nil); exactly one is set.
+// instant (Before >= 0; 0 is at the due time) or at an absolute instant
+// (At != nil); exactly one is set.
 type Reminder struct {
 	Before time.Duration
 	At     *time.Time

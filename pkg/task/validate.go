@@ -125,8 +125,8 @@ func Normalize(f *Fields) error {
 				continue
 			}
 			seen[key] = true
-		case r.Before <= 0:
-			ve.Add(field+".before", "must be a positive duration")
+		case r.Before < 0:
+			ve.Add(field+".before", `must not be negative ("0s" is at the due time)`)
 			continue
 		case r.Before > MaxReminderBefore:
 			ve.Add(field+".before", "must be at most 366d")

@@ -37,7 +37,8 @@ import (
 const (
 	DefaultDataDir     = ".data"
 	DefaultPGPort      = 54329
-	DefaultTaskAPIAddr = "127.0.0.1:8080"
+	DefaultAddr        = "127.0.0.1:8080"
+	DefaultTaskAPIAddr = "127.0.0.1:8085"
 	DefaultRecurAddr   = "127.0.0.1:8081"
 	DefaultNotifyAddr  = "127.0.0.1:8082"
 	DefaultAuditAddr   = "127.0.0.1:8083"
@@ -54,7 +55,9 @@ environment:
   DATABASE_URL     use this PostgreSQL instead of starting one
   LOCAL_DATA_DIR   state folder (default .data): PostgreSQL and Kafka data, dev secrets
   LOCAL_PG_PORT    port of the local PostgreSQL (default 54329)
-  TASKAPI_ADDR     listen address of taskapi (default 127.0.0.1:8080)
+  LOCAL_ADDR       the platform's one origin: the web app at /, the APIs at
+                   /api/v1/..., the socket at /ws (default 127.0.0.1:8080)
+  TASKAPI_ADDR     listen address of taskapi (default 127.0.0.1:8085)
   RECURRING_ADDR   listen address of recurring (default 127.0.0.1:8081)
   NOTIFIER_ADDR    listen address of notifier (default 127.0.0.1:8082)
   AUDIT_ADDR       listen address of audit (default 127.0.0.1:8083)
@@ -65,6 +68,9 @@ environment:
   KAFKA_BROKERS    use this Kafka instead of the embedded one (with KAFKA_TLS,
                    KAFKA_SASL_MECHANISM, KAFKA_USERNAME, KAFKA_PASSWORD)
   LOG_FORMAT       text (default here) or json
+  LOCAL_LOG        terminal: the services' logs on the terminal instead of
+                   in LOCAL_DATA_DIR/platform.log (warnings and errors are
+                   on the terminal either way)
 `
 
 // Run runs the local platform (args[1] "up", the default) or prints a token
@@ -190,6 +196,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		}
 		return def
 	}
+	frontAddr := addr("LOCAL_ADDR", DefaultAddr)
 	taskAddr := addr("TASKAPI_ADDR", DefaultTaskAPIAddr)
 	recurAddr := addr("RECURRING_ADDR", DefaultRecurAddr)
 	auditAddr := addr("AUDIT_ADDR", DefaultAuditAddr)
@@ -203,13 +210,53 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 			return getenv(k)
 		}
 	}
-	brk, err := startBroker(ctx, dataDir, getenv, logFormat, stdout, say)
+	// The services' logs go to a file; the terminal shows the banner and
+	// the warnings and errors (LOCAL_LOG=terminal: every line here).
+	svcOut, svcErr := stdout, stderr
+	logPath := filepath.Join(dataDir, "platform.log")
+	if getenv("LOCAL_LOG") != "terminal" {
+		f, err := openLog(logPath)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		svcOut = &logSplit{file: f, term: stdout}
+		svcErr = &logSplit{file: f, term: stderr}
+	} else {
+		logPath = "this terminal (LOCAL_LOG=terminal)"
+	}
+
+	// The one origin is taken first, so that a busy port says so at once.
+	frontLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", frontAddr)
+	if err != nil {
+		return fmt.Errorf("the platform's address %s is taken or invalid (%w): set LOCAL_ADDR to another, e.g. LOCAL_ADDR=127.0.0.1:8090 make up", frontAddr, err)
+	}
+	defer func() { _ = frontLn.Close() }()
+	for _, a := range []struct{ name, addr string }{
+		{"TASKAPI_ADDR", taskAddr}, {"RECURRING_ADDR", recurAddr}, {"NOTIFIER_ADDR", notifyAddr}, {"AUDIT_ADDR", auditAddr}, {"REALTIME_ADDR", realtimeAddr},
+	} {
+		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", a.addr)
+		if err != nil {
+			return fmt.Errorf("%s=%s is taken or invalid (%w): set %s to another address", a.name, a.addr, err, a.name)
+		}
+		_ = l.Close()
+	}
+	brk, err := startBroker(ctx, dataDir, getenv, logFormat, svcOut, say)
 	if err != nil {
 		return err
 	}
 	defer brk.close(say)
+	// Sign-in: the development OpenID provider on the front, whose tokens
+	// every service verifies through its JWKS, as in production; the HS256
+	// tokens of `make token` stay valid for curl.
+	issuer := "http://" + frontAddr + OIDCPath
+	oidcHandler, err := newDevOIDC(issuer, dataDir, []string{"http://" + frontAddr})
+	if err != nil {
+		return err
+	}
 	common := map[string]string{
 		"DATABASE_URL": dbURL, "DATABASE_DIRECT_URL": dbURL, "JWT_SECRET": jwtSecret, "INTERNAL_TOKEN": internalToken,
+		"JWT_JWKS_URL": issuer + "/keys", "JWT_ALGORITHMS": "RS256", "JWT_ISSUER": auth.DefaultIssuer + "," + issuer,
 		"LOG_FORMAT": logFormat,
 	}
 	for k, v := range brk.env() {
@@ -220,21 +267,45 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		run  func(context.Context, []string, func(string) string, io.Writer, io.Writer) error
 		env  map[string]string
 	}{
-		{"taskapi", taskapi.Run, map[string]string{"ADDR": taskAddr, "REALTIME_URL": "ws://" + realtimeAddr + "/ws"}},
+		// The web app opens /ws on its own origin, the front.
+		{"taskapi", taskapi.Run, map[string]string{"ADDR": taskAddr, "OIDC_ISSUER": issuer, "OIDC_CLIENT_ID": WebClientID}},
 		// recurring calls taskapi's internal API, and retries until it answers.
 		{"recurring", recurring.Run, map[string]string{"ADDR": recurAddr, "TASKAPI_URL": "http://" + taskAddr}},
 		{"audit", audit.Run, map[string]string{"ADDR": auditAddr}},
 		// Local webhooks may target this machine (the SSRF guard would
 		// refuse loopback and private addresses in production).
 		{"notifier", notifier.Run, map[string]string{"ADDR": notifyAddr, "WEBHOOK_ALLOW_PRIVATE": "true"}},
-		// The web page (served by taskapi) may open the socket.
-		{"realtime", realtime.Run, map[string]string{"ADDR": realtimeAddr, "REALTIME_ALLOWED_ORIGINS": origins(taskAddr)}},
+		// The web app, on the front's origin, may open the socket.
+		{"realtime", realtime.Run, map[string]string{"ADDR": realtimeAddr, "REALTIME_ALLOWED_ORIGINS": origins(frontAddr)}},
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(services))
+	errc := make(chan error, len(services)+1)
+	// The front: the routing table of the Ingress, on one address.
+	front, err := newFront(map[string]string{
+		"taskapi": "http://" + taskAddr, "notifier": "http://" + notifyAddr, "audit": "http://" + auditAddr, "realtime": "http://" + realtimeAddr,
+	}, map[string]http.Handler{OIDCPath: oidcHandler})
+	if err != nil {
+		return err
+	}
+	frontSrv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := frontSrv.Serve(frontLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("front: %w", err)
+			cancel()
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = frontSrv.Shutdown(sctx)
+	}()
+	origin := "http://" + frontAddr
 	for _, s := range services {
 		vars := map[string]string{}
 		for k, v := range common {
@@ -246,7 +317,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.run(ctx, []string{s.name}, env(vars), stdout, stderr); err != nil {
+			if err := s.run(ctx, []string{s.name}, env(vars), svcOut, svcErr); err != nil {
 				errc <- fmt.Errorf("%s: %w", s.name, err)
 				cancel()
 			}
@@ -266,31 +337,35 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 			}
 		}
 	}
+
 	tok, _ := auth.IssueHS256(jwtSecret, "alice", "", "", 24*time.Hour)
 	fmt.Fprintf(stdout, `
 ┌─ todo platform is up ─────────────────────────────────────────────
-│ web page        %[1]s/   (sign in with the token below)
-│ task API        %[1]s/api/v1/tasks
-│ OpenAPI         %[1]s/api/v1/openapi.json
-│ health/metrics  %[1]s/readyz  %[1]s/metrics
-│ live updates    %[8]s/ws   (WebSocket; first message {"type":"auth","token":"…"})
-│ notifications   %[7]s/api/v1/notifications  %[7]s/api/v1/webhooks   (same token)
-│ audit log       %[5]s/api/v1/audit   (same token)
-│ recurring       %[6]s/readyz  %[6]s/metrics   (next occurrences of completed recurring tasks)
-│                 every service answers /healthz, /readyz and /metrics
+│ open            %[9]s/   (the web app; sign in with any user name)
+│                 one origin, as behind the Ingress (pkg/routes):
+│                 %[9]s/api/v1/...   %[10]s/ws
+│ task API        %[9]s/api/v1/tasks   (OpenAPI: %[9]s/api/v1/openapi.json)
+│ notifications   %[9]s/api/v1/notifications  %[9]s/api/v1/webhooks
+│ audit log       %[9]s/api/v1/audit
+│ live updates    %[10]s/ws   (WebSocket; first message {"type":"auth","token":"…"})
+│ sign-in         %[9]s/oidc   (development OpenID provider: code + PKCE, no password)
+│ the services    taskapi %[1]s  recurring %[6]s  notifier %[7]s
+│                 audit %[5]s  realtime %[8]s
+│                 each answers /healthz, /readyz and /metrics
+│ logs            %[12]s   (warnings and errors also here)
 │ database        %[2]s
 │ kafka broker    %[4]s
 │                 topics task-events, reminders (+ .dlq); taskapi's and notifier's outbox relays
 │                 publish to it; recurring, notifier, audit and realtime read it
 │
-│ development token for user "alice" (24 h; another: make token USER=bob):
+│ development token for user "alice" (24 h; another: %[11]smake token USER=bob TTL=1h):
 │ %[3]s
 │
-│ try:  TOKEN=$(make -s token USER=alice)
+│ try:  TOKEN=$(%[11]smake -s token USER=alice)
 │       curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-│         %[1]s/api/v1/tasks -d '{"title":"Try the platform","priority":"high"}'
+│         %[9]s/api/v1/tasks -d '{"title":"Try the platform","priority":"high"}'
 └─ Ctrl-C stops everything ───────────────────────────────────────
-`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr, "http://"+notifyAddr, "ws://"+realtimeAddr)
+`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr, "http://"+notifyAddr, "ws://"+realtimeAddr, origin, "ws://"+frontAddr, tokenHint(dataDir), logPath)
 
 	<-ctx.Done()
 	say("shutting down")
@@ -301,6 +376,27 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	default:
 		return nil
 	}
+}
+
+// openLog opens the services' log file for appending.
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { //nolint:gosec // as the data folder (see secret)
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // the runner's own log
+	if err != nil {
+		return nil, fmt.Errorf("open the log %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// tokenHint is what `make token` needs before it to sign with this data
+// folder's secret.
+func tokenHint(dataDir string) string {
+	if dataDir == DefaultDataDir {
+		return ""
+	}
+	return "LOCAL_DATA_DIR=" + dataDir + " "
 }
 
 // origins are the origin host patterns of the web page served at taskAddr.

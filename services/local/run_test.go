@@ -66,7 +66,7 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	addr := freeAddr(t)
 	auditAddr := freeAddr(t)
 	kafkaAddr := freeAddr(t)
-	env := map[string]string{"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": pgPort, "TASKAPI_ADDR": addr, "DATABASE_URL": "",
+	env := map[string]string{"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": pgPort, "TASKAPI_ADDR": addr, "DATABASE_URL": "", "LOCAL_ADDR": freeAddr(t),
 		"AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t), "NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": freeAddr(t),
 		"LOCAL_KAFKA_PORT": strings.Split(kafkaAddr, ":")[1], "KAFKA_BROKERS": ""}
 	getenv := func(k string) string {
@@ -147,7 +147,7 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 		return code == 200 && strings.Contains(body, events.TypeTaskCreated)
 	})
 	out := stop()
-	for _, want := range []string{"development token", "/api/v1/tasks", "stopping PostgreSQL", "kafka broker    " + kafkaAddr, "http://" + auditAddr + "/api/v1/audit", "stopping the Kafka broker"} {
+	for _, want := range []string{"development token", "/api/v1/tasks", "stopping PostgreSQL", "kafka broker    " + kafkaAddr, "audit http://" + auditAddr, "stopping the Kafka broker"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -178,11 +178,11 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	addr, auditAddr, realtimeAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	addr, auditAddr, realtimeAddr, frontAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	env := map[string]string{
 		"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": strings.Split(freeAddr(t), ":")[1], "DATABASE_URL": "",
 		"TASKAPI_ADDR": addr, "AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t),
-		"NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": realtimeAddr,
+		"NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": realtimeAddr, "LOCAL_ADDR": frontAddr,
 		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "",
 	}
 	getenv := func(k string) string {
@@ -235,13 +235,13 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 
-	// A live client of alice on the printed /ws URL.
-	if !strings.Contains(out.String(), "ws://"+realtimeAddr+"/ws") {
-		t.Errorf("the summary does not print the WebSocket URL ws://%s/ws", realtimeAddr)
+	// A live client of alice on the printed /ws URL: the one origin's.
+	if !strings.Contains(out.String(), "open            http://"+frontAddr+"/") || !strings.Contains(out.String(), "ws://"+frontAddr+"/ws") {
+		t.Errorf("the summary does not print the one origin http://%s/ and its socket first:\n%s", frontAddr, out)
 	}
 	wsCtx, wsCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer wsCancel()
-	ws, resp, err := websocket.Dial(wsCtx, "ws://"+realtimeAddr+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	ws, resp, err := websocket.Dial(wsCtx, "ws://"+frontAddr+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
 	}
@@ -309,8 +309,8 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 		return false
 	})
 	kafkatest.Eventually(t, time.Minute, "the audit log of both tasks", func() bool {
-		_, a := call(auditAddr, "GET", "/api/v1/audit?task_id="+first.ID, "")
-		_, b := call(auditAddr, "GET", "/api/v1/audit?task_id="+next, "")
+		_, a := call(frontAddr, "GET", "/api/v1/audit?task_id="+first.ID, "")
+		_, b := call(frontAddr, "GET", "/api/v1/audit?task_id="+next, "")
 		return strings.Contains(a, events.TypeTaskCreated) && strings.Contains(a, events.TypeTaskCompleted) &&
 			strings.Contains(b, events.TypeTaskCreated)
 	})
@@ -334,7 +334,7 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 		t.Errorf("the live client never saw %v", want)
 	}
 
-	code, body = call(addr, "GET", "/api/v1/tasks?limit=200", "")
+	code, body = call(frontAddr, "GET", "/api/v1/tasks?limit=200", "")
 	var all listed
 	if err := json.Unmarshal([]byte(body), &all); code != 200 || err != nil {
 		t.Fatalf("list: %d %s", code, body)

@@ -12,11 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/todo-platform/todo/pkg/recurrence"
 	"github.com/todo-platform/todo/pkg/task"
 )
 
@@ -61,7 +63,25 @@ type cursor struct {
 	ID     string          `json:"i"`
 }
 
-var listParams = []string{"status", "priority", "tags", "tags_match", "due_before", "due_after", "overdue", "has_due", "q", "sort", "limit", "cursor"}
+var listParams = []string{"status", "priority", "tags", "tags_match", "due_before", "due_after", "tz", "overdue", "has_due", "q", "sort", "limit", "cursor"}
+
+// typedPrefix splits a search into what comes before its last word and
+// that word, when the last word is plain letters and digits that a person
+// may still be typing (not quoted, not excluded with -, not "or").
+func typedPrefix(q string) (rest, last string, ok bool) {
+	q = strings.TrimRightFunc(q, unicode.IsSpace)
+	i := strings.LastIndexFunc(q, unicode.IsSpace)
+	rest, last = q[:i+1], q[i+1:]
+	if last == "" || strings.EqualFold(last, "or") || strings.Count(rest, `"`)%2 == 1 {
+		return "", "", false
+	}
+	for _, r := range last {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			return "", "", false
+		}
+	}
+	return strings.TrimSpace(rest), strings.ToLower(last), true
+}
 
 // ParseListQuery reads the query string of GET /api/v1/tasks, reporting every
 // problem at once.
@@ -103,8 +123,18 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 	default:
 		ve.Add("tags_match", `must be "all" or "any"`)
 	}
-	q.DueBefore = parseTimeParam(v, "due_before", &ve)
-	q.DueAfter = parseTimeParam(v, "due_after", &ve)
+	// Dates (2026-12-04) are days of the caller's zone: tz, default UTC.
+	loc := time.UTC
+	if z := v.Get("tz"); z != "" {
+		l, err := recurrence.LoadZone(z)
+		if err != nil {
+			ve.Add("tz", "must be an IANA time zone such as Europe/Berlin")
+		} else {
+			loc = l
+		}
+	}
+	q.DueBefore = parseTimeParam(v, "due_before", loc, &ve)
+	q.DueAfter = parseTimeParam(v, "due_after", loc, &ve)
 	if b := parseBoolParam(v, "overdue", &ve); b != nil {
 		q.Overdue = *b
 	}
@@ -165,14 +195,20 @@ func splitList(values []string) []string {
 	return out
 }
 
-func parseTimeParam(v url.Values, name string, ve *task.ValidationError) *time.Time {
+// parseTimeParam reads an RFC 3339 time, or a date: the start of that day
+// in loc (due_before a date is before that day; due_after a date is from it).
+func parseTimeParam(v url.Values, name string, loc *time.Location, ve *task.ValidationError) *time.Time {
 	s := v.Get(name)
 	if s == "" {
 		return nil
 	}
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		t := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc).UTC()
+		return &t
+	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		ve.Add(name, "must be an RFC 3339 time such as 2026-01-31T09:00:00Z")
+		ve.Add(name, "must be a date such as 2026-01-31 (a day of tz) or an RFC 3339 time such as 2026-01-31T09:00:00Z")
 		return nil
 	}
 	return &t
@@ -345,7 +381,13 @@ func (q ListQuery) sql(owner string, now time.Time) (string, []any, error) {
 		}
 	}
 	if q.Q != "" {
-		b.WriteString(" AND search @@ websearch_to_tsquery('simple', " + arg(q.Q) + ")")
+		// The web-search syntax, stemmed in English; and while a word is
+		// being typed (the last one, plain), the others with it as a prefix.
+		cond := "search @@ websearch_to_tsquery('english', " + arg(q.Q) + ")"
+		if rest, last, ok := typedPrefix(q.Q); ok {
+			cond = "(" + cond + " OR search @@ (websearch_to_tsquery('english', " + arg(rest) + ") && to_tsquery('simple', " + arg(last+":*") + ")))"
+		}
+		b.WriteString(" AND " + cond)
 	}
 	col := sortFields[q.SortField]
 	dir, cmp := "ASC", ">"

@@ -12,6 +12,7 @@ import (
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/pkg/web"
+	webapp "github.com/todo-platform/todo/services/web"
 )
 
 // Deps are what the taskapi server needs.
@@ -23,16 +24,19 @@ type Deps struct {
 	InternalToken string
 	Log           *slog.Logger
 	Registry      *prometheus.Registry
-	// RealtimeURL is the realtime socket the web page connects to for live
-	// updates (REALTIME_URL); empty: /ws on the page's own host.
-	RealtimeURL string
+	// Site configures the web app served at "/" (services/web): its
+	// realtime socket and OpenID provider.
+	Site webapp.Options
 }
 
 // NewServer returns taskapi's whole HTTP API.
 func NewServer(d Deps) http.Handler {
 	r := service.Router(d.Log, d.Registry, service.PingReady(d.Store.Ping), nil)
 	r.Get("/api/v1/openapi.json", handleOpenAPI)
-	r.Get("/", newPage(d.RealtimeURL))
+	site := newSite(d.Site)
+	r.Get("/", site.ServeHTTP)
+	r.Get("/_next/static/*", site.ServeHTTP)
+	r.Get(webapp.ConfigPath, site.ServeHTTP)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(auth.Middleware(d.Verifier))

@@ -17,6 +17,7 @@ import (
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
+	webapp "github.com/todo-platform/todo/services/web"
 )
 
 // Config is taskapi's configuration, read from the environment.
@@ -29,9 +30,13 @@ type Config struct {
 	// at a time and another take over when it goes.
 	Relay  bool
 	Events transport.Config // EVENTS_TRANSPORT and its settings, read when Relay is on
-	// RealtimeURL is REALTIME_URL: the realtime socket the web page opens
+	// RealtimeURL is REALTIME_URL: the realtime socket the web app opens
 	// for live updates (default: /ws on the page's host).
 	RealtimeURL string
+	// OIDCIssuer and OIDCClientID (OIDC_ISSUER, OIDC_CLIENT_ID) are the
+	// OpenID provider the web app signs users in with, and the app's public
+	// client id there; unset: the app asks for a pasted token.
+	OIDCIssuer, OIDCClientID string
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
@@ -45,9 +50,17 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		JWT:           auth.ConfigFromEnv(getenv),
 		InternalToken: getenv("INTERNAL_TOKEN"),
 		RealtimeURL:   getenv("REALTIME_URL"),
+		OIDCIssuer:    getenv("OIDC_ISSUER"),
+		OIDCClientID:  getenv("OIDC_CLIENT_ID"),
 	}
 	if err := ValidateRealtimeURL(c.RealtimeURL); err != nil {
 		return c, err
+	}
+	if c.OIDCIssuer != "" && c.OIDCClientID == "" {
+		c.OIDCClientID = "todo-web"
+	}
+	if _, err := webapp.Handler(siteOptions(c.RealtimeURL, c.OIDCIssuer, c.OIDCClientID)); err != nil {
+		return c, fmt.Errorf("OIDC_ISSUER, OIDC_CLIENT_ID: %w", err)
 	}
 	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
 		return c, auth.ErrNotConfigured
@@ -96,7 +109,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := service.Registry(pool)
 	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
 		Store: NewStore(pool), Verifier: verifier, InternalToken: cfg.InternalToken, Log: log, Registry: reg,
-		RealtimeURL: cfg.RealtimeURL,
+		Site: siteOptions(cfg.RealtimeURL, cfg.OIDCIssuer, cfg.OIDCClientID),
 	}), log)
 	if !cfg.Relay {
 		log.Info("outbox relay off (OUTBOX_RELAY=false): another process must publish the outbox")

@@ -82,6 +82,7 @@ func TestCreateValidation(t *testing.T) {
 		{"title too long", `{"title":"` + long + `"}`, 422, []string{"title"}},
 		{"too many tags", `{"title":"x","tags":` + mustJSON(tags) + `}`, 422, []string{"tags"}},
 		{"relative reminder needs due", `{"title":"x","reminders":[{"before":"1h"}]}`, 422, []string{"reminders[0].before"}},
+		{"negative reminder", `{"title":"x","due_at":"2030-01-01T09:00:00Z","reminders":[{"before":"-1m"}]}`, 422, []string{"reminders[0].before"}},
 		{"reminder with both", `{"title":"x","due_at":"2026-01-01T00:00:00Z","reminders":[{"before":"1h","at":"2026-01-01T00:00:00Z"}]}`, 422, []string{"reminders[0]"}},
 		{"recurrence needs due", `{"title":"x","recurrence":{"rule":"FREQ=DAILY"}}`, 422, []string{"recurrence"}},
 		{"bad rule", `{"title":"x","due_at":"2026-01-01T00:00:00Z","recurrence":{"rule":"FREQ=SOMETIMES"}}`, 422, []string{"recurrence.rule"}},
@@ -512,5 +513,19 @@ func TestChangeAndEventCommitTogether(t *testing.T) {
 	got := e.do("alice", "GET", "/api/v1/tasks/"+c["id"].(string), nil).json(t)
 	if got["title"] != "Before the outage" || got["status"] != "open" || got["version"] != float64(1) {
 		t.Fatalf("the task changed without its event: %v", got)
+	}
+}
+
+// TestReminderAtDueTime: {"before":"0s"} (a reminder at the due time, the
+// default of the task apps people use) is accepted and kept.
+func TestReminderAtDueTime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	created := e.create("alice", map[string]any{
+		"title": "Call the bank", "due_at": "2030-01-02T09:00:00Z",
+		"reminders": []any{map[string]string{"before": "0s"}, map[string]string{"before": "0m"}, map[string]string{"before": "15m"}},
+	})
+	if got := fmt.Sprint(created["reminders"]); got != "[map[before:0s] map[before:15m]]" {
+		t.Errorf("reminders = %s, want the one at the due time (once) and 15m", got)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -25,6 +24,86 @@ import (
 // Kafka → realtime → WebSocket → page), ticking it done there shows in the
 // first tab, and bob's tab never shows it.
 func TestTwoTabsStayInSync(t *testing.T) {
+	frontAddr, _ := startPlatform(t)
+
+	tab1 := browser(t)
+	tab2, cancel2 := chromedp.NewContext(tab1)
+	t.Cleanup(cancel2)
+	tab3, cancel3 := chromedp.NewContext(tab1)
+	t.Cleanup(cancel3)
+	// The one origin of `make up`: the app, the API and the socket.
+	page := "http://" + frontAddr + "/"
+	// Sign in as production does: the OpenID provider (here the local
+	// platform's development one, which asks only for a user name).
+	signIn := func(tab context.Context, user string) {
+		t.Helper()
+		var state string
+		err := chromedp.Run(tab,
+			chromedp.Navigate(page),
+			chromedp.WaitVisible(`#sign-in`),
+			chromedp.Click(`#sign-in`),
+			chromedp.WaitVisible(`#username`),
+			chromedp.SendKeys(`#username`, user),
+			chromedp.Submit(`#username`),
+			chromedp.WaitVisible(`#quick-add-input`),
+			chromedp.Poll(`document.querySelector("#live-state").dataset.state === "live"`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)),
+			chromedp.Text(`#live-state`, &state),
+		)
+		if err != nil {
+			t.Fatalf("sign in: %v (live indicator %q)", err, state)
+		}
+	}
+	signIn(tab1, "alice")
+	signIn(tab2, "alice")
+	signIn(tab3, "bob")
+
+	// Alice adds a task in tab 1: tab 2 shows it, with no reload.
+	title := fmt.Sprintf("Live from tab one %d", time.Now().UnixNano())
+	shows := func(text string) string {
+		return fmt.Sprintf(`[...document.querySelectorAll("#tasks .title")].some((e) => e.textContent === %q)`, text)
+	}
+	// Tabs in the background get no input events nor animation frames in
+	// headless Chromium: act through the DOM, poll on a timer.
+	if err := chromedp.Run(tab1,
+		// React reads the input through its native value setter and event.
+		chromedp.Evaluate(fmt.Sprintf(`{const i = document.querySelector("#quick-add-input");
+			Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set.call(i, %q);
+			i.dispatchEvent(new Event("input", {bubbles: true}));}`, title), nil),
+		chromedp.Poll(`!document.querySelector("#quick-add button[type=submit]").disabled`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Evaluate(`document.querySelector("#quick-add").requestSubmit()`, nil),
+		chromedp.Poll(shows(title), nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
+	); err != nil {
+		t.Fatalf("tab 1 adds the task: %v", err)
+	}
+	start := time.Now()
+	if err := chromedp.Run(tab2, chromedp.Poll(shows(title), nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("alice's second tab never showed the task added in the first: %v", err)
+	}
+	t.Logf("tab 2 showed the new task %s after tab 1 did", time.Since(start).Round(time.Millisecond))
+
+	// Alice ticks it done in tab 2: it leaves tab 1's open list.
+	if err := chromedp.Run(tab2, chromedp.Evaluate(`document.querySelector("#tasks li input[type=checkbox]").click()`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Run(tab1, chromedp.Poll("!("+shows(title)+")", nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("tab 1 still lists the task ticked done in tab 2: %v", err)
+	}
+
+	// Bob's tab, live all along, never showed it.
+	var bobList string
+	if err := chromedp.Run(tab3, chromedp.Evaluate(`document.querySelector("#tasks")?.textContent ?? ""`, &bobList)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(bobList, "Live from tab one") {
+		t.Errorf("bob's tab shows alice's task: %q", bobList)
+	}
+}
+
+// startPlatform runs the whole platform as `make up` does, on free
+// loopback ports and in a fresh data folder, until the test ends; it
+// returns the platform's one origin (host:port) and its environment.
+func startPlatform(t *testing.T) (string, func(string) string) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "todo-browser-live-")
 	if err != nil {
 		t.Fatal(err)
@@ -42,11 +121,11 @@ func TestTwoTabsStayInSync(t *testing.T) {
 		defer func() { _ = l.Close() }()
 		return l.Addr().String()
 	}
-	taskAddr := port()
-	vars := map[string]string{
+	frontAddr := port()
+	vars := map[string]string{"LOCAL_ADDR": frontAddr,
 		"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "",
 		"LOCAL_PG_PORT": strings.Split(port(), ":")[1], "LOCAL_KAFKA_PORT": strings.Split(port(), ":")[1],
-		"TASKAPI_ADDR": taskAddr, "RECURRING_ADDR": port(), "NOTIFIER_ADDR": port(), "AUDIT_ADDR": port(), "REALTIME_ADDR": port(),
+		"TASKAPI_ADDR": port(), "RECURRING_ADDR": port(), "NOTIFIER_ADDR": port(), "AUDIT_ADDR": port(), "REALTIME_ADDR": port(),
 	}
 	getenv := func(k string) string {
 		if v, ok := vars[k]; ok {
@@ -54,15 +133,6 @@ func TestTwoTabsStayInSync(t *testing.T) {
 		}
 		return os.Getenv(k)
 	}
-	token := func(user string) string {
-		var b bytes.Buffer
-		if err := local.Run(context.Background(), []string{"todo-local", "token", user}, getenv, &b, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(b.String())
-	}
-	alice, bob := token("alice"), token("bob")
-
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &lockedBuffer{}
 	done := make(chan error, 1)
@@ -85,68 +155,17 @@ func TestTwoTabsStayInSync(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return frontAddr, getenv
+}
 
-	tab1 := browser(t)
-	tab2, cancel2 := chromedp.NewContext(tab1)
-	t.Cleanup(cancel2)
-	tab3, cancel3 := chromedp.NewContext(tab1)
-	t.Cleanup(cancel3)
-	page := "http://" + taskAddr + "/"
-	signIn := func(tab context.Context, tok string) {
-		t.Helper()
-		var state string
-		err := chromedp.Run(tab,
-			chromedp.Navigate(page),
-			chromedp.WaitReady(`#token`),
-			chromedp.SetValue(`#token`, tok),
-			chromedp.Click(`#token-form button`),
-			chromedp.WaitVisible(`#new-task input[name=title]`),
-			chromedp.Poll(`document.querySelector("#live").textContent === "live"`, nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)),
-			chromedp.Text(`#live`, &state),
-		)
-		if err != nil {
-			t.Fatalf("sign in: %v (live indicator %q)", err, state)
-		}
-	}
-	signIn(tab1, alice)
-	signIn(tab2, alice)
-	signIn(tab3, bob)
-
-	// Alice adds a task in tab 1: tab 2 shows it, with no reload.
-	title := fmt.Sprintf("Live from tab one %d", time.Now().UnixNano())
-	shows := func(text string) string {
-		return fmt.Sprintf(`[...document.querySelectorAll("#tasks .title")].some((e) => e.textContent === %q)`, text)
-	}
-	// Tabs in the background get no input events nor animation frames in
-	// headless Chromium: act through the DOM, poll on a timer.
-	if err := chromedp.Run(tab1,
-		chromedp.Evaluate(fmt.Sprintf(`document.querySelector("#new-task input[name=title]").value = %q; document.querySelector("#new-task").requestSubmit()`, title), nil),
-		chromedp.Poll(shows(title), nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
-	); err != nil {
-		t.Fatalf("tab 1 adds the task: %v", err)
-	}
-	start := time.Now()
-	if err := chromedp.Run(tab2, chromedp.Poll(shows(title), nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-		t.Fatalf("alice's second tab never showed the task added in the first: %v", err)
-	}
-	t.Logf("tab 2 showed the new task %s after tab 1 did", time.Since(start).Round(time.Millisecond))
-
-	// Alice ticks it done in tab 2: it leaves tab 1's open list.
-	if err := chromedp.Run(tab2, chromedp.Evaluate(`document.querySelector("#tasks li input[type=checkbox]").click()`, nil)); err != nil {
+// devToken is a development token of user on the platform of getenv.
+func devToken(t *testing.T, getenv func(string) string, user string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := local.Run(context.Background(), []string{"todo-local", "token", user}, getenv, &b, &b); err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Run(tab1, chromedp.Poll("!("+shows(title)+")", nil, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second))); err != nil {
-		t.Fatalf("tab 1 still lists the task ticked done in tab 2: %v", err)
-	}
-
-	// Bob's tab, live all along, never showed it.
-	var bobList string
-	if err := chromedp.Run(tab3, chromedp.Evaluate(`document.querySelector("#tasks").textContent`, &bobList)); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(bobList, "Live from tab one") {
-		t.Errorf("bob's tab shows alice's task: %q", bobList)
-	}
+	return strings.TrimSpace(b.String())
 }
 
 // lockedBuffer is a bytes.Buffer safe for the platform's concurrent writers.

@@ -1,0 +1,213 @@
+// The web app against the real platform (make up's): each test is what a
+// person does with it.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+
+import { api, launch, signIn, unique } from "./helpers.mjs";
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+const row = (page, title) => page.locator("#tasks li", { hasText: title });
+
+describe("the web app", () => {
+  it("adds a task from one line, with a preview of what it understood", async () => {
+    const { page, context, errors } = await signIn(browser, "alice");
+    const title = unique("Pay rent");
+    await page.keyboard.press("q");
+    await page.keyboard.type(`${title} every month on the 1st at 9am #home !high remind 1h before`);
+    const preview = page.locator("#quick-add-preview");
+    await preview.locator('[data-field="recurrence"]', { hasText: "every month on the 1st" }).waitFor();
+    assert.equal(await preview.locator('[data-field="title"]').textContent(), title);
+    assert.match(await preview.locator('[data-field="due"]').textContent(), /1 .* 09:00|9:00/);
+    assert.equal(await preview.locator('[data-field="tags"]').textContent(), "#home");
+    assert.equal(await preview.locator('[data-field="priority"]').textContent(), "high");
+    assert.equal(await preview.locator('[data-field="reminders"]').textContent(), "1h before");
+    await page.keyboard.press("Enter");
+    await row(page, title).waitFor();
+    assert.match(await row(page, title).textContent(), /every month on the 1st/);
+    const list = await api("GET", "/api/v1/tasks?q=" + encodeURIComponent(title.split(" ").pop()));
+    const t = list.body.items.find((x) => x.title === title);
+    assert.ok(t, "the task is stored");
+    assert.deepEqual(t.recurrence, { rule: "FREQ=MONTHLY;BYMONTHDAY=1", anchor: "due" });
+    assert.equal(t.priority, "high");
+    assert.equal(t.time_zone, "Europe/Berlin");
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it("keeps the view and the filters in the URL", async () => {
+    const title = unique("Overdue report");
+    await api("POST", "/api/v1/tasks", { title, tags: ["work"], due_at: new Date(Date.now() - 86400000).toISOString() });
+    const { page, context } = await signIn(browser, "alice", "/?view=overdue&tags=work");
+    await page.waitForURL(/view=overdue/);
+    assert.equal(await page.locator('[data-view="overdue"]').getAttribute("aria-current"), "page");
+    await row(page, title).waitFor();
+    await page.locator('[data-view="completed"]').click();
+    await page.waitForURL(/view=completed/);
+    await row(page, title).waitFor({ state: "detached" });
+    await page.goBack();
+    await page.waitForURL(/view=overdue/);
+    await row(page, title).waitFor();
+    // Search as you type: the URL follows, the match is highlighted.
+    await page.keyboard.press("/");
+    await page.keyboard.type("report");
+    await page.waitForURL(/q=report/);
+    await row(page, title).locator("mark", { hasText: "report" }).waitFor();
+    await context.close();
+  });
+
+  it("edits with a merge patch and If-Match, and resolves a conflict", async () => {
+    const title = unique("Edit me");
+    const created = await api("POST", "/api/v1/tasks", { title });
+    const { page, context } = await signIn(browser, "alice");
+    await row(page, title).getByRole("button", { name: /^Edit/ }).click();
+    const dialog = page.locator("dialog.editor");
+    await dialog.locator('input[name="title"]').fill(title + " (mine)");
+    await dialog.locator('select[name="priority"]').selectOption("urgent");
+    // Meanwhile another device renames it.
+    const other = await api("PATCH", `/api/v1/tasks/${created.body.id}`, { title: title + " (theirs)" }, { "If-Match": `"${created.body.version}"` });
+    assert.equal(other.status, 200);
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.getByRole("alert").filter({ hasText: "changed elsewhere" }).waitFor();
+    assert.match(await dialog.getByRole("alert").textContent(), /\(theirs\)/);
+    await dialog.getByRole("button", { name: "Keep mine" }).click();
+    await row(page, title + " (mine)").waitFor();
+    const got = await api("GET", `/api/v1/tasks/${created.body.id}`);
+    assert.equal(got.body.title, title + " (mine)");
+    assert.equal(got.body.priority, "urgent");
+    // Its history, from the audit service, in the editor.
+    await row(page, title + " (mine)").getByRole("button", { name: /^Edit/ }).click();
+    await dialog.locator("details.history summary").click();
+    await dialog.locator("details.history li", { hasText: "created" }).waitFor();
+    for (let i = 0; i < 50 && (await dialog.locator("details.history li", { hasText: "edited" }).count()) < 2; i++) {
+      await page.keyboard.press("Escape");
+      await row(page, title + " (mine)").getByRole("button", { name: /^Edit/ }).click();
+      await dialog.locator("details.history summary").click();
+      await page.waitForTimeout(200);
+    }
+    assert.equal(await dialog.locator("details.history li", { hasText: "edited" }).count(), 2);
+    await page.keyboard.press("Escape");
+    // A field problem shows next to the field.
+    await row(page, title + " (mine)").getByRole("button", { name: /^Edit/ }).click();
+    await dialog.locator('input[name="time_zone"]').fill("Mars/Olympus");
+    await dialog.locator('input[name="due_date"]').fill("2027-01-15");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await dialog.locator(".field-error").first().waitFor();
+    await context.close();
+  });
+
+  it("completes, reopens and deletes with Undo", async () => {
+    const title = unique("Undo me");
+    const created = await api("POST", "/api/v1/tasks", { title });
+    const { page, context } = await signIn(browser, "alice");
+    await row(page, title).locator('input[type="checkbox"]').click();
+    await page.locator(".toast", { hasText: "Completed" }).getByRole("button", { name: "Undo" }).click();
+    for (let i = 0; i < 50; i++) {
+      if ((await api("GET", `/api/v1/tasks/${created.body.id}`)).body.status === "open") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await api("GET", `/api/v1/tasks/${created.body.id}`)).body.status, "open");
+    await row(page, title).waitFor();
+
+    // Keyboard: j selects, x completes.
+    await page.locator("body").click({ position: { x: 5, y: 5 } });
+    const index = await row(page, title).getAttribute("data-index");
+    for (let i = 0; i < Number(index); i++) await page.keyboard.press("j");
+    await page.keyboard.press("x");
+    await page.locator(".toast", { hasText: `Completed “${title}”` }).waitFor();
+    await row(page, title).waitFor({ state: "detached" });
+
+    // Delete, undo, and delete for good.
+    await page.locator('[data-view="completed"]').click();
+    await row(page, title).getByRole("button", { name: /^Delete/ }).click();
+    await row(page, title).waitFor({ state: "detached" });
+    await page.locator(".toast", { hasText: "Deleted" }).getByRole("button", { name: "Undo" }).click();
+    await row(page, title).waitFor();
+    await row(page, title).getByRole("button", { name: /^Delete/ }).click();
+    for (let i = 0; i < 100; i++) {
+      if ((await api("GET", `/api/v1/tasks/${created.body.id}`)).status === 404) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await api("GET", `/api/v1/tasks/${created.body.id}`)).status, 404);
+    await context.close();
+  });
+
+  it("applies changes from elsewhere in place, and shows the next occurrence of a recurring task", async () => {
+    const { page, context } = await signIn(browser, "alice");
+    const title = unique("From another device");
+    const created = await api("POST", "/api/v1/tasks", { title, due_at: new Date(Date.now() + 3600000).toISOString(), time_zone: "Europe/Berlin", recurrence: { rule: "FREQ=DAILY", anchor: "due" } });
+    await row(page, title).first().waitFor({ timeout: 5000 });
+    // No reload happened: a marker set on the page is still there.
+    await page.evaluate(() => ((window).__marker = 1));
+    await api("POST", `/api/v1/tasks/${created.body.id}/complete`);
+    // recurring makes the next occurrence: it appears, open, without a reload.
+    await page.locator(`#tasks li[data-id]:not([data-id="${created.body.id}"])`, { hasText: title }).waitFor({ timeout: 15000 });
+    assert.equal(await page.evaluate(() => (window).__marker), 1);
+    await context.close();
+  });
+
+  it("works at 390 px wide", async () => {
+    const { page, context } = await signIn(browser, "alice", "/", { width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+    await context.close();
+  });
+});
+
+describe("notifications", () => {
+  it("shows a reminder at the due time as it fires, in the inbox, read and snoozed", async () => {
+    const { page, context } = await signIn(browser, "alice");
+    const title = unique("Call the bank");
+    await api("POST", "/api/v1/tasks", { title, due_at: new Date(Date.now() + 3000).toISOString(), reminders: [{ before: "0s" }] });
+    await page.locator(".toast", { hasText: `Reminder: ${title}` }).waitFor({ timeout: 20000 });
+    await page.locator("#inbox-button").click();
+    const item = page.locator("#inbox li", { hasText: title });
+    await item.waitFor();
+    assert.equal(await item.getAttribute("class"), "unread");
+    await item.getByRole("button", { name: /Mark .* read/ }).click();
+    await page.locator("#inbox li.read", { hasText: title }).waitFor();
+    await item.locator("select").selectOption({ label: "1 hour" });
+    const inbox = await api("GET", "/api/v1/notifications");
+    assert.ok(inbox.body.items.some((n) => n.title === title && n.read_at), "the notification is read");
+    await context.close();
+  });
+});
+
+describe("accessibility", () => {
+  it("axe-core finds no violations on any view, the editor and the inbox, wide and narrow, light and dark", async () => {
+    const { default: AxeBuilder } = await import("@axe-core/playwright");
+    await api("POST", "/api/v1/tasks", { title: unique("Accessible"), priority: "high", tags: ["a11y"], due_at: new Date(Date.now() + 86400000).toISOString() });
+    const check = async (page, what) => {
+      const r = await new AxeBuilder({ page }).analyze();
+      assert.deepEqual(
+        r.violations.map((v) => `${what}: ${v.id} (${v.nodes.length}) ${v.nodes[0]?.target}`),
+        [],
+      );
+    };
+    for (const [viewport, scheme] of [[{ width: 1440, height: 900 }, "light"], [{ width: 390, height: 844 }, "dark"]]) {
+      const { page, context } = await signIn(browser, "alice", "/", viewport);
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const v of ["today", "upcoming", "overdue", "all", "completed"]) {
+        await page.locator(`[data-view="${v}"]`).click();
+        await page.waitForURL(v === "all" ? /\/(\?view=all)?$/ : new RegExp(`view=${v}`));
+        await page.waitForTimeout(300);
+        await check(page, `${v} ${viewport.width}px ${scheme}`);
+      }
+      await page.locator('[data-view="all"]').click();
+      await page.locator("#tasks li").first().getByRole("button", { name: /^Edit/ }).click();
+      await page.locator("dialog.editor").waitFor();
+      await check(page, `editor ${scheme}`);
+      await page.keyboard.press("Escape");
+      await page.locator("#inbox-button").click();
+      await page.locator("#inbox").waitFor();
+      await check(page, `inbox ${scheme}`);
+      await context.close();
+    }
+  });
+});
