@@ -59,6 +59,24 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// ConnConfig parses url into the configuration of a single connection (a
+// listener's, say). The pool's settings it may carry (pool_max_conns, …)
+// are dropped.
+func ConnConfig(url string) (*pgx.ConnConfig, error) {
+	if url == "" {
+		return nil, ErrNoURL
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included: keep it out.
+		return nil, errors.New("parse database URL: malformed URL (check the scheme, host and the escaping of the password)")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
+	return cfg.ConnConfig, nil
+}
+
 // Migrations are one service's embedded migrations: files named
 // "NNN_name.sql" in FS, applied in order into Schema.
 type Migrations struct {

@@ -19,6 +19,7 @@ import (
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/services/notifier"
 	"github.com/todo-platform/todo/services/taskapi"
 )
@@ -68,7 +69,7 @@ func setup(t *testing.T, o options) *env {
 	v := &env{pool: pool, kcfg: kcfg, pub: pub, tasks: taskapi.NewStore(pool), reg: reg, m: m}
 	v.firer = notifier.NewFirer(pool, notifier.FirerConfig{
 		Grace: o.grace, BatchSize: 100, PollInterval: time.Second, Listen: true, Log: log, Metrics: m,
-		OutboxWaker: outbox.NewWaker(pool, notifier.OutboxChannel),
+		OutboxNotifier: pgnotify.NewNotifier(pool, notifier.OutboxChannel),
 	})
 	if !o.noFirer {
 		kafkatest.Go(t, v.firer.Run)
@@ -76,7 +77,7 @@ func setup(t *testing.T, o options) *env {
 	v.deliverer = notifier.NewDeliverer(pool, notifier.DelivererConfig{
 		MaxAttempts: o.attempts, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Lease: 5 * time.Second,
 		PollInterval: 500 * time.Millisecond, Webhooks: notifier.NewWebhookSender(5*time.Second, true), Mailer: o.mailer,
-		Log: log, Metrics: m, OutboxWaker: outbox.NewWaker(pool, notifier.OutboxChannel),
+		Log: log, Metrics: m, OutboxNotifier: pgnotify.NewNotifier(pool, notifier.OutboxChannel),
 	})
 	kafkatest.Go(t, v.deliverer.Run)
 	h := &notifier.Events{Metrics: m, EmailOn: o.mailer != nil}

@@ -21,6 +21,7 @@ import (
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
@@ -147,18 +148,25 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := service.Registry(pool)
 	m := NewMetrics(reg)
-	outboxWaker := outbox.NewWaker(pool, OutboxChannel)
-	scheduleWaker := outbox.NewWaker(pool, ScheduleChannel)
+	outboxNotifier := pgnotify.NewNotifier(pool, OutboxChannel)
+	scheduleNotifier := pgnotify.NewNotifier(pool, ScheduleChannel)
 
+	// The relay and the firing loop LISTEN on the direct URL: through a
+	// transaction-mode pooler (DATABASE_URL in production) no
+	// notification would arrive.
+	listen, err := cfg.ListenConfig()
+	if err != nil {
+		return err
+	}
 	relay, err := outbox.NewRelay(pool, bus, outbox.RelayConfig{
-		Table: OutboxTable, Channel: OutboxChannel, Log: log.With("component", "relay"), Registerer: reg,
+		Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: log.With("component", "relay"), Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
 	firer := NewFirer(pool, FirerConfig{
-		Grace: cfg.Grace, BatchSize: cfg.Batch, PollInterval: cfg.Poll, Listen: true,
-		Log: log, Metrics: m, OutboxWaker: outboxWaker,
+		Grace: cfg.Grace, BatchSize: cfg.Batch, PollInterval: cfg.Poll, Listen: true, ListenConfig: listen,
+		Log: log, Metrics: m, OutboxNotifier: outboxNotifier,
 	})
 	var mailer *Mailer
 	if cfg.SMTP.Addr != "" {
@@ -171,7 +179,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	deliverer := NewDeliverer(pool, DelivererConfig{
 		MaxAttempts: cfg.MaxAttempts, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
 		Webhooks: NewWebhookSender(cfg.Timeout, cfg.AllowPrivate), Mailer: mailer,
-		Log: log, Metrics: m, OutboxWaker: outboxWaker,
+		Log: log, Metrics: m, OutboxNotifier: outboxNotifier,
 	})
 	h := &Events{Metrics: m, EmailOn: mailer != nil}
 	consumer, err := consume.New(pool, h.Handle, consume.Config{
@@ -180,7 +188,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	wakeSchedule := func() { firer.Wake(); scheduleWaker.Wake() }
+	wakeSchedule := func() { firer.Wake(); scheduleNotifier.Notify() }
 	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{
 		Group: Group, Topics: Topics, Process: h.Process(consumer.Process, wakeSchedule, deliverer.Wake),
 		ProcessBatch: h.ProcessBatch(consumer.ProcessBatch, wakeSchedule, deliverer.Wake),

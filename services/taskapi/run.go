@@ -107,8 +107,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer func() { _ = bus.Close() }()
+	listen, err := cfg.ListenConfig()
+	if err != nil {
+		return err
+	}
 	relay, err := outbox.NewRelay(pool, bus, outbox.RelayConfig{
-		Table: OutboxTable, Channel: OutboxChannel, Log: log.With("component", "relay"), Registerer: reg,
+		Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: log.With("component", "relay"), Registerer: reg,
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/pkg/recurrence"
 	"github.com/todo-platform/todo/pkg/task"
 )
@@ -37,9 +38,9 @@ var ErrNotRecurring = errors.New("task has no recurrence")
 // Store keeps tasks in PostgreSQL. Every change writes its event into the
 // outbox in the same transaction.
 type Store struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
-	wake *outbox.Waker
+	pool   *pgxpool.Pool
+	now    func() time.Time
+	notify *pgnotify.Notifier
 }
 
 // OutboxChannel is the channel on which taskapi wakes the outbox relays.
@@ -47,13 +48,13 @@ const OutboxChannel = "taskapi_outbox"
 
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, now: time.Now, wake: outbox.NewWaker(pool, OutboxChannel)}
+	return &Store{pool: pool, now: time.Now, notify: pgnotify.NewNotifier(pool, OutboxChannel)}
 }
 
 // committed wakes the relays after a transaction that wrote the outbox.
 func (s *Store) committed(err error) error {
 	if err == nil {
-		s.wake.Wake()
+		s.notify.Notify()
 	}
 	return err
 }
