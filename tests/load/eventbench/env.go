@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing/fstest"
@@ -36,8 +37,11 @@ var benchMigrations = database.Migrations{Schema: "eventbench", FS: fstest.MapFS
 // broker, taskapi (without its relay: the bench runs the relay itself, to
 // stop and start it) and the users' tokens.
 type env struct {
-	dbURL      string
+	dbURL      string // DATABASE_URL: the pool's (the pooler's with -pgbouncer)
+	directURL  string // DATABASE_DIRECT_URL: migrations and LISTEN
 	dbSource   string
+	bouncer    *pglocal.Bouncer
+	bouncerDir string
 	cluster    *pglocal.Cluster
 	tmpDir     string
 	pool       *pgxpool.Pool
@@ -62,6 +66,9 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 	}()
 	if u := getenv("BENCH_DATABASE_URL"); u != "" {
 		e.dbURL, e.dbSource = u, "BENCH_DATABASE_URL"
+		if d := getenv("BENCH_DATABASE_DIRECT_URL"); d != "" {
+			e.directURL, e.dbSource = d, "BENCH_DATABASE_URL (migrations and LISTEN: BENCH_DATABASE_DIRECT_URL)"
+		}
 	} else {
 		dir := cfg.pgDir
 		if dir == "" {
@@ -79,8 +86,29 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 		}
 		e.dbURL, e.dbSource = e.cluster.URL("eventbench"), "private PostgreSQL 127.0.0.1:"+fmt.Sprint(e.cluster.Port())+" (fsync on, synchronous_commit "+cfg.syncCommit+")"
 	}
+	if e.directURL == "" {
+		e.directURL = e.dbURL
+	}
+	if cfg.pgbouncer {
+		if e.bouncerDir, err = os.MkdirTemp("", "eventbench-pgbouncer-"); err != nil {
+			return e, err
+		}
+		if err := os.Chmod(e.bouncerDir, 0o755); err != nil { //nolint:gosec // as root, PgBouncer runs as the postgres user
+			return e, err
+		}
+		progress("starting PgBouncer (pool_mode = transaction) in front of it: DATABASE_URL goes through it, migrations and LISTEN do not")
+		if e.bouncer, err = pglocal.StartBouncer(ctx, pglocal.BouncerOptions{Dir: e.bouncerDir, Server: e.directURL, PoolSize: database.DefaultMaxConns + 4}); err != nil {
+			return e, err
+		}
+		u, err := url.Parse(e.directURL)
+		if err != nil {
+			return e, err
+		}
+		e.dbURL = e.bouncer.URL(strings.TrimPrefix(u.Path, "/"))
+		e.dbSource += fmt.Sprintf(", through PgBouncer (transaction mode, 127.0.0.1:%d; migrations and LISTEN direct)", e.bouncer.Port())
+	}
 	for _, m := range []database.Migrations{taskapi.Migrations, benchMigrations} {
-		if _, err := database.Migrate(ctx, e.dbURL, m, nil); err != nil {
+		if _, err := database.Migrate(ctx, e.directURL, m, nil); err != nil {
 			return e, err
 		}
 	}
@@ -112,7 +140,7 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 	apiCtx, cancel := context.WithCancel(ctx)
 	e.stopAPI, e.apiDone = cancel, make(chan error, 1)
 	vars := map[string]string{
-		"ADDR": addr, "DATABASE_URL": e.dbURL, "JWT_SECRET": secret, "OUTBOX_RELAY": "false",
+		"ADDR": addr, "DATABASE_URL": e.dbURL, "DATABASE_DIRECT_URL": e.directURL, "JWT_SECRET": secret, "OUTBOX_RELAY": "false",
 		"MIGRATE_ON_START": "false", "LOG_LEVEL": "warn",
 	}
 	go func() {
@@ -147,6 +175,12 @@ func (e *env) close(progress func(string, ...any)) {
 	}
 	if e.broker != nil {
 		e.broker.Close()
+	}
+	if e.bouncer != nil {
+		_ = e.bouncer.Stop()
+	}
+	if e.bouncerDir != "" {
+		_ = os.RemoveAll(e.bouncerDir)
 	}
 	if e.cluster != nil {
 		progress("stopping PostgreSQL")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/dapr"
+	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/outbox"
@@ -196,7 +197,11 @@ func measure(ctx context.Context, e *env, cfg config, kind string, progress func
 	var relayCancel context.CancelFunc
 	var relayDone chan struct{}
 	startRelay := func() error {
-		relay, err := outbox.NewRelay(e.pool, bus, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel, Log: log})
+		listen, err := database.ConnConfig(e.directURL)
+		if err != nil {
+			return err
+		}
+		relay, err := outbox.NewRelay(e.pool, bus, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel, ListenConfig: listen, Log: log})
 		if err != nil {
 			return err
 		}
