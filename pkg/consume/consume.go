@@ -30,25 +30,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/backoff"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
-	"github.com/todo-platform/todo/pkg/outbox"
 )
-
-// Delivery is a message as a transport delivers it.
-type Delivery struct {
-	Topic     string
-	Partition int32 // -1 when the transport does not say
-	Offset    int64 // -1 when the transport does not say
-	Key       []byte
-	Value     []byte
-	Headers   map[string]string
-	// Timestamp is the message's time in the broker (the producer's, with
-	// Kafka); zero when the transport does not say.
-	Timestamp time.Time
-}
-
-// String is the message's position, topic/partition/offset, as logs show it.
-func (d Delivery) String() string { return fmt.Sprintf("%s/%d/%d", d.Topic, d.Partition, d.Offset) }
 
 // Handler applies an event within tx. It returns nil when the event is
 // handled (or deliberately ignored); tx then commits with the record that the
@@ -107,7 +91,7 @@ type Config struct {
 	// understands; it may still ignore some. Others are dead-lettered.
 	Types []string
 	// DeadLetters publishes to <topic>.dlq.
-	DeadLetters outbox.Publisher
+	DeadLetters broker.Publisher
 
 	MaxAttempts int           // handler attempts before the dead-letter topic (default 5)
 	MinBackoff  time.Duration // wait after the first failure (default 100ms)
@@ -180,7 +164,7 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Consumer, error) {
 // it was handled, it was a duplicate, or it went to the dead-letter topic.
 // It returns an error only when ctx ended first; d must then be delivered
 // again (it is not acknowledged).
-func (c *Consumer) Process(ctx context.Context, d Delivery) error {
+func (c *Consumer) Process(ctx context.Context, d broker.Delivery) error {
 	e, err := events.Parse(d.Value)
 	if err != nil {
 		return c.deadLetter(ctx, d, "", ReasonMalformed, err, 0)
@@ -232,7 +216,7 @@ func (c *Consumer) Process(ctx context.Context, d Delivery) error {
 // flush for the lot, which is what lets a partition's backlog drain fast.
 // Otherwise nothing of the batch is kept, and the messages go one by one
 // through Process, with its retries and dead letters.
-func (c *Consumer) ProcessBatch(ctx context.Context, ds []Delivery) (int, error) {
+func (c *Consumer) ProcessBatch(ctx context.Context, ds []broker.Delivery) (int, error) {
 	if len(ds) == 1 {
 		if err := c.Process(ctx, ds[0]); err != nil {
 			return 0, err
@@ -278,7 +262,7 @@ func (c *Consumer) ProcessBatch(ctx context.Context, ds []Delivery) (int, error)
 // batchOnce runs the handler on each event in one transaction that records
 // them all; dups[i] says event i had been recorded before (or earlier in
 // the batch).
-func (c *Consumer) batchOnce(ctx context.Context, ds []Delivery, evs []events.Event) (dups []bool, err error) {
+func (c *Consumer) batchOnce(ctx context.Context, ds []broker.Delivery, evs []events.Event) (dups []bool, err error) {
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return nil, Transient(fmt.Errorf("begin: %w", err))
@@ -310,7 +294,7 @@ func (c *Consumer) batchOnce(ctx context.Context, ds []Delivery, evs []events.Ev
 
 // once runs the handler in a transaction that records the event; it reports
 // a duplicate when the event was recorded before.
-func (c *Consumer) once(ctx context.Context, d Delivery, e events.Event) (dup bool, err error) {
+func (c *Consumer) once(ctx context.Context, d broker.Delivery, e events.Event) (dup bool, err error) {
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return false, Transient(fmt.Errorf("begin: %w", err))
@@ -350,7 +334,7 @@ func (c *Consumer) call(ctx context.Context, tx pgx.Tx, e events.Event) (err err
 
 // deadLetter publishes d to its topic's dead-letter topic, retrying until the
 // broker has it or ctx ends.
-func (c *Consumer) deadLetter(ctx context.Context, d Delivery, eventID, reason string, cause error, attempts int) error {
+func (c *Consumer) deadLetter(ctx context.Context, d broker.Delivery, eventID, reason string, cause error, attempts int) error {
 	msg := cause.Error()
 	if len(msg) > 2000 {
 		msg = msg[:2000] + "…"
@@ -367,7 +351,7 @@ func (c *Consumer) deadLetter(ctx context.Context, d Delivery, eventID, reason s
 	h[HeaderOffset] = strconv.FormatInt(d.Offset, 10)
 	h[HeaderAttempts] = strconv.Itoa(attempts)
 	h[HeaderTime] = time.Now().UTC().Format(time.RFC3339Nano)
-	p := outbox.Publication{Topic: events.DeadLetterTopic(d.Topic), Key: string(d.Key), Value: d.Value, EventID: eventID, Headers: h}
+	p := broker.Publication{Topic: events.DeadLetterTopic(d.Topic), Key: string(d.Key), Value: d.Value, EventID: eventID, Headers: h}
 	for n := 1; ; n++ {
 		err := c.cfg.DeadLetters.Publish(ctx, p)
 		if err == nil {

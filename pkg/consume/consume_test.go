@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
@@ -92,7 +93,7 @@ func (v *env) consumer(t *testing.T, h consume.Handler, edit func(*consume.Confi
 }
 
 // member runs a member of consumer group "svc" that processes with process.
-func (v *env) member(t *testing.T, process func(context.Context, consume.Delivery) error, onAssign func(map[string][]int32)) (stop func()) {
+func (v *env) member(t *testing.T, process func(context.Context, broker.Delivery) error, onAssign func(map[string][]int32)) (stop func()) {
 	t.Helper()
 	log := kafkatest.Logger(t)
 	return kafkatest.Go(t, func(ctx context.Context) error {
@@ -335,7 +336,7 @@ func TestRedeliveryAfterCrashBeforeMark(t *testing.T) {
 	var stop1 func()
 	crashed := make(chan struct{})
 	var once sync.Once
-	stop1 = v.member(t, func(ctx context.Context, d consume.Delivery) error {
+	stop1 = v.member(t, func(ctx context.Context, d broker.Delivery) error {
 		if err := c.Process(ctx, d); err != nil {
 			return err
 		}
@@ -391,7 +392,7 @@ func TestPoisonMessagesGoToTheDeadLetterTopic(t *testing.T) {
 		{js(badData), consume.ReasonRejected}, // a known type whose data the handler cannot read
 	}
 	for _, p := range poison {
-		if err := v.pub.Publish(ctx, outbox.Publication{Topic: events.TopicTaskEvents, Key: "alice", Value: p.value}); err != nil {
+		if err := v.pub.Publish(ctx, broker.Publication{Topic: events.TopicTaskEvents, Key: "alice", Value: p.value}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -495,7 +496,7 @@ func TestProcessSkipsDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := e.MarshalJSON()
-	d := consume.Delivery{Topic: events.TopicTaskEvents, Partition: 0, Offset: 7, Key: []byte("bob"), Value: b}
+	d := broker.Delivery{Topic: events.TopicTaskEvents, Partition: 0, Offset: 7, Key: []byte("bob"), Value: b}
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)

@@ -31,6 +31,15 @@ const (
 // DeadLetterTopic is where messages of topic go that could not be handled.
 func DeadLetterTopic(topic string) string { return topic + ".dlq" }
 
+// Topics are the platform's topics and their dead-letter topics. The
+// deployment creates the same (infra/kafka; a test there compares them).
+func Topics() []string {
+	return []string{
+		TopicTaskEvents, DeadLetterTopic(TopicTaskEvents),
+		TopicReminders, DeadLetterTopic(TopicReminders),
+	}
+}
+
 // Event types. The suffix is the data schema's version: a consumer that sees
 // a version it does not know sends the event to the dead-letter topic.
 const (

@@ -15,28 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/backoff"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/pgnotify"
 )
-
-// Publication is one message for the broker: what the relay publishes, and
-// what a consumer sends to a dead-letter topic.
-type Publication struct {
-	Topic   string
-	Key     string            // partition key: one key's messages stay in order
-	Value   []byte            // the CloudEvents JSON (structured mode)
-	EventID string            // the event's id, for logs and headers ("" when Value is no valid event)
-	Headers map[string]string // extra headers, e.g. a dead letter's error
-}
-
-// Publisher sends messages to a broker. It is the transport seen from the
-// relay and from a consumer's dead-letter path; the Kafka and Dapr
-// transports implement it.
-type Publisher interface {
-	// Publish returns nil once the broker has stored m. It is called
-	// concurrently for messages of different keys, never for two messages of
-	// the same key at once.
-	Publish(ctx context.Context, m Publication) error
-}
 
 // RelayConfig configures a Relay. Table and Channel are required.
 type RelayConfig struct {
@@ -66,7 +47,7 @@ type RelayConfig struct {
 // Relay publishes the rows of one outbox table.
 type Relay struct {
 	pool     *pgxpool.Pool
-	pub      Publisher
+	pub      broker.Publisher
 	cfg      RelayConfig
 	log      *slog.Logger
 	m        *relayMetrics
@@ -78,7 +59,7 @@ type Relay struct {
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$`)
 
 // NewRelay returns a relay of cfg.Table that publishes through pub.
-func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error) {
+func NewRelay(pool *pgxpool.Pool, pub broker.Publisher, cfg RelayConfig) (*Relay, error) {
 	if !tableName.MatchString(cfg.Table) {
 		return nil, fmt.Errorf("outbox relay: table %q: want schema.table", cfg.Table)
 	}
@@ -278,7 +259,7 @@ func (r *Relay) publish(ctx context.Context, rows []pendingRow) ([]int64, error)
 			defer func() { <-slots; wg.Done() }()
 			for i, row := range lane {
 				start := time.Now()
-				err := r.pub.Publish(ctx, Publication{Topic: row.topic, Key: row.key, Value: []byte(row.event), EventID: row.eventID})
+				err := r.pub.Publish(ctx, broker.Publication{Topic: row.topic, Key: row.key, Value: []byte(row.event), EventID: row.eventID})
 				r.m.duration.Observe(time.Since(start).Seconds())
 				if err != nil {
 					r.m.errors.Inc()

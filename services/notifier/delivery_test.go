@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
-	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/services/notifier"
 )
 
@@ -192,7 +192,7 @@ func TestRedeliveryDeliversNothingTwice(t *testing.T) {
 		t.Fatalf("%d messages on reminders, want 1", len(msgs))
 	}
 	for range 2 {
-		if err := v.pub.Publish(context.Background(), outbox.Publication{Topic: events.TopicReminders, Key: msgs[0].Key, Value: msgs[0].Value}); err != nil {
+		if err := v.pub.Publish(context.Background(), broker.Publication{Topic: events.TopicReminders, Key: msgs[0].Key, Value: msgs[0].Value}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -223,7 +223,7 @@ func TestMalformedEventsAreDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(bad)
-	for _, p := range []outbox.Publication{
+	for _, p := range []broker.Publication{
 		{Topic: events.TopicReminders, Key: "alice", Value: []byte("not json")},
 		{Topic: events.TopicReminders, Key: "alice", Value: b},
 		{Topic: events.TopicTaskEvents, Key: "alice", Value: []byte(`{"specversion":"1.0","id":"x","source":"/s","type":"todo.task.created.v1","data":{"title":"no id"}}`)},

@@ -18,10 +18,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
-	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/realtime"
 )
@@ -340,7 +340,7 @@ func (p *publisher) publish(topic, key string, e events.Event) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := p.p.Publish(ctx, outbox.Publication{Topic: topic, Key: key, Value: b, EventID: e.ID()}); err != nil {
+	if err := p.p.Publish(ctx, broker.Publication{Topic: topic, Key: key, Value: b, EventID: e.ID()}); err != nil {
 		p.t.Fatal(err)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
 )
 
@@ -187,7 +187,7 @@ type wireEvent struct {
 // Process takes one delivered message (Kafka or Dapr) and dispatches it. A
 // message that is not an event, or has no owner, is dropped with an error
 // (logged by the transport; nothing else to do with it).
-func (h *Hub) Process(_ context.Context, d consume.Delivery) error {
+func (h *Hub) Process(_ context.Context, d broker.Delivery) error {
 	e, err := events.Parse(d.Value)
 	if err != nil {
 		h.m.dropped.WithLabelValues("malformed").Inc()

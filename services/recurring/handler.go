@@ -18,6 +18,9 @@ import (
 // Group is recurring's consumer group.
 const Group = "recurring"
 
+// Topics are the topics recurring consumes.
+var Topics = []string{events.TopicTaskEvents}
+
 // ConsumedTable is recurring's table of consumed events (pkg/consume).
 const ConsumedTable = "recurring.consumed_events"
 

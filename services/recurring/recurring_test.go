@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
@@ -234,7 +235,7 @@ func TestRedeliveryMakesOneSuccessor(t *testing.T) {
 	if completed.Value == nil {
 		t.Fatal("no completion on task-events")
 	}
-	if err := v.pub.Publish(ctx, outbox.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
+	if err := v.pub.Publish(ctx, broker.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
 		t.Fatal(err)
 	}
 	kafkatest.Eventually(t, wait, "the copy skipped", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 1 })
@@ -242,7 +243,7 @@ func TestRedeliveryMakesOneSuccessor(t *testing.T) {
 	if _, err := v.pool.Exec(ctx, `DELETE FROM recurring.consumed_events`); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.pub.Publish(ctx, outbox.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
+	if err := v.pub.Publish(ctx, broker.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
 		t.Fatal(err)
 	}
 	kafkatest.Eventually(t, wait, "the completion handled again", func() bool { return v.completionsHandled(t) == 1 })
@@ -313,7 +314,7 @@ func TestDeletedOrPlainTasksHaveNoSuccessor(t *testing.T) {
 	if _, err := v.pool.Exec(ctx, `DELETE FROM recurring.consumed_events`); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.pub.Publish(ctx, outbox.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
+	if err := v.pub.Publish(ctx, broker.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
 		t.Fatal(err)
 	}
 	kafkatest.Eventually(t, wait, "the late completion handled", func() bool { return v.completionsHandled(t) == 1 })

@@ -17,7 +17,6 @@ import (
 
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
-	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
@@ -94,7 +93,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: []string{events.TopicTaskEvents}, Process: consumer.Process, ProcessBatch: consumer.ProcessBatch})
+	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: Topics, Process: consumer.Process, ProcessBatch: consumer.ProcessBatch})
 	if err != nil {
 		return err
 	}

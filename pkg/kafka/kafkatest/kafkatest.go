@@ -15,6 +15,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 )
 
@@ -25,7 +26,7 @@ const Partitions = 4
 func Options() []kfake.Opt {
 	return []kfake.Opt{
 		kfake.NumBrokers(1),
-		kfake.SeedTopics(Partitions, kafka.Topics()...),
+		kfake.SeedTopics(Partitions, events.Topics()...),
 		kfake.GroupMinSessionTimeout(500 * time.Millisecond),
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/pglocal"
 	"github.com/todo-platform/todo/services/taskapi"
@@ -117,7 +118,7 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 	}
 
 	progress("starting the embedded Kafka broker (kfake, %d partitions per topic)", cfg.kafkaPartitns)
-	if e.broker, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(cfg.kafkaPartitns), kafka.Topics()...)); err != nil {
+	if e.broker, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(cfg.kafkaPartitns), events.Topics()...)); err != nil {
 		return e, err
 	}
 	e.kafka = kafka.Config{Brokers: e.broker.ListenAddrs(), ClientID: "eventbench", SessionTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond}
