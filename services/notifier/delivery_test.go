@@ -99,7 +99,7 @@ func TestWebhookRecovers(t *testing.T) {
 	eventually(t, "the delivery marked sent", func() bool {
 		return v.count(t, `SELECT count(*) FROM notifier.deliveries WHERE status = 'sent' AND attempts = 4`) == 1
 	})
-	time.Sleep(500 * time.Millisecond)
+	v.deliveriesSettled(t)
 	all, ok := h.counts()
 	if all != 4 || ok != 1 {
 		t.Errorf("%d requests, %d answered 2xx; want 4 and 1", all, ok)
@@ -197,7 +197,8 @@ func TestRedeliveryDeliversNothingTwice(t *testing.T) {
 		}
 	}
 	eventually(t, "both copies seen", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 2 })
-	time.Sleep(time.Second)
+	v.settled(t)
+	v.deliveriesSettled(t)
 	if all, _ := h.counts(); all != 1 {
 		t.Errorf("%d webhook requests, want 1", all)
 	}

@@ -116,6 +116,31 @@ func (v *env) count(t *testing.T, sql string, args ...any) int {
 }
 
 // fired counts reminder.due events written for the reminders of task.
+// settled waits until no reminder (of taskIDs; none: of any task) is
+// pending whose time has come: the firing loop has dealt with every one.
+// A test that checks that something did not fire checks after this, not
+// after a fixed sleep: fast, and it fails when a wrong fire is merely slow.
+func (v *env) settled(t *testing.T, taskIDs ...string) {
+	t.Helper()
+	q := `SELECT count(*) FROM notifier.reminders WHERE fire_at <= now()
+		AND fired_at IS NULL AND missed_at IS NULL AND canceled_at IS NULL`
+	args := []any{}
+	if len(taskIDs) > 0 {
+		q += ` AND task_id::text = ANY($1)`
+		args = append(args, taskIDs)
+	}
+	eventually(t, "no due reminder left pending", func() bool { return v.count(t, q, args...) == 0 })
+}
+
+// deliveriesSettled waits until no delivery is pending: the delivery
+// worker has nothing more to send.
+func (v *env) deliveriesSettled(t *testing.T) {
+	t.Helper()
+	eventually(t, "no delivery left pending", func() bool {
+		return v.count(t, `SELECT count(*) FROM notifier.deliveries WHERE status = 'pending'`) == 0
+	})
+}
+
 func (v *env) fired(t *testing.T, taskID string) int {
 	return v.count(t, `SELECT count(*) FROM notifier.outbox WHERE topic = 'reminders' AND event->>'subject' = $1`, taskID)
 }
