@@ -84,6 +84,16 @@ type Migrations struct {
 	FS     fs.FS
 }
 
+// Embedded returns the migrations of schema held in the folder dir of fsys
+// (a service's embedded files: //go:embed migrations/*.sql).
+func Embedded(schema string, fsys fs.FS, dir string) Migrations {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("migrations of %s: %v", schema, err)) // a build mistake: the embed pattern names dir
+	}
+	return Migrations{Schema: schema, FS: sub}
+}
+
 // Migrate applies every pending migration of m on a dedicated connection to
 // url and returns the version reached. Migrations of all services on one
 // database are serialized by an advisory lock.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os/signal"
 	"syscall"
 
@@ -119,12 +118,4 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("outbox relay on", "transport", bus.Kind())
 	return service.Serve(ctx, srv, log, cfg.ShutdownGrace, relay.Run)
-}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	s, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return s
 }

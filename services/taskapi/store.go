@@ -2,7 +2,6 @@ package taskapi
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"reflect"
@@ -12,19 +11,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/pkg/recurrence"
 	"github.com/todo-platform/todo/pkg/task"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations are taskapi's schema: the tasks and their outbox.
-var Migrations = database.Migrations{Schema: "taskapi", FS: mustSub(migrationFiles, "migrations")}
 
 // OutboxTable is where taskapi's events wait for the relay.
 const OutboxTable = "taskapi.outbox"
