@@ -82,21 +82,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer func() { _ = bus.Close() }()
 
 	reg := service.Registry(pool)
-	consumer, err := consume.New(pool, Handle, consume.Config{
-		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: bus, Log: log, Registerer: reg,
+	consumer, err := consume.Start(pool, bus, consume.Spec{
+		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
+		Topics: Topics, Handler: Handle, Retention: ConsumedRetention,
 	})
 	if err != nil {
 		return err
 	}
 	store := NewStore(pool)
-	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: Topics, Process: consumer.Process, ProcessBatch: consumer.ProcessBatch})
-	if err != nil {
-		return err
-	}
-	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Store: store, Verifier: verifier, Log: log, Registry: reg, Dapr: sub}), log)
-
-	return service.Serve(ctx, srv, log, cfg.ShutdownGrace,
-		consumeLoop,
-		func(ctx context.Context) error { return consumer.PruneEvery(ctx, time.Hour, ConsumedRetention) },
-	)
+	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Store: store, Verifier: verifier, Log: log, Registry: reg, Dapr: consumer.Dapr}), log)
+	return service.Serve(ctx, srv, log, cfg.ShutdownGrace, consumer.Loops...)
 }

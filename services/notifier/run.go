@@ -182,16 +182,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Log: log, Metrics: m, OutboxNotifier: outboxNotifier,
 	})
 	h := &Events{Metrics: m, EmailOn: mailer != nil}
-	consumer, err := consume.New(pool, h.Handle, consume.Config{
-		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: bus, Log: log, Registerer: reg,
-	})
-	if err != nil {
-		return err
-	}
 	wakeSchedule := func() { firer.Wake(); scheduleNotifier.Notify() }
-	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{
-		Group: Group, Topics: Topics, Process: h.Process(consumer.Process, wakeSchedule, deliverer.Wake),
-		ProcessBatch: h.ProcessBatch(consumer.ProcessBatch, wakeSchedule, deliverer.Wake),
+	consumer, err := consume.Start(pool, bus, consume.Spec{
+		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
+		Topics: Topics, Handler: h.Handle, Retention: ConsumedRetention,
+		Wrap: func(p consume.Process, b consume.ProcessBatch) (consume.Process, consume.ProcessBatch) {
+			return h.Process(p, wakeSchedule, deliverer.Wake), h.ProcessBatch(b, wakeSchedule, deliverer.Wake)
+		},
 	})
 	if err != nil {
 		return err
@@ -202,14 +199,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("webhooks may target private and loopback addresses (WEBHOOK_ALLOW_PRIVATE=true)")
 	}
 	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
-		Store: store, Verifier: verifier, Log: log, Registry: reg, AllowPrivateWebhooks: cfg.AllowPrivate, Dapr: sub,
+		Store: store, Verifier: verifier, Log: log, Registry: reg, AllowPrivateWebhooks: cfg.AllowPrivate, Dapr: consumer.Dapr,
 	}), log)
 
-	err = service.Serve(ctx, srv, log, cfg.ShutdownGrace,
-		consumeLoop, relay.Run, firer.Run, deliverer.Run,
-		func(ctx context.Context) error { return consumer.PruneEvery(ctx, time.Hour, ConsumedRetention) },
+	err = service.Serve(ctx, srv, log, cfg.ShutdownGrace, append(consumer.Loops,
+		relay.Run, firer.Run, deliverer.Run,
 		func(ctx context.Context) error { return store.PruneEvery(ctx, time.Hour, log) },
-	)
+	)...)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
