@@ -41,6 +41,16 @@ import (
 // dead-letter topic at once, or Transient, which retries it without limit.
 type Handler func(ctx context.Context, tx pgx.Tx, e events.Event) error
 
+// Prepare is a handler in two steps, for work that must not hold a
+// transaction open, such as a call to another service: it runs outside any
+// transaction and returns the Handler to run in the event's transaction
+// (nil: only the record that the event was consumed). Its errors count as
+// the Handler's. An event already recorded is not prepared; but a
+// redelivery racing the first delivery, or a transaction that fails after
+// it, prepares an event again, so the work it does must be idempotent (the
+// record still makes the effect in the consumer's own tables happen once).
+type Prepare func(ctx context.Context, e events.Event) (Handler, error)
+
 // Permanent marks err as one that retrying cannot cure: the event goes to the
 // dead-letter topic at once.
 func Permanent(err error) error { return &permanentError{err} }
@@ -103,20 +113,38 @@ type Config struct {
 
 // Consumer processes deliveries with a handler.
 type Consumer struct {
-	pool    *pgxpool.Pool
-	handler Handler
-	cfg     Config
-	types   map[string]bool
-	log     *slog.Logger
-	m       *metrics
-	record  string
-	prune   string
+	pool     *pgxpool.Pool
+	prepare  Prepare
+	prepared bool // prepare is the caller's: check for duplicates before it
+	cfg      Config
+	types    map[string]bool
+	log      *slog.Logger
+	m        *metrics
+	record   string
+	seen     string
+	prune    string
 }
 
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$`)
 
 // New returns a consumer that runs h on pool.
 func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Consumer, error) {
+	if h == nil {
+		return nil, fmt.Errorf("consumer %s: needs a pool and a handler", cfg.Name)
+	}
+	return newConsumer(pool, func(context.Context, events.Event) (Handler, error) { return h, nil }, false, cfg)
+}
+
+// NewPrepared returns a consumer whose handler runs in two steps (see
+// Prepare).
+func NewPrepared(pool *pgxpool.Pool, p Prepare, cfg Config) (*Consumer, error) {
+	if p == nil {
+		return nil, fmt.Errorf("consumer %s: needs a pool and a handler", cfg.Name)
+	}
+	return newConsumer(pool, p, true, cfg)
+}
+
+func newConsumer(pool *pgxpool.Pool, p Prepare, prepared bool, cfg Config) (*Consumer, error) {
 	switch {
 	case cfg.Name == "":
 		return nil, errors.New("consumer: no name")
@@ -126,7 +154,7 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Consumer, error) {
 		return nil, fmt.Errorf("consumer %s: no event types", cfg.Name)
 	case cfg.DeadLetters == nil:
 		return nil, fmt.Errorf("consumer %s: no dead-letter publisher", cfg.Name)
-	case pool == nil || h == nil:
+	case pool == nil:
 		return nil, fmt.Errorf("consumer %s: needs a pool and a handler", cfg.Name)
 	}
 	if cfg.MaxAttempts <= 0 {
@@ -151,11 +179,12 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Consumer, error) {
 	}
 	t := pgx.Identifier(strings.Split(cfg.Table, ".")).Sanitize()
 	return &Consumer{
-		pool: pool, handler: h, cfg: cfg, types: types,
+		pool: pool, prepare: p, prepared: prepared, cfg: cfg, types: types,
 		log: cfg.Log.With("consumer", cfg.Name),
 		m:   newMetrics(cfg.Registerer),
 		record: `INSERT INTO ` + t + ` (consumer, event_source, event_id, event_type, topic, kafka_partition, kafka_offset)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+		seen:  `SELECT EXISTS (SELECT FROM ` + t + ` WHERE consumer = $1 AND event_source = $2 AND event_id = $3)`,
 		prune: `DELETE FROM ` + t + ` WHERE consumer = $1 AND consumed_at < now() - make_interval(secs => $2)`,
 	}, nil
 }
@@ -263,6 +292,12 @@ func (c *Consumer) ProcessBatch(ctx context.Context, ds []broker.Delivery) (int,
 // them all; dups[i] says event i had been recorded before (or earlier in
 // the batch).
 func (c *Consumer) batchOnce(ctx context.Context, ds []broker.Delivery, evs []events.Event) (dups []bool, err error) {
+	hs := make([]Handler, len(ds))
+	for i := range ds {
+		if hs[i], err = c.prepareOnce(ctx, evs[i]); err != nil {
+			return nil, err
+		}
+	}
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return nil, Transient(fmt.Errorf("begin: %w", err))
@@ -280,7 +315,7 @@ func (c *Consumer) batchOnce(ctx context.Context, ds []broker.Delivery, evs []ev
 			continue
 		}
 		start := time.Now()
-		err = c.call(ctx, tx, e)
+		err = c.call(ctx, tx, hs[i], e)
 		c.m.duration.WithLabelValues(c.cfg.Name, d.Topic).Observe(time.Since(start).Seconds())
 		if err != nil {
 			return nil, err
@@ -292,9 +327,34 @@ func (c *Consumer) batchOnce(ctx context.Context, ds []broker.Delivery, evs []ev
 	return dups, nil
 }
 
+// prepareOnce runs the preparation of e, outside any transaction; an event
+// already recorded as consumed is not prepared (nil, as a duplicate, it
+// runs nothing).
+func (c *Consumer) prepareOnce(ctx context.Context, e events.Event) (h Handler, err error) {
+	if c.prepared {
+		var seen bool
+		if err := c.pool.QueryRow(ctx, c.seen, c.cfg.Name, e.Source(), e.ID()).Scan(&seen); err != nil {
+			return nil, Transient(fmt.Errorf("look up event: %w", err))
+		}
+		if seen {
+			return nil, nil
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return c.prepare(ctx, e)
+}
+
 // once runs the handler in a transaction that records the event; it reports
 // a duplicate when the event was recorded before.
 func (c *Consumer) once(ctx context.Context, d broker.Delivery, e events.Event) (dup bool, err error) {
+	h, err := c.prepareOnce(ctx, e)
+	if err != nil {
+		return false, err
+	}
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return false, Transient(fmt.Errorf("begin: %w", err))
@@ -311,7 +371,7 @@ func (c *Consumer) once(ctx context.Context, d broker.Delivery, e events.Event) 
 		return true, nil
 	}
 	start := time.Now()
-	err = c.call(ctx, tx, e)
+	err = c.call(ctx, tx, h, e)
 	c.m.duration.WithLabelValues(c.cfg.Name, d.Topic).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return false, err
@@ -322,14 +382,18 @@ func (c *Consumer) once(ctx context.Context, d broker.Delivery, e events.Event) 
 	return false, nil
 }
 
-// call runs the handler; a panic is its failure, not the consumer's end.
-func (c *Consumer) call(ctx context.Context, tx pgx.Tx, e events.Event) (err error) {
+// call runs h (nil: nothing); a panic is its failure, not the consumer's
+// end.
+func (c *Consumer) call(ctx context.Context, tx pgx.Tx, h Handler, e events.Event) (err error) {
+	if h == nil {
+		return nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("handler panicked: %v", r)
 		}
 	}()
-	return c.handler(ctx, tx, e)
+	return h(ctx, tx, e)
 }
 
 // deadLetter publishes d to its topic's dead-letter topic, retrying until the

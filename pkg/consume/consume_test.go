@@ -545,3 +545,61 @@ func TestCreateTable(t *testing.T) {
 		t.Error("a table without schema accepted")
 	}
 }
+
+// TestPreparedRunsOutsideTheTransaction: a prepared handler's first step
+// runs with no transaction of the consumer open, is skipped for an event
+// already consumed, and its errors are the handler's (a permanent one
+// dead-letters the event).
+func TestPreparedRunsOutsideTheTransaction(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	pool, err := pgxpool.NewWithConfig(context.Background(), v.pool.Config()) // the consumer's alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	var prepared atomic.Int32
+	c, err := consume.NewPrepared(pool, func(ctx context.Context, e events.Event) (consume.Handler, error) {
+		prepared.Add(1)
+		if pool.Stat().AcquiredConns() != 0 {
+			t.Error("prepared while the consumer holds a connection")
+		}
+		if s, _ := events.TaskData(e); s.Title == "reject" {
+			return nil, consume.Permanent(errors.New("rejected"))
+		}
+		return recordEffect("p"), nil
+	}, consume.Config{Name: "prepared", Table: "svc.consumed_events", Types: taskTypes, DeadLetters: v.pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivery := func(offset int64, title string) broker.Delivery {
+		e, err := events.NewTaskEvent(taskapi.EventSource, events.TypeTaskCreated, task.Snapshot{ID: fmt.Sprintf("01900000-0000-7000-8000-%012d", offset), OwnerID: "bob", Title: title}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := e.MarshalJSON()
+		return broker.Delivery{Topic: events.TopicTaskEvents, Partition: 0, Offset: offset, Key: []byte("bob"), Value: b}
+	}
+	ctx := context.Background()
+	d := delivery(1, "fine")
+	for range 3 {
+		if err := c.Process(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := prepared.Load(); n != 1 {
+		t.Errorf("prepared %d times, want once (then the event is known)", n)
+	}
+	if n, err := c.ProcessBatch(ctx, []broker.Delivery{delivery(2, "fine"), delivery(3, "fine"), d}); err != nil || n != 3 {
+		t.Fatalf("batch: %d, %v", n, err)
+	}
+	if got := v.effects(t); got != 3 {
+		t.Errorf("%d effects, want 3", got)
+	}
+	if err := c.Process(ctx, delivery(4, "reject")); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Eventually(t, 30*time.Second, "the rejected event dead-lettered", func() bool {
+		return len(kafkatest.Messages(t, v.kcfg, events.DeadLetterTopic(events.TopicTaskEvents))) == 1
+	})
+}

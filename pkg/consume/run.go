@@ -27,6 +27,8 @@ type Spec struct {
 	Config
 	Topics  []string
 	Handler Handler
+	// Prepare, instead of Handler, is a handler in two steps (see Prepare).
+	Prepare Prepare
 	// Retention is how long the ids of consumed events are kept (pruned
 	// hourly): longer than the topics keep a message.
 	Retention time.Duration
@@ -54,7 +56,13 @@ func Start(pool *pgxpool.Pool, bus *transport.Transport, spec Spec) (*Started, e
 	if spec.DeadLetters == nil {
 		spec.DeadLetters = bus
 	}
-	c, err := New(pool, spec.Handler, spec.Config)
+	var c *Consumer
+	var err error
+	if spec.Prepare != nil {
+		c, err = NewPrepared(pool, spec.Prepare, spec.Config)
+	} else {
+		c, err = New(pool, spec.Handler, spec.Config)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := service.Registry(pool)
 	consumer, err := consume.Start(pool, bus, consume.Spec{
 		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
-		Topics: Topics, Handler: NewHandler(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), log), Retention: ConsumedRetention,
+		Topics: Topics, Prepare: NewPrepare(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), pool, log), Retention: ConsumedRetention,
 	})
 	if err != nil {
 		return err
