@@ -116,6 +116,28 @@ func Start(ctx context.Context, name string, args []string, b Base, stdout io.Wr
 	return log, cmd == "migrate", nil
 }
 
+// Service is what a service with a database runs on: its logger, its pool
+// (DatabaseURL) and its metrics registry.
+type Service struct {
+	Log      *slog.Logger
+	Pool     *pgxpool.Pool
+	Registry *prometheus.Registry
+}
+
+// Open does Start and then, unless done, connects the pool and makes the
+// registry (see Registry). The caller closes the pool.
+func Open(ctx context.Context, name string, args []string, b Base, stdout io.Writer, m database.Migrations) (s *Service, done bool, err error) {
+	log, done, err := Start(ctx, name, args, b, stdout, m)
+	if err != nil || done {
+		return nil, done, err
+	}
+	pool, err := database.Connect(ctx, b.DatabaseURL)
+	if err != nil {
+		return nil, false, err
+	}
+	return &Service{Log: log, Pool: pool, Registry: Registry(pool)}, false, nil
+}
+
 // Registry returns a service's metrics registry with the Go runtime, process
 // and database pool collectors registered.
 func Registry(pool *pgxpool.Pool) *prometheus.Registry {

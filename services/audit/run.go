@@ -12,7 +12,6 @@ import (
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
@@ -61,16 +60,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log, done, err := service.Start(ctx, "audit", args, cfg.Base, stdout, Migrations)
+	svc, done, err := service.Open(ctx, "audit", args, cfg.Base, stdout, Migrations)
 	if err != nil || done {
 		return err
 	}
-
-	pool, err := database.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer svc.Pool.Close()
+	log, pool, reg := svc.Log, svc.Pool, svc.Registry
 	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
 	if err != nil {
 		return err
@@ -81,7 +76,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer func() { _ = bus.Close() }()
 
-	reg := service.Registry(pool)
 	consumer, err := consume.Start(pool, bus, consume.Spec{
 		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
 		Topics: Topics, Handler: Handle, Retention: ConsumedRetention,

@@ -19,7 +19,6 @@ import (
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/pkg/service"
@@ -126,16 +125,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log, done, err := service.Start(ctx, "notifier", args, cfg.Base, stdout, Migrations)
+	svc, done, err := service.Open(ctx, "notifier", args, cfg.Base, stdout, Migrations)
 	if err != nil || done {
 		return err
 	}
-
-	pool, err := database.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer svc.Pool.Close()
+	log, pool, reg := svc.Log, svc.Pool, svc.Registry
 	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
 	if err != nil {
 		return err
@@ -146,7 +141,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer func() { _ = bus.Close() }()
 
-	reg := service.Registry(pool)
 	m := NewMetrics(reg)
 	outboxNotifier := pgnotify.NewNotifier(pool, OutboxChannel)
 	scheduleNotifier := pgnotify.NewNotifier(pool, ScheduleChannel)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/todo-platform/todo/pkg/consume"
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
@@ -70,23 +69,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log, done, err := service.Start(ctx, "recurring", args, cfg.Base, stdout, Migrations)
+	svc, done, err := service.Open(ctx, "recurring", args, cfg.Base, stdout, Migrations)
 	if err != nil || done {
 		return err
 	}
-
-	pool, err := database.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer svc.Pool.Close()
+	log, pool, reg := svc.Log, svc.Pool, svc.Registry
 	bus, err := transport.Open(cfg.Events, log)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = bus.Close() }()
 
-	reg := service.Registry(pool)
 	consumer, err := consume.Start(pool, bus, consume.Spec{
 		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
 		Topics: Topics, Prepare: NewPrepare(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), pool, log), Retention: ConsumedRetention,

@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"github.com/todo-platform/todo/pkg/auth"
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
@@ -77,22 +76,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log, done, err := service.Start(ctx, "taskapi", args, cfg.Base, stdout, Migrations)
+	svc, done, err := service.Open(ctx, "taskapi", args, cfg.Base, stdout, Migrations)
 	if err != nil || done {
 		return err
 	}
-
-	pool, err := database.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer svc.Pool.Close()
+	log, pool, reg := svc.Log, svc.Pool, svc.Registry
 	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
 	if err != nil {
 		return err
 	}
 
-	reg := service.Registry(pool)
 	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
 		Store: NewStore(pool), Verifier: verifier, InternalToken: cfg.InternalToken, Log: log, Registry: reg,
 		RealtimeURL: cfg.RealtimeURL,
