@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,8 +147,9 @@ func token(t *testing.T, user string, ttl time.Duration) string {
 
 // wsClient is a WebSocket client of the service.
 type wsClient struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t     *testing.T
+	ws    *websocket.Conn
+	pings atomic.Int64 // pings received from the server
 }
 
 // message is what the service sends.
@@ -185,7 +187,9 @@ func dialHeader(t *testing.T, url, tok string) (*wsClient, int, error) {
 	if tok != "" {
 		h.Set("Authorization", "Bearer "+tok)
 	}
-	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
+	c := &wsClient{t: t}
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h,
+		OnPingReceived: func(context.Context, []byte) bool { c.pings.Add(1); return true }})
 	status := 0
 	if resp != nil {
 		status = resp.StatusCode
@@ -196,7 +200,7 @@ func dialHeader(t *testing.T, url, tok string) (*wsClient, int, error) {
 	if err != nil {
 		return nil, status, err
 	}
-	c := &wsClient{t: t, ws: ws}
+	c.ws = ws
 	t.Cleanup(func() { _ = ws.CloseNow() })
 	return c, status, nil
 }
