@@ -205,9 +205,6 @@ func (b *Bouncer) URL(db string) string {
 // Port is the TCP port the pooler listens on.
 func (b *Bouncer) Port() int { return b.port }
 
-// PID is the pooler's process id.
-func (b *Bouncer) PID() int { return b.cmd.Process.Pid }
-
 // Stop ends the pooler (SIGINT: at once, closing every connection; SIGKILL
 // after 10 s) and waits for it. It may be called more than once.
 func (b *Bouncer) Stop() error {

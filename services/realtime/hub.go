@@ -158,13 +158,6 @@ func (h *Hub) markStarted() {
 	h.mu.Unlock()
 }
 
-// Connections is the number of registered connections.
-func (h *Hub) Connections() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.conns
-}
-
 // UserConnections is the number of connections of user.
 func (h *Hub) UserConnections(user string) int {
 	h.mu.Lock()

@@ -2,7 +2,9 @@ package taskapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/todo-platform/todo/pkg/auth"
@@ -86,6 +88,23 @@ func TestOpenAPILimitsAreTheDomains(t *testing.T) {
 	for name := range want {
 		if seen[name] == 0 {
 			t.Errorf("no %q with a limit in the document: renamed? update this test's table", name)
+		}
+	}
+
+	// The enumerations too.
+	schemas := doc.(map[string]any)["components"].(map[string]any)["schemas"].(map[string]any)
+	for name, values := range map[string][]string{
+		"Priority": task.PriorityNames(),
+		"Status":   {string(task.StatusOpen), string(task.StatusDone)},
+	} {
+		var got []string
+		s, _ := schemas[name].(map[string]any)
+		enum, _ := s["enum"].([]any)
+		for _, v := range enum {
+			got = append(got, fmt.Sprint(v))
+		}
+		if !slices.Equal(got, values) {
+			t.Errorf("%s: the document lists %v, the code %v", name, got, values)
 		}
 	}
 }

@@ -50,7 +50,6 @@ func TestWakeUpsThroughTransactionPooler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	// As root, PgBouncer runs as the postgres user, which must enter it.
 	if err := os.Chmod(dir, 0o755); err != nil { //nolint:gosec // see above
 		t.Fatal(err)
@@ -62,7 +61,7 @@ func TestWakeUpsThroughTransactionPooler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = bouncer.Stop() })
+	t.Cleanup(func() { _ = bouncer.Remove() }) // stops it by its PID, deletes dir
 
 	var report []string
 	for _, c := range []struct {

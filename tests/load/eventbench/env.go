@@ -178,9 +178,8 @@ func (e *env) close(progress func(string, ...any)) {
 		e.broker.Close()
 	}
 	if e.bouncer != nil {
-		_ = e.bouncer.Stop()
-	}
-	if e.bouncerDir != "" {
+		_ = e.bouncer.Remove()
+	} else if e.bouncerDir != "" {
 		_ = os.RemoveAll(e.bouncerDir)
 	}
 	if e.cluster != nil {
