@@ -157,9 +157,8 @@ log_disconnections = 0
 			}
 		}
 	}
-	// Not CommandContext: the pooler outlives the start's context, and
-	// Stop ends it.
-	cmd := exec.Command(bin, iniFile) //nolint:gosec // the binary found above
+	// The pooler outlives the start's context: Stop ends it.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin, iniFile) //nolint:gosec // the binary found above
 	cmd.Dir = dir
 	out := &tailBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -175,7 +174,7 @@ log_disconnections = 0
 		select {
 		case <-b.done:
 			log, _ := os.ReadFile(logFile) //nolint:gosec // the log written above
-			return nil, fmt.Errorf("pgbouncer exited at start (%v): %s%s", b.err, out.String(), tail(log))
+			return nil, fmt.Errorf("pgbouncer exited at start: %w: %s%s", b.err, out.String(), tail(log))
 		case <-ctx.Done():
 			_ = b.Stop()
 			return nil, ctx.Err()
