@@ -181,7 +181,7 @@ log_disconnections = 0
 		case <-time.After(20 * time.Millisecond):
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := pgx.Connect(cctx, b.URL("postgres")+"&default_query_exec_mode=simple_protocol")
+		conn, err := pgx.Connect(cctx, b.URL("postgres"))
 		cancel()
 		if err == nil {
 			_ = conn.Close(ctx)
@@ -194,11 +194,16 @@ log_disconnections = 0
 	}
 }
 
-// URL is the URL of database db through the pooler. Its statements run
-// with pgx's describe_exec mode: PgBouncer before 1.21 keeps no prepared
-// statements across transactions, so pgx's statement cache cannot be used.
+// URL is the URL of database db through the pooler. PgBouncer before 1.21
+// keeps no prepared statements across transactions, so pgx's statement
+// cache cannot be used; its statements run in cache_describe mode: each one
+// travels as Parse, Bind and Execute in one message sequence, which one
+// server connection runs whole. (describe_exec, which describes and then
+// executes in two round trips, fails outside a transaction as soon as the
+// pooler hands the second round trip to another server connection:
+// "unnamed prepared statement does not exist".)
 func (b *Bouncer) URL(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable&default_query_exec_mode=describe_exec", b.port, db)
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable&default_query_exec_mode=cache_describe", b.port, db)
 }
 
 // Port is the TCP port the pooler listens on.
