@@ -25,12 +25,12 @@ test: postgres-bin pgbouncer-bin ## Run all tests (race detector on) against rea
 	$(GO) test -race ./...
 
 .PHONY: test-e2e
-test-e2e: tools postgres-bin chromium-bin ## Run the end-to-end tests with the real tools (kube-apiserver, etcd, Pulumi engine, daprd, Chromium)
+test-e2e: tools postgres-bin chromium-bin node-bin ## Run the end-to-end tests with the real tools (a one-node Kubernetes, etcd, Pulumi engine, daprd, Chromium)
 	@bash tests/tools/path.sh --check
-	PATH="$$(bash tests/tools/path.sh):$$PATH" PULUMI_SKIP_UPDATE_CHECK=true $(GO) test -tags e2e -count=1 -timeout 30m ./tests/...
+	PATH="$$(bash tests/tools/path.sh):$$PATH" PULUMI_SKIP_UPDATE_CHECK=true $(GO) test -tags e2e -count=1 -timeout 60m ./tests/...
 
 .PHONY: tools
-tools: ## Build the heavy test tools once into ~/.cache/todo-platform/tools (15-20 min each when cold; instant when cached)
+tools: ## Build the heavy test tools once into ~/.cache/todo-platform/tools (about an hour in all when cold; instant when cached)
 	bash tests/tools/build.sh
 
 .PHONY: lint
@@ -58,18 +58,46 @@ bench-realtime: postgres-bin ## Benchmark realtime: up to 50,000 WebSocket conne
 ##@ Platform as code (infra/README.md)
 
 .PHONY: preview
-preview: ## Preview a stack: make preview STACK=minikube|aks|gke|doks
+preview: ## Preview a stack: make preview STACK=minikube|local|aks|gke|doks
 	PATH="$$(bash tests/tools/path.sh 2>/dev/null):$$PATH" $(GO) run ./infra/cmd/stack preview -s $(STACK)
 
 .PHONY: deploy
-deploy: ## Deploy a stack: make deploy STACK=minikube|aks|gke|doks
+deploy: ## Deploy a stack: make deploy STACK=minikube|local|aks|gke|doks
 	PATH="$$(bash tests/tools/path.sh 2>/dev/null):$$PATH" $(GO) run ./infra/cmd/stack up -s $(STACK)
 
 .PHONY: destroy
 destroy: ## Destroy a stack: make destroy STACK=... (cloud stacks also need YES=1)
 	PATH="$$(bash tests/tools/path.sh 2>/dev/null):$$PATH" $(GO) run ./infra/cmd/stack destroy -s $(STACK) $(if $(YES),-yes)
 
+##@ Local Kubernetes (no Docker; infra/README.md, "local")
+
+.PHONY: cluster
+cluster: tools node-bin postgres-bin ## Start the one-node Kubernetes cluster on this machine (background; prints the KUBECONFIG line); then: make deploy STACK=local
+	@$(GO) build -o bin/todo-cluster ./tests/cluster/cmd/todo-cluster
+	./bin/todo-cluster up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and remove everything it added to the machine (its data stay in .data/cluster)
+	@$(GO) build -o bin/todo-cluster ./tests/cluster/cmd/todo-cluster
+	./bin/todo-cluster down
+
 ##@ Helpers
+
+.PHONY: node-bin
+node-bin: ## Install what a Kubernetes node needs when missing (Debian: containerd, runc, CNI plugins, iptables, conntrack)
+	@missing=""; for c in containerd containerd-shim-runc-v2 runc iptables conntrack ip; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	[ -x /usr/lib/cni/bridge ] || missing="$$missing cni-plugins"; \
+	if [ -n "$$missing" ]; then \
+		echo "node packages missing ($$missing): installing containerd runc containernetworking-plugins iptables conntrack iproute2"; \
+		pkgs="containerd runc containernetworking-plugins iptables conntrack iproute2"; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
+		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
+		else \
+			echo "cannot install them here: install $$pkgs" >&2; exit 1; \
+		fi; \
+	fi
 
 .PHONY: postgres-bin
 postgres-bin: ## Install the PostgreSQL server binaries when missing (Debian), unless DATABASE_URL is set

@@ -1,5 +1,5 @@
 // Package cluster provides the Kubernetes cluster of a stack: an existing
-// minikube context, or an AKS, GKE or DOKS cluster with its node pools and
+// minikube context, the local cluster of `make cluster`, or an AKS, GKE or DOKS cluster with its node pools and
 // container registry. Every cloud returns the same shape (kubeconfig,
 // Kubernetes provider, registry), so everything downstream is cloud-agnostic.
 package cluster
@@ -70,6 +70,8 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	switch cfg.Cloud {
 	case config.Minikube:
 		err = c.minikube(ctx, name, cfg)
+	case config.Local:
+		err = c.local(ctx, name, cfg)
 	case config.AKS:
 		err = c.aks(ctx, name, cfg)
 	case config.GKE:

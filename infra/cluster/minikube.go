@@ -17,9 +17,12 @@ import (
 // kubeconfig is read from the file and kept in the state as a secret.
 func (c *Cluster) minikube(ctx *pulumi.Context, _ string, cfg *config.Config) error {
 	path := KubeconfigPath(cfg.Cluster.Kubeconfig)
+	if cfg.Cluster.Kubeconfig != "" && !filepath.IsAbs(path) && ctx.RootDirectory() != "" {
+		path = filepath.Join(ctx.RootDirectory(), path)
+	}
 	raw, err := os.ReadFile(path) //nolint:gosec // G304: the kubeconfig the stack config names.
 	if err != nil {
-		return &config.Error{Key: cfg.Project + ":cluster", Msg: fmt.Sprintf("kubeconfig: %v (start minikube first, or set cluster.kubeconfig)", err)}
+		return &config.Error{Key: cfg.Project + ":cluster", Msg: fmt.Sprintf("kubeconfig: %v (start the cluster first: minikube start, or make cluster for the local stack; or set cluster.kubeconfig)", err)}
 	}
 	var kc struct {
 		Contexts []struct {

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -27,13 +28,14 @@ type Cloud string
 // The supported clouds; one stack file each.
 const (
 	Minikube Cloud = "minikube"
+	Local    Cloud = "local" // the one-node cluster `make cluster` runs on this machine
 	AKS      Cloud = "aks"
 	GKE      Cloud = "gke"
 	DOKS     Cloud = "doks"
 )
 
 // Clouds lists the supported clouds in a stable order.
-var Clouds = []Cloud{Minikube, AKS, GKE, DOKS}
+var Clouds = []Cloud{Minikube, Local, AKS, GKE, DOKS}
 
 // Services are the platform's deployable services (see services/<name>).
 var Services = []string{"taskapi", "recurring", "notifier", "audit", "realtime"}
@@ -101,8 +103,9 @@ type Config struct {
 
 // Cluster holds the cluster settings; which fields apply depends on the cloud.
 type Cluster struct {
-	Kubeconfig        string `json:"kubeconfig"`        // minikube: kubeconfig file ("" = $KUBECONFIG or ~/.kube/config)
-	Context           string `json:"context"`           // minikube: kubeconfig context
+	Kubeconfig        string `json:"kubeconfig"`        // minikube, local: kubeconfig file ("" = $KUBECONFIG or ~/.kube/config; relative to the project directory)
+	Context           string `json:"context"`           // minikube, local: kubeconfig context
+	Registry          string `json:"registry"`          // local: the registry images are pushed to and pulled from (host:port)
 	Region            string `json:"region"`            // aks location, gke region, doks region
 	Project           string `json:"project"`           // gke: Google Cloud project id
 	ResourceGroup     string `json:"resourceGroup"`     // aks: resource group name ("" = autonamed)
@@ -154,6 +157,9 @@ type Dapr struct {
 	LogLevel                 string `json:"logLevel"`                 // sidecar and control plane log level
 	DeclarativeSubscriptions bool   `json:"declarativeSubscriptions"` // Subscription resources (the services also subscribe programmatically)
 	SubscriptionRoute        string `json:"subscriptionRoute"`        // route of declarative subscriptions; {topic} is replaced
+	Registry                 string `json:"registry"`                 // where the control plane and sidecar images come from (the chart's global.registry)
+	Tag                      string `json:"tag"`                      // their tag ("" = the chart version)
+	SchedulerInMemory        bool   `json:"schedulerInMemory"`        // the scheduler keeps its jobs in memory (clusters without volumes)
 }
 
 // On reports whether Dapr is installed and injected.
@@ -283,7 +289,22 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	s.HasJWTSecret = set(KeyJWTSecret)
 	s.HasSMTPPassword = set(KeySMTPPassword)
 	c.Secrets = s
+	c.resolvePaths(ctx.RootDirectory())
 	return c, nil
+}
+
+// resolvePaths makes the relative local chart paths absolute, relative to
+// the project directory (where Pulumi.yaml is), whatever the working
+// directory of the program or the provider.
+func (c *Config) resolvePaths(root string) {
+	if root == "" {
+		return
+	}
+	for _, ch := range []*Chart{&c.Charts.Strimzi, &c.Charts.Dapr, &c.Charts.IngressNginx} {
+		if ch.Path != "" && !filepath.IsAbs(ch.Path) {
+			ch.Path = filepath.Join(root, ch.Path)
+		}
+	}
 }
 
 // Parse reads the plain settings through lookup, applies the defaults and
@@ -374,6 +395,8 @@ func applyCloudDefaults(c *Config) {
 		switch c.Cloud {
 		case Minikube:
 			c.Kafka.Provider = KafkaStrimzi
+		case Local:
+			c.Kafka.Provider = KafkaExternal
 		case AKS:
 			c.Kafka.Provider = KafkaEventHubs
 		case GKE:
@@ -400,9 +423,9 @@ var (
 
 func (c *Config) validate(p *parser) {
 	if c.Cloud == "" {
-		p.fail("cloud", "is required (minikube, aks, gke or doks)")
+		p.fail("cloud", "is required (minikube, local, aks, gke or doks)")
 	} else if !slices.Contains(Clouds, c.Cloud) {
-		p.fail("cloud", fmt.Sprintf("unknown cloud %q (want one of minikube, aks, gke, doks)", c.Cloud))
+		p.fail("cloud", fmt.Sprintf("unknown cloud %q (want one of minikube, local, aks, gke, doks)", c.Cloud))
 	}
 	if !dnsLabel.MatchString(c.Namespace) {
 		p.fail("namespace", fmt.Sprintf("%q is not a valid namespace name", c.Namespace))
@@ -420,9 +443,12 @@ func (c *Config) validate(p *parser) {
 	// Cluster.
 	cl := c.Cluster
 	switch c.Cloud {
-	case Minikube:
+	case Minikube, Local:
 		if cl.Context == "" {
-			p.fail("cluster", "context is required on minikube (the kubeconfig context to deploy to)")
+			p.fail("cluster", fmt.Sprintf("context is required on %s (the kubeconfig context to deploy to)", c.Cloud))
+		}
+		if c.Cloud == Local && !hostPort.MatchString(cl.Registry) {
+			p.fail("cluster", fmt.Sprintf("registry is required on local, as host:port (make cluster prints it), got %q", cl.Registry))
 		}
 	case AKS, GKE, DOKS:
 		if cl.Region == "" {
@@ -473,6 +499,7 @@ func (c *Config) validate(p *parser) {
 	}
 	wantProvider := map[Cloud][]string{
 		Minikube: {KafkaStrimzi, KafkaExternal},
+		Local:    {KafkaExternal},
 		AKS:      {KafkaEventHubs, KafkaExternal},
 		GKE:      {KafkaGCPManaged, KafkaExternal},
 		DOKS:     {KafkaDigitalOcean, KafkaExternal},
@@ -557,6 +584,12 @@ func (c *Config) validate(p *parser) {
 		}
 		if c.Dapr.DeclarativeSubscriptions && !strings.HasPrefix(c.Dapr.SubscriptionRoute, "/") {
 			p.fail("dapr", "subscriptionRoute must start with /")
+		}
+		if c.Dapr.Registry == "" || strings.ContainsAny(c.Dapr.Registry, " \t@") {
+			p.fail("dapr", fmt.Sprintf("registry %q: want an image registry path such as ghcr.io/dapr", c.Dapr.Registry))
+		}
+		if c.Dapr.SchedulerInMemory && c.Dapr.HA {
+			p.fail("dapr", "schedulerInMemory works without ha only (the chart refuses an in-memory scheduler with three replicas)")
 		}
 		p.chart("dapr", c.Charts.Dapr)
 	}

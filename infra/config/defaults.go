@@ -60,6 +60,7 @@ func Defaults() DefaultValues {
 			LogLevel:                 "info",
 			DeclarativeSubscriptions: false,
 			SubscriptionRoute:        "/dapr/events/{topic}",
+			Registry:                 "ghcr.io/dapr",
 		},
 		Charts: Charts{
 			Strimzi:      Chart{Repository: "https://strimzi.io/charts/", Name: "strimzi-kafka-operator", Version: "0.48.0"},

@@ -45,8 +45,15 @@ type ControlPlaneArgs struct {
 	Chart     config.Chart
 	HA        bool
 	LogLevel  string
-	SkipAwait bool
-	Provider  *kubernetes.Provider
+	// Registry and Tag are where the control plane and sidecar images come
+	// from (the chart's global.registry and global.tag; Tag "" = the chart
+	// version).
+	Registry string
+	Tag      string
+	// SchedulerInMemory keeps the scheduler's jobs in memory (no volume).
+	SchedulerInMemory bool
+	SkipAwait         bool
+	Provider          *kubernetes.Provider
 }
 
 // ControlPlane is the operator stage: the namespace and the Dapr chart (its
@@ -77,14 +84,22 @@ func NewControlPlane(ctx *pulumi.Context, name string, args *ControlPlaneArgs, o
 	}
 	cp.Namespace = ns.Metadata.Name().Elem()
 	perComponent := pulumi.Map{"logLevel": pulumi.String(args.LogLevel)}
+	tag := args.Tag
+	if tag == "" {
+		tag = args.Chart.Version
+	}
+	scheduler := pulumi.Map{"logLevel": pulumi.String(args.LogLevel)}
+	if args.SchedulerInMemory {
+		scheduler["cluster"] = pulumi.Map{"inMemoryStorage": pulumi.Bool(true)}
+	}
 	chart, err := kube.NewChart(ctx, name, &kube.ChartArgs{
 		Source:    args.Chart,
 		Namespace: cp.Namespace,
 		SkipAwait: args.SkipAwait,
 		Values: pulumi.Map{
 			"global": pulumi.Map{
-				"registry":   pulumi.String("ghcr.io/dapr"),
-				"tag":        pulumi.String(args.Chart.Version),
+				"registry":   pulumi.String(args.Registry),
+				"tag":        pulumi.String(tag),
 				"logAsJson":  pulumi.Bool(true),
 				"ha":         pulumi.Map{"enabled": pulumi.Bool(args.HA)},
 				"mtls":       pulumi.Map{"enabled": pulumi.Bool(true)},
@@ -92,7 +107,7 @@ func NewControlPlane(ctx *pulumi.Context, name string, args *ControlPlaneArgs, o
 			},
 			"dapr_operator":         perComponent,
 			"dapr_placement":        perComponent,
-			"dapr_scheduler":        perComponent,
+			"dapr_scheduler":        scheduler,
 			"dapr_sentry":           perComponent,
 			"dapr_sidecar_injector": perComponent,
 		},

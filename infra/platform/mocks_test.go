@@ -19,9 +19,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// devPassphrase is the published passphrase of the minikube stack's secrets
-// (see stacks/Pulumi.minikube.yaml).
-const devPassphrase = "todo-minikube-dev"
+// devPassphrases are the published passphrases of the development stacks'
+// secrets (see stacks/Pulumi.minikube.yaml and stacks/Pulumi.local.yaml).
+var devPassphrases = map[string]string{"minikube": "todo-minikube-dev", "local": "todo-local-dev"}
 
 // fakeDigest stands in for the image digests: the mock tests do not build
 // images (images.publish "none").
@@ -73,7 +73,7 @@ func loadStack(t *testing.T, stack string) *stackConfig {
 		if m, ok := v.(map[string]any); ok {
 			if ct, ok := m["secure"].(string); ok {
 				if crypter == nil {
-					crypter = passphraseCrypter(t, file.EncryptionSalt)
+					crypter = passphraseCrypter(t, stack, file.EncryptionSalt)
 				}
 				pt, err := crypter.DecryptValue(context.Background(), ct)
 				if err != nil {
@@ -134,7 +134,7 @@ func configString(t *testing.T, v any) string {
 	return string(js)
 }
 
-func passphraseCrypter(t *testing.T, salt string) sdkconfig.Crypter {
+func passphraseCrypter(t *testing.T, stack, salt string) sdkconfig.Crypter {
 	t.Helper()
 	// v1:<base64 salt>:<"pulumi" encrypted, to check the passphrase>
 	parts := strings.SplitN(salt, ":", 3)
@@ -145,9 +145,13 @@ func passphraseCrypter(t *testing.T, salt string) sdkconfig.Crypter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := sdkconfig.NewSymmetricCrypterFromPassphrase(devPassphrase, raw)
+	phrase, ok := devPassphrases[stack]
+	if !ok {
+		t.Fatalf("the %s stack holds secrets, but only development stacks may (with a published passphrase)", stack)
+	}
+	c := sdkconfig.NewSymmetricCrypterFromPassphrase(phrase, raw)
 	if check, err := c.DecryptValue(context.Background(), parts[2]); err != nil || check != "pulumi" {
-		t.Fatalf("the minikube stack is not encrypted with the documented passphrase %q", devPassphrase)
+		t.Fatalf("the %s stack is not encrypted with the documented passphrase %q", stack, phrase)
 	}
 	return c
 }
@@ -330,13 +334,14 @@ func run(t *testing.T, stack string, sc *stackConfig) (*result, error) {
 		for k, v := range out {
 			o := pulumi.ToOutput(v)
 			outs[k] = o
-			ctx.Export(k, o)
-			o.ApplyT(func(x any) any {
+			// Exporting the applied output makes RunErr wait for the
+			// callback, so res.outputs is complete when it returns.
+			ctx.Export(k, o.ApplyT(func(x any) any {
 				omu.Lock()
 				res.outputs[k] = x
 				omu.Unlock()
 				return x
-			})
+			}))
 		}
 		return nil
 	}, pulumi.WithMocks("todo", stack, m), withConfig)

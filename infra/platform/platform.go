@@ -77,8 +77,12 @@ func Deploy(ctx *pulumi.Context) (Outputs, error) {
 			Chart:     cfg.Charts.Dapr,
 			HA:        cfg.Dapr.HA,
 			LogLevel:  cfg.Dapr.LogLevel,
-			SkipAwait: cfg.SkipAwait,
-			Provider:  k8s,
+			Registry:  cfg.Dapr.Registry,
+			Tag:       cfg.Dapr.Tag,
+
+			SchedulerInMemory: cfg.Dapr.SchedulerInMemory,
+			SkipAwait:         cfg.SkipAwait,
+			Provider:          k8s,
 		})
 		if err != nil {
 			return nil, err

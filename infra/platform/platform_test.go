@@ -25,10 +25,14 @@ type expectation struct {
 	partitions    map[string]int
 	dapr          bool
 	autoscaled    bool
+	autoscalers   []string // the services with an autoscaler when not every one has
 	pullSecret    bool
 	kafkaAuth     bool // SASL credentials in the kafka Secret
 	privateCA     bool // the brokers' CA is mounted
 	ingressClass  string
+	noIngress     bool
+	// daprValues are Dapr chart values the stack must set (path -> value).
+	daprValues map[string]any
 }
 
 var expectations = []expectation{
@@ -41,6 +45,20 @@ var expectations = []expectation{
 		partitions:    map[string]int{kafka.TopicTaskEvents: 3, kafka.TopicReminders: 3, kafka.TopicTaskEventsDLQ: 1, kafka.TopicRemindersDLQ: 1},
 		dapr:          true,
 		ingressClass:  "nginx",
+	},
+	{
+		// The local cluster: an external Kafka (make cluster's broker, so
+		// the program creates no topics), the Dapr images from the
+		// cluster's registry, no Ingress.
+		stack:       "local",
+		dapr:        true,
+		noIngress:   true,
+		autoscalers: []string{"taskapi"},
+		daprValues: map[string]any{
+			"global.registry":                        "127.0.0.1:5050/todo-cluster",
+			"global.tag":                             "1.16.5",
+			"dapr_scheduler.cluster.inMemoryStorage": true,
+		},
 	},
 	{
 		stack: "aks",
@@ -97,15 +115,15 @@ func prepare(t *testing.T, stack string) *stackConfig {
 	t.Helper()
 	sc := loadStack(t, stack)
 	sc.merge(t, "todo:images", map[string]any{"publish": "none", "repository": "test.local/todo", "digest": fakeDigest})
-	if stack == "minikube" {
+	if stack == "minikube" || stack == "local" {
 		kc, err := filepath.Abs(filepath.Join("testdata", "kubeconfig"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc.merge(t, "todo:cluster", map[string]any{"kubeconfig": kc})
+		sc.merge(t, "todo:cluster", map[string]any{"kubeconfig": kc, "context": "minikube"})
 		sc.secrets = append(sc.secrets, "kubeconfig-test-token-not-a-secret")
-		if len(sc.secretKeys) < 4 {
-			t.Fatalf("the minikube stack should carry its secrets encrypted, has %v", sc.secretKeys)
+		if len(sc.secretKeys) < 3 {
+			t.Fatalf("the %s stack should carry its secrets encrypted, has %v", stack, sc.secretKeys)
 		}
 		return sc
 	}
@@ -224,8 +242,8 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		if e.autoscaled && len(hpas) != len(apps.Catalog) {
 			t.Errorf("%d autoscalers, want one per service", len(hpas))
 		}
-		if !e.autoscaled && len(hpas) != 0 {
-			t.Errorf("%d autoscalers on a fixed-size stack", len(hpas))
+		if !e.autoscaled && len(hpas) != len(e.autoscalers) {
+			t.Errorf("%d autoscalers, want %d (%v)", len(hpas), len(e.autoscalers), e.autoscalers)
 		}
 		for _, h := range hpas {
 			min, max := num(dig(h.obj(), "spec", "minReplicas")), num(dig(h.obj(), "spec", "maxReplicas"))
@@ -274,6 +292,12 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 
 	t.Run("ingress", func(t *testing.T) {
 		ings := byType["kubernetes:networking.k8s.io/v1:Ingress"]
+		if e.noIngress {
+			if len(ings) != 0 {
+				t.Errorf("%d Ingresses on a stack without ingress", len(ings))
+			}
+			return
+		}
 		if len(ings) != 1 {
 			t.Fatalf("%d Ingresses, want 1", len(ings))
 		}
@@ -373,6 +397,20 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 				t.Error("Dapr deployed on a stack without it")
 			}
 			return
+		}
+		for path, want := range e.daprValues {
+			var chart *record
+			for _, c := range byType["kubernetes:helm.sh/v4:Chart"] {
+				if c.Name == "dapr" {
+					chart = c
+				}
+			}
+			if chart == nil {
+				t.Fatal("no dapr chart")
+			}
+			if got := dig(chart.obj(), append([]string{"values"}, strings.Split(path, ".")...)...); got != want {
+				t.Errorf("dapr chart value %s = %v, want %v", path, got, want)
+			}
 		}
 		pubsub := comps["pubsub"]
 		if pubsub == nil || str(dig(pubsub.obj(), "spec", "type")) != "pubsub.kafka" {

@@ -28,8 +28,14 @@ type Options struct {
 	// Dir holds the cluster's data ("<Dir>/data") and its log; it is created
 	// when missing and reused when it already holds a cluster.
 	Dir string
-	// Port to listen on (127.0.0.1 only); 0 picks a free one.
+	// Port to listen on; 0 picks a free one.
 	Port int
+	// Listen is the address to listen on (listen_addresses): 127.0.0.1 when
+	// empty. The server also listens on a Unix socket in its data folder.
+	Listen string
+	// HBA are extra pg_hba.conf lines (after initdb's, which trust local and
+	// loopback connections), e.g. "host all all 198.18.0.0/16 scram-sha-256".
+	HBA []string
 	// Durable keeps fsync on. Tests turn it off: the cluster is thrown away.
 	Durable bool
 	// Settings are extra postgresql.conf settings (name -> value).
@@ -40,6 +46,7 @@ type Options struct {
 type Cluster struct {
 	dir, bin string
 	port     int
+	host     string
 	cred     *syscall.Credential
 }
 
@@ -82,7 +89,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, bin: bin, port: opts.Port}
+	listen := opts.Listen
+	if listen == "" {
+		listen = "127.0.0.1"
+	}
+	c := &Cluster{dir: dir, bin: bin, port: opts.Port, host: listen}
 	if c.cred, err = serverCredential(); err != nil {
 		return nil, err
 	}
@@ -102,13 +113,16 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, fmt.Errorf("initdb: %w", err)
 		}
 	}
+	if err := writeHBA(filepath.Join(data, "pg_hba.conf"), opts.HBA); err != nil {
+		return nil, err
+	}
 	if pidFile := filepath.Join(data, "postmaster.pid"); fileExists(pidFile) {
 		// A server left behind (or a stale pid file): stop it, ignore errors.
 		_ = c.run(ctx, "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
 	}
 	pickPort := c.port == 0
 	settings := map[string]string{
-		"listen_addresses":             "127.0.0.1",
+		"listen_addresses":             listen,
 		"unix_socket_directories":      data,
 		"max_connections":              "300",
 		"shared_buffers":               "256MB",
@@ -171,9 +185,58 @@ func options(settings map[string]string) string {
 	return o.String()
 }
 
-// URL is the connection URL of database db on the cluster.
+// URL is the connection URL of database db on the cluster, as the postgres
+// superuser: over TCP when the server listens on 127.0.0.1 (trusted), else on
+// its Unix socket.
 func (c *Cluster) URL(db string) string {
+	if c.host != "127.0.0.1" {
+		return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable", db, c.dataDir(), c.port)
+	}
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
+}
+
+// hbaMarker starts the block of pg_hba.conf lines that Options.HBA manages.
+const hbaMarker = "# pglocal: Options.HBA"
+
+// writeHBA replaces the managed block at the end of pg_hba.conf with lines.
+func writeHBA(path string, lines []string) error {
+	raw, err := os.ReadFile(path) //nolint:gosec // G304: the cluster's own pg_hba.conf.
+	if err != nil {
+		return fmt.Errorf("read pg_hba.conf: %w", err)
+	}
+	text := string(raw)
+	if i := strings.Index(text, hbaMarker); i >= 0 {
+		text = text[:i]
+	}
+	if len(lines) > 0 {
+		text = strings.TrimRight(text, "\n") + "\n" + hbaMarker + "\n" + strings.Join(lines, "\n") + "\n"
+	}
+	if text == string(raw) {
+		return nil
+	}
+	return os.WriteFile(path, []byte(text), 0o600)
+}
+
+// StopDir stops a server left running in dir (a Dir of Options) by a
+// process that is gone; it does nothing when none runs there.
+func StopDir(ctx context.Context, dir string) error {
+	data := filepath.Join(dir, "data")
+	if !fileExists(filepath.Join(data, "postmaster.pid")) {
+		return nil
+	}
+	bin, err := BinDir()
+	if err != nil {
+		return err
+	}
+	c := &Cluster{dir: dir, bin: bin}
+	if os.Geteuid() == 0 {
+		if fi, err := os.Stat(data); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				c.cred = &syscall.Credential{Uid: st.Uid, Gid: st.Gid}
+			}
+		}
+	}
+	return c.run(ctx, "pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "60", "stop")
 }
 
 // Port is the TCP port the server listens on.

@@ -427,7 +427,7 @@ func KubeAPIServerArgs(etcdURL string, port int, pkiDir string) []string {
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + f("sa.pub"),
 		"--service-account-signing-key-file=" + f("sa.key"),
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-cluster-ip-range=198.19.255.0/24", // a test range; no traffic: the API server has no nodes
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--v=0",

@@ -1,6 +1,6 @@
 // Package toolchain finds and starts the heavy tools the end-to-end tests
-// need: the Pulumi CLI, the Pulumi Kubernetes provider, etcd, kube-apiserver
-// and daprd.
+// and the local cluster need: the Pulumi CLI, the Pulumi Kubernetes provider,
+// etcd, the Kubernetes binaries, Dapr and CoreDNS.
 //
 // The tools are built once, from the Go module proxy, by `make tools`
 // (tests/tools/build.sh) into a versioned cache outside the checkout:
@@ -26,30 +26,57 @@ import (
 	"sync"
 )
 
-// Tool names, as used by tests/tools/build.sh, tests/tools/path.sh and Path.
+// Binaries, as Path and Version know them. Each is built by one tool of
+// tests/tools/build.sh: several binaries share a tool (and one build) where
+// they come from one module.
 const (
-	Pulumi           = "pulumi"
-	Etcd             = "etcd"
-	KubeAPIServer    = "kube-apiserver"
-	PulumiKubernetes = "pulumi-kubernetes"
-	Daprd            = "daprd"
+	Pulumi                = "pulumi"
+	Etcd                  = "etcd"
+	KubeAPIServer         = "kube-apiserver"
+	KubeControllerManager = "kube-controller-manager"
+	KubeScheduler         = "kube-scheduler"
+	KubeProxy             = "kube-proxy"
+	Kubelet               = "kubelet"
+	Kubectl               = "kubectl"
+	PulumiKubernetes      = "pulumi-kubernetes"
+	Daprd                 = "daprd"
+	DaprOperator          = "operator"
+	DaprInjector          = "injector"
+	DaprSentry            = "sentry"
+	DaprPlacement         = "placement"
+	DaprScheduler         = "scheduler"
+	CoreDNS               = "coredns"
 )
 
+// tool is one binary: the tool (build) that makes it, its file name and the
+// versions.env key of the tool's version.
 type tool struct {
-	name       string
-	binary     string
+	name       string // as Path takes it
+	tool       string // tests/tools/build.sh tool: the cache directory <tool>-<version>
+	binary     string // file name in bin/
 	versionKey string // key in versions.env
 }
 
 var tools = []tool{
-	{Pulumi, "pulumi", "PULUMI_VERSION"},
-	{Etcd, "etcd", "ETCD_VERSION"},
-	{KubeAPIServer, "kube-apiserver", "KUBERNETES_VERSION"},
-	{PulumiKubernetes, "pulumi-resource-kubernetes", "PULUMI_KUBERNETES_VERSION"},
-	{Daprd, "daprd", "DAPR_VERSION"},
+	{Pulumi, "pulumi", "pulumi", "PULUMI_VERSION"},
+	{Etcd, "etcd", "etcd", "ETCD_VERSION"},
+	{KubeAPIServer, "kubernetes", "kube-apiserver", "KUBERNETES_VERSION"},
+	{KubeControllerManager, "kubernetes", "kube-controller-manager", "KUBERNETES_VERSION"},
+	{KubeScheduler, "kubernetes", "kube-scheduler", "KUBERNETES_VERSION"},
+	{KubeProxy, "kubernetes", "kube-proxy", "KUBERNETES_VERSION"},
+	{Kubelet, "kubernetes", "kubelet", "KUBERNETES_VERSION"},
+	{Kubectl, "kubernetes", "kubectl", "KUBERNETES_VERSION"},
+	{PulumiKubernetes, "pulumi-kubernetes", "pulumi-resource-kubernetes", "PULUMI_KUBERNETES_VERSION"},
+	{Daprd, "dapr", "daprd", "DAPR_VERSION"},
+	{DaprOperator, "dapr", "operator", "DAPR_VERSION"},
+	{DaprInjector, "dapr", "injector", "DAPR_VERSION"},
+	{DaprSentry, "dapr", "sentry", "DAPR_VERSION"},
+	{DaprPlacement, "dapr", "placement", "DAPR_VERSION"},
+	{DaprScheduler, "dapr", "scheduler", "DAPR_VERSION"},
+	{CoreDNS, "coredns", "coredns", "COREDNS_VERSION"},
 }
 
-// lookupTool accepts a tool name or its binary name
+// lookupTool accepts a binary's name as Path takes it, or its file name
 // ("pulumi-resource-kubernetes" for "pulumi-kubernetes").
 func lookupTool(name string) (tool, bool) {
 	for _, t := range tools {
@@ -60,7 +87,8 @@ func lookupTool(name string) (tool, bool) {
 	return tool{}, false
 }
 
-// Tools returns the names of all tools, in the order `make tools` builds them.
+// Tools returns the names Path accepts, in the order `make tools` builds
+// them.
 func Tools() []string {
 	names := make([]string, len(tools))
 	for i, t := range tools {
@@ -179,9 +207,9 @@ func PluginVersion() (string, error) {
 	return "", errors.New("toolchain: PULUMI_KUBERNETES_PLUGIN_VERSION is not set in tests/tools/versions.env")
 }
 
-// Path returns the absolute path of a tool's binary. tool is a tool name
-// ("pulumi", "etcd", "kube-apiserver", "pulumi-kubernetes", "daprd") or a
-// binary name ("pulumi-resource-kubernetes").
+// Path returns the absolute path of a binary: one of the names above
+// ("pulumi", "kubelet", "pulumi-kubernetes", "daprd", ...) or a file name
+// ("pulumi-resource-kubernetes").
 //
 // It looks in the tools cache first (the pinned version) and then on PATH.
 // When the tool is in neither, the error says to run `make tools`.
@@ -193,7 +221,7 @@ func Path(name string) (string, error) {
 	var cached string
 	v, verr := Version(t.name)
 	if verr == nil {
-		cached = filepath.Join(Dir(), t.name+"-"+v, "bin", t.binary)
+		cached = filepath.Join(Dir(), t.tool+"-"+v, "bin", t.binary)
 		if isExecutable(cached) {
 			return cached, nil
 		}
@@ -211,12 +239,12 @@ func Path(name string) (string, error) {
 		where = fmt.Sprintf("the tools cache (%v)", verr)
 	}
 	what := t.binary
-	if t.binary != t.name {
-		what = fmt.Sprintf("%s (tool %s)", t.binary, t.name)
+	if t.binary != t.tool {
+		what = fmt.Sprintf("%s (tool %s)", t.binary, t.tool)
 	}
 	return "", fmt.Errorf("toolchain: %s is not built: not found at %s nor on PATH; run `make tools` once "+
 		"(bash tests/tools/build.sh %s) to build the end-to-end test tools into %s",
-		what, where, t.name, Dir())
+		what, where, t.tool, Dir())
 }
 
 func isExecutable(p string) bool {

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Builds the heavy end-to-end test tools (Pulumi CLI, etcd, kube-apiserver,
-# Pulumi Kubernetes provider, daprd) from the Go module proxy into a versioned
-# cache outside the checkout:
+# Builds the heavy end-to-end test tools and the local cluster's binaries
+# (Pulumi CLI, etcd, Kubernetes, Pulumi Kubernetes provider, Dapr, CoreDNS)
+# from the Go module proxy into a versioned cache outside the checkout:
 #
 #   ${TODO_TOOLS_DIR:-$HOME/.cache/todo-platform/tools}/<tool>-<version>/bin/<binary>
 #
-# A tool whose binary is already there is never rebuilt. Binaries are written
-# under a temporary name and renamed when the build succeeded, so an
-# interrupted build never looks complete. Full build logs are kept next to the
+# A tool whose binaries are all there is never rebuilt. A tool with several
+# binaries (kubernetes, dapr) builds them in one `go build`, so the packages
+# they share compile once. Binaries are written to a temporary directory and
+# moved into bin/ when the build succeeded, so an interrupted build never
+# looks complete. Full build logs are kept next to the
 # binaries (<tool>-<version>/build.log).
 #
 # Usage: tests/tools/build.sh [tool ...]
-#   tools: pulumi etcd kube-apiserver pulumi-kubernetes daprd (default: all, in that order)
+#   tools: pulumi etcd kubernetes pulumi-kubernetes dapr coredns (default: all, in that order)
 #
 # Builds run one after another (each needs several GB of memory) under
 # `nice -n 10`, so the machine stays usable.
@@ -22,7 +24,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/versions.env"
 
 TOOLS_DIR="${TODO_TOOLS_DIR:-$HOME/.cache/todo-platform/tools}"
-ALL_TOOLS=(pulumi etcd kube-apiserver pulumi-kubernetes daprd)
+ALL_TOOLS=(pulumi etcd kubernetes pulumi-kubernetes dapr coredns)
 
 # The tool modules are standalone; never let a go.work or vendor setting from
 # the environment leak into them.
@@ -39,16 +41,20 @@ tool_version() {
 	case "$1" in
 	pulumi) echo "$PULUMI_VERSION" ;;
 	etcd) echo "$ETCD_VERSION" ;;
-	kube-apiserver) echo "$KUBERNETES_VERSION" ;;
+	kubernetes) echo "$KUBERNETES_VERSION" ;;
 	pulumi-kubernetes) echo "$PULUMI_KUBERNETES_VERSION" ;;
-	daprd) echo "$DAPR_VERSION" ;;
+	dapr) echo "$DAPR_VERSION" ;;
+	coredns) echo "$COREDNS_VERSION" ;;
 	*) return 1 ;;
 	esac
 }
 
-tool_binary() {
+# tool_binaries lists the binaries a tool puts into its bin/.
+tool_binaries() {
 	case "$1" in
 	pulumi-kubernetes) echo pulumi-resource-kubernetes ;;
+	kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl ;;
+	dapr) echo daprd operator injector sentry placement scheduler ;;
 	*) echo "$1" ;;
 	esac
 }
@@ -57,9 +63,10 @@ tool_what() {
 	case "$1" in
 	pulumi) echo "Pulumi CLI $PULUMI_VERSION (github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)" ;;
 	etcd) echo "etcd $ETCD_VERSION (go.etcd.io/etcd/server/v3)" ;;
-	kube-apiserver) echo "kube-apiserver $KUBERNETES_VERSION (k8s.io/kubernetes/cmd/kube-apiserver)" ;;
+	kubernetes) echo "Kubernetes $KUBERNETES_VERSION: kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, kubelet, kubectl (k8s.io/kubernetes/cmd/...)" ;;
 	pulumi-kubernetes) echo "Pulumi Kubernetes provider $PULUMI_KUBERNETES_PLUGIN_VERSION (github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_KUBERNETES_VERSION)" ;;
-	daprd) echo "Dapr sidecar daprd $DAPR_VERSION (github.com/dapr/dapr/cmd/daprd, tag stablecomponents)" ;;
+	dapr) echo "Dapr $DAPR_VERSION: daprd (tag stablecomponents) and the control plane: operator, injector, sentry, placement, scheduler (github.com/dapr/dapr/cmd/...)" ;;
+	coredns) echo "CoreDNS $COREDNS_VERSION (github.com/coredns/coredns)" ;;
 	esac
 }
 
@@ -70,9 +77,10 @@ tool_duration() {
 	case "$1" in
 	pulumi) echo "about 5-15 minutes cold, ~2.3 GB of memory" ;;
 	etcd) echo "about 1-3 minutes cold, ~0.5 GB of memory" ;;
-	kube-apiserver) echo "about 4-10 minutes cold, ~2 GB of memory" ;;
+	kubernetes) echo "about 8-15 minutes cold, ~2 GB of memory" ;;
 	pulumi-kubernetes) echo "about 15-25 minutes cold, ~4.5 GB of memory" ;;
-	daprd) echo "about 15-20 minutes cold, ~2.3 GB of memory" ;;
+	dapr) echo "about 18-25 minutes cold, ~2.3 GB of memory" ;;
+	coredns) echo "about 4-8 minutes cold, ~1.5 GB of memory" ;;
 	esac
 }
 
@@ -86,20 +94,22 @@ go_build() {
 	fi
 }
 
-build_pulumi() { # $1: output file
+# Each build_<tool> function writes the tool's binaries into the directory $1.
+
+build_pulumi() {
 	cd "$HERE/pulumi"
-	go_build -trimpath -o "$1" \
+	go_build -trimpath -o "$1/pulumi" \
 		-ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
 		github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 }
 
 build_etcd() {
 	cd "$HERE/etcd"
-	go_build -trimpath -o "$1" go.etcd.io/etcd/server/v3
+	go_build -trimpath -o "$1/etcd" go.etcd.io/etcd/server/v3
 }
 
-build_kube-apiserver() {
-	cd "$HERE/kube-apiserver"
+build_kubernetes() {
+	cd "$HERE/kubernetes"
 	local v="$KUBERNETES_VERSION" minor
 	minor="${v#v1.}"
 	minor="${minor%%.*}"
@@ -108,7 +118,11 @@ build_kube-apiserver() {
 		ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
 		ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 	done
-	go_build -trimpath -o "$1" -ldflags "$ld" k8s.io/kubernetes/cmd/kube-apiserver
+	local pkgs=()
+	for b in $(tool_binaries kubernetes); do
+		pkgs+=("k8s.io/kubernetes/cmd/$b")
+	done
+	go_build -trimpath -o "$1/" -ldflags "$ld" "${pkgs[@]}"
 }
 
 build_pulumi-kubernetes() {
@@ -123,7 +137,7 @@ build_pulumi-kubernetes() {
 	local src work
 	src="$(go list -m -f '{{.Dir}}' "$mod")"
 	[ -n "$src" ] && [ -d "$src/cmd/pulumi-resource-kubernetes" ] || die "pulumi-kubernetes: $mod not found in the module cache"
-	work="$(dirname "$1")/../src"
+	work="$1/../src"
 	rm -rf "$work"
 	mkdir -p "$work/cmd/pulumi-resource-kubernetes"
 	cp go.mod go.sum "$work/"
@@ -133,18 +147,29 @@ build_pulumi-kubernetes() {
 	echo "build.sh: generating the embedded schema (version $PULUMI_KUBERNETES_PLUGIN_VERSION)"
 	(cd "$work/cmd/pulumi-resource-kubernetes" && VERSION="$PULUMI_KUBERNETES_PLUGIN_VERSION" nice -n 10 go run generate.go)
 	cd "$work"
-	go_build -trimpath -o "$1" \
+	go_build -trimpath -o "$1/pulumi-resource-kubernetes" \
 		-ldflags "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_PLUGIN_VERSION" \
 		./cmd/pulumi-resource-kubernetes
 	rm -rf "$work"
 }
 
-build_daprd() {
-	cd "$HERE/daprd"
+build_dapr() {
+	cd "$HERE/dapr"
 	local v="${DAPR_VERSION#v}"
-	go_build -trimpath -tags stablecomponents -o "$1" \
+	local pkgs=()
+	for b in $(tool_binaries dapr); do
+		pkgs+=("github.com/dapr/dapr/cmd/$b")
+	done
+	go_build -trimpath -tags stablecomponents -o "$1/" \
 		-ldflags "-X github.com/dapr/dapr/pkg/buildinfo.version=$v -X github.com/dapr/dapr/pkg/buildinfo.gitversion=$DAPR_VERSION -X github.com/dapr/kit/logger.DaprVersion=$v" \
-		github.com/dapr/dapr/cmd/daprd
+		"${pkgs[@]}"
+}
+
+build_coredns() {
+	cd "$HERE/coredns"
+	go_build -trimpath -o "$1/coredns" \
+		-ldflags "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
+		github.com/coredns/coredns
 }
 
 fmt_secs() {
@@ -166,18 +191,22 @@ echo "build.sh: tools cache: $TOOLS_DIR ($(go version))"
 summary=()
 for tool in "$@"; do
 	version="$(tool_version "$tool")"
-	binary="$(tool_binary "$tool")"
 	dir="$TOOLS_DIR/$tool-$version"
-	bin="$dir/bin/$binary"
-	if [ -x "$bin" ]; then
-		echo "==> $tool: already built: $bin"
-		summary+=("$(printf '%-18s %s' "$tool" "$bin")")
+	read -r -a binaries <<<"$(tool_binaries "$tool")"
+	missing=()
+	for b in "${binaries[@]}"; do
+		[ -x "$dir/bin/$b" ] || missing+=("$b")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		echo "==> $tool: already built: $dir/bin (${binaries[*]})"
+		summary+=("$(printf '%-18s %s' "$tool" "$dir/bin")")
 		continue
 	fi
 	mkdir -p "$dir/bin"
 	log="$dir/build.log"
-	tmp="$dir/bin/.$binary.tmp"
-	rm -f "$tmp"
+	tmp="$dir/.bin.tmp"
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
 	echo "==> $tool: building $(tool_what "$tool")"
 	echo "    this takes $(tool_duration "$tool"); log: $log"
 	start=$(date +%s)
@@ -195,19 +224,24 @@ for tool in "$@"; do
 	rc=$?
 	set -e
 	if [ "$rc" -ne 0 ]; then
-		rm -f "$tmp"
+		rm -rf "$tmp"
 		echo "build.sh: error: building $tool ($version) failed after $(fmt_secs $(($(date +%s) - start))); last lines of $log:" >&2
 		tail -n 40 "$log" | sed 's/^/    /' >&2
 		exit 1
 	fi
-	[ -s "$tmp" ] || die "$tool: the build produced no binary (see $log)"
-	chmod 0755 "$tmp"
-	mv -f "$tmp" "$bin"
+	for b in "${binaries[@]}"; do
+		[ -s "$tmp/$b" ] || die "$tool: the build produced no $b (see $log)"
+	done
+	for b in "${binaries[@]}"; do
+		chmod 0755 "$tmp/$b"
+		mv -f "$tmp/$b" "$dir/bin/$b"
+	done
+	rm -rf "$tmp"
 	elapsed=$(($(date +%s) - start))
 	echo "# done in $(fmt_secs "$elapsed")" >>"$log"
 	peak="$(grep -o 'peak RSS of a single build process: [0-9]* KiB' "$log" | tail -n 1 | grep -o '[0-9]*' || true)"
-	echo "    $tool built in $(fmt_secs "$elapsed")${peak:+ (peak build process $((peak / 1024)) MiB)}: $bin"
-	summary+=("$(printf '%-18s %s' "$tool" "$bin")")
+	echo "    $tool built in $(fmt_secs "$elapsed")${peak:+ (peak build process $((peak / 1024)) MiB)}: $dir/bin (${binaries[*]})"
+	summary+=("$(printf '%-18s %s' "$tool" "$dir/bin")")
 done
 
 echo

@@ -11,7 +11,7 @@
 #     exits non-zero, naming the missing tools, unless every named tool
 #     (default: all) is built. Prints nothing on success.
 #
-# Tools: pulumi etcd kube-apiserver pulumi-kubernetes daprd.
+# Tools: pulumi etcd kubernetes pulumi-kubernetes dapr coredns.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,16 +19,17 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/versions.env"
 
 TOOLS_DIR="${TODO_TOOLS_DIR:-$HOME/.cache/todo-platform/tools}"
-ALL_TOOLS=(pulumi etcd kube-apiserver pulumi-kubernetes daprd)
+ALL_TOOLS=(pulumi etcd kubernetes pulumi-kubernetes dapr coredns)
 
 bin_dir() {
 	local v
 	case "$1" in
 	pulumi) v="$PULUMI_VERSION" ;;
 	etcd) v="$ETCD_VERSION" ;;
-	kube-apiserver) v="$KUBERNETES_VERSION" ;;
+	kubernetes) v="$KUBERNETES_VERSION" ;;
 	pulumi-kubernetes) v="$PULUMI_KUBERNETES_VERSION" ;;
-	daprd) v="$DAPR_VERSION" ;;
+	dapr) v="$DAPR_VERSION" ;;
+	coredns) v="$COREDNS_VERSION" ;;
 	*)
 		echo "path.sh: unknown tool '$1' (known: ${ALL_TOOLS[*]})" >&2
 		exit 2
@@ -37,9 +38,12 @@ bin_dir() {
 	echo "$TOOLS_DIR/$1-$v/bin"
 }
 
-binary() {
+# binaries lists what a tool puts into its bin/ (as tests/tools/build.sh does).
+binaries() {
 	case "$1" in
 	pulumi-kubernetes) echo pulumi-resource-kubernetes ;;
+	kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl ;;
+	dapr) echo daprd operator injector sentry placement scheduler ;;
 	*) echo "$1" ;;
 	esac
 }
@@ -58,9 +62,12 @@ missing=()
 for tool in "$@"; do
 	d="$(bin_dir "$tool")"
 	dirs+=("$d")
-	if [ ! -x "$d/$(binary "$tool")" ]; then
-		missing+=("$tool")
-	fi
+	for b in $(binaries "$tool"); do
+		if [ ! -x "$d/$b" ]; then
+			missing+=("$tool")
+			break
+		fi
+	done
 done
 
 if $check; then

@@ -10,7 +10,7 @@
 //
 // The project and the stack settings are the checkout's Pulumi.yaml and
 // stacks/Pulumi.<stack>.yaml. The backend is PULUMI_BACKEND_URL, else the
-// CLI's current login; the minikube stack defaults to a file backend in
+// CLI's current login; the minikube and local stacks default to a file backend in
 // .pulumi/ of the checkout and to its published development passphrase.
 package main
 
@@ -36,9 +36,13 @@ import (
 	"github.com/todo-platform/todo/infra/platform"
 )
 
-// minikubePassphrase is the published passphrase of the minikube stack's
-// development secrets (stacks/Pulumi.minikube.yaml).
-const minikubePassphrase = "todo-minikube-dev" //nolint:gosec // G101: published on purpose; it guards development placeholders only.
+// devPassphrases are the published passphrases of the development stacks'
+// secrets (stacks/Pulumi.minikube.yaml, stacks/Pulumi.local.yaml). Those
+// stacks keep their state in .pulumi/ of the checkout.
+var devPassphrases = map[string]string{
+	"minikube": "todo-minikube-dev", //nolint:gosec // G101: published on purpose; it guards development placeholders only.
+	"local":    "todo-local-dev",    //nolint:gosec // G101: as above.
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -56,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	verb := args[0]
 	fs := flag.NewFlagSet("stack "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	stackName := fs.String("s", getenv("STACK"), "stack (minikube, aks, gke, doks), or org/project/stack")
+	stackName := fs.String("s", getenv("STACK"), "stack (minikube, local, aks, gke, doks), or org/project/stack")
 	yes := fs.Bool("yes", false, "destroy without asking")
 	diff := fs.Bool("diff", false, "show a detailed diff")
 	refresh := fs.Bool("refresh", false, "refresh the state first")
@@ -79,7 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	env := map[string]string{"PULUMI_SKIP_UPDATE_CHECK": "true"}
-	if short == "minikube" {
+	passphrase, dev := devPassphrases[short]
+	if dev {
 		if getenv("PULUMI_BACKEND_URL") == "" {
 			state := filepath.Join(root, ".pulumi")
 			if err := os.MkdirAll(state, 0o750); err != nil {
@@ -88,11 +93,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			env["PULUMI_BACKEND_URL"] = "file://" + filepath.ToSlash(state)
 		}
 		if getenv("PULUMI_CONFIG_PASSPHRASE") == "" && getenv("PULUMI_CONFIG_PASSPHRASE_FILE") == "" {
-			env["PULUMI_CONFIG_PASSPHRASE"] = minikubePassphrase
+			env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
 		}
 	}
 	opts := []auto.LocalWorkspaceOption{auto.WorkDir(root), auto.EnvVars(env)}
-	if short == "minikube" {
+	if dev {
 		opts = append(opts, auto.SecretsProvider("passphrase"))
 	}
 	stack, err := auto.UpsertStackInlineSource(ctx, *stackName, "todo", platform.Program, opts...)
@@ -123,7 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			printOutputs(stdout, res.Outputs)
 		}
 	case "destroy":
-		if !*yes && short != "minikube" {
+		if !*yes && !dev {
 			return fmt.Errorf("destroying %s deletes its cluster and data; pass -yes to confirm", *stackName)
 		}
 		_, err = stack.Destroy(ctx, optdestroy.ProgressStreams(stdout), optdestroy.ErrorProgressStreams(stderr))
