@@ -29,16 +29,9 @@ const DefaultMaxConns = 16
 // Connect opens a pool to url and checks that the server answers. The pool
 // holds DefaultMaxConns connections unless url sets pool_max_conns.
 func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	if url == "" {
-		return nil, ErrNoURL
-	}
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := parse(url)
 	if err != nil {
-		// The parse error may quote the URL, password included: keep it out.
-		return nil, errors.New("parse database URL: malformed URL (check the scheme, host and the escaping of the password)")
-	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+		return nil, err
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
@@ -63,6 +56,15 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // listener's, say). The pool's settings it may carry (pool_max_conns, …)
 // are dropped.
 func ConnConfig(url string) (*pgx.ConnConfig, error) {
+	cfg, err := parse(url)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.ConnConfig, nil
+}
+
+// parse parses url with a connect timeout of 10 s unless it sets one.
+func parse(url string) (*pgxpool.Config, error) {
 	if url == "" {
 		return nil, ErrNoURL
 	}
@@ -74,7 +76,7 @@ func ConnConfig(url string) (*pgx.ConnConfig, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
-	return cfg.ConnConfig, nil
+	return cfg, nil
 }
 
 // Migrations are one service's embedded migrations: files named

@@ -131,8 +131,7 @@ func startPlatform(t *testing.T, pooledURL, listenURL string) *platform {
 		}
 		return func(k string) string { return m[k] }
 	}
-	log := &testLog{t: t}
-	t.Cleanup(log.stop) // after the services stopped (cleanups run last in, first out)
+	log := kafkatest.LogWriter(t) // registered first, so it stops after the services
 	kafkatest.Go(t, func(ctx context.Context) error {
 		return taskapi.Run(ctx, []string{"taskapi"}, env(apiAddr), log, log)
 	})
@@ -322,26 +321,4 @@ func get(t *testing.T, u string) int {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode
-}
-
-// testLog passes the services' log lines to the test's log until it ends.
-type testLog struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (l *testLog) stop() {
-	l.mu.Lock()
-	l.done = true
-	l.mu.Unlock()
-}
-
-func (l *testLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.done {
-		l.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
 }
