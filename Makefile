@@ -26,7 +26,7 @@ token: ## Print a development token: make token USER=alice [TTL=1h] (LOCAL_DATA_
 ##@ Test
 
 .PHONY: test
-test: postgres-bin web-check ## Run all tests (race detector on) against real PostgreSQL, and the web app's checks
+test: postgres-bin pgbouncer-bin web-check ## Run all tests (race detector on) against real PostgreSQL (and PgBouncer), and the web app's checks
 	$(GO) test -race ./...
 
 # npm ci when node_modules is missing or older than the lock file.
@@ -136,6 +136,19 @@ postgres-bin: ## Install the PostgreSQL server binaries when missing (Debian), u
 			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 		else \
 			echo "cannot install PostgreSQL here: install its server (initdb, pg_ctl) or set DATABASE_URL / TEST_DATABASE_URL" >&2; exit 1; \
+		fi; \
+	fi
+
+.PHONY: pgbouncer-bin
+pgbouncer-bin: ## Install PgBouncer when missing (Debian): the tests put it in front of PostgreSQL as production's pooler
+	@if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ] && [ -z "$$PGBOUNCER" ]; then \
+		echo "PgBouncer not found: installing the Debian package pgbouncer"; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+		else \
+			echo "cannot install PgBouncer here: install it or set PGBOUNCER to its path" >&2; exit 1; \
 		fi; \
 	fi
 

@@ -166,8 +166,6 @@ func NewServices(ctx *pulumi.Context, name string, args *ServicesArgs, opts ...p
 	daprOn := len(args.PubSubOf) > 0
 	for _, svc := range Catalog {
 		env := serviceEnv(cfg, svc, args)
-		migrationEnv := append(corev1.EnvVarArray{}, env...)
-		migrationEnv = append(migrationEnv, envSecret("DATABASE_DIRECT_URL", args.DatabaseSecret, database.KeyDirectURL))
 		wa := &WorkloadArgs{
 			Service:         svc,
 			Namespace:       args.Namespace,
@@ -175,7 +173,7 @@ func NewServices(ctx *pulumi.Context, name string, args *ServicesArgs, opts ...p
 			ImagePullPolicy: "IfNotPresent",
 			Size:            cfg.Apps[svc.Name],
 			Env:             env,
-			MigrationEnv:    migrationEnv,
+			MigrationEnv:    env,
 			PullSecret:      pullSecret,
 			Ingress:         ingressRules(cfg, svc),
 			Egress:          egressRules(cfg, svc, args.Kafka, daprOn),
@@ -282,6 +280,9 @@ func serviceEnv(cfg *config.Config, svc Service, args *ServicesArgs) corev1.EnvV
 		envVal("DAPR_HTTP_PORT", "3500"),
 		envVal("DAPR_PUBSUB", pubsub),
 		envSecret("DATABASE_URL", args.DatabaseSecret, database.KeyURL),
+		// The direct URL: the migrations and the LISTENing connections
+		// need it (through Neon's pooler no notification arrives).
+		envSecret("DATABASE_DIRECT_URL", args.DatabaseSecret, database.KeyDirectURL),
 	}
 	if len(args.PubSubOf) > 0 {
 		env = append(env,

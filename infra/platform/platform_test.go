@@ -546,13 +546,18 @@ func checkDeployment(t *testing.T, e expectation, d *record, jobs map[string]*re
 	for _, v := range arr(dig(c, "env")) {
 		env[str(dig(v, "name"))] = v
 	}
-	for _, k := range []string{"ADDR", "LOG_LEVEL", "EVENTS_TRANSPORT", "KAFKA_BROKERS", "KAFKA_TLS", "KAFKA_SASL_MECHANISM", "KAFKA_USERNAME", "KAFKA_PASSWORD", "DAPR_HTTP_PORT", "DAPR_PUBSUB", "DATABASE_URL"} {
+	for _, k := range []string{"ADDR", "LOG_LEVEL", "EVENTS_TRANSPORT", "KAFKA_BROKERS", "KAFKA_TLS", "KAFKA_SASL_MECHANISM", "KAFKA_USERNAME", "KAFKA_PASSWORD", "DAPR_HTTP_PORT", "DAPR_PUBSUB", "DATABASE_URL", "DATABASE_DIRECT_URL"} {
 		if env[k] == nil {
 			t.Errorf("%s: no %s", name, k)
 		}
 	}
 	if ref := dig(env["DATABASE_URL"], "valueFrom", "secretKeyRef"); str(dig(ref, "name")) != "database" || str(dig(ref, "key")) != "url" {
 		t.Errorf("%s: DATABASE_URL from %v", name, ref)
+	}
+	// The services LISTEN on the direct URL: through Neon's pooler no
+	// notification would arrive.
+	if ref := dig(env["DATABASE_DIRECT_URL"], "valueFrom", "secretKeyRef"); str(dig(ref, "name")) != "database" || str(dig(ref, "key")) != "directUrl" {
+		t.Errorf("%s: DATABASE_DIRECT_URL from %v", name, ref)
 	}
 	if ref := dig(env["KAFKA_PASSWORD"], "valueFrom", "secretKeyRef"); str(dig(ref, "name")) != kafka.SecretName {
 		t.Errorf("%s: KAFKA_PASSWORD from %v", name, ref)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
@@ -17,7 +18,7 @@ import (
 	"github.com/todo-platform/todo/services/taskapi"
 )
 
-func delivery(t *testing.T, offset int64, title string) consume.Delivery {
+func delivery(t *testing.T, offset int64, title string) broker.Delivery {
 	t.Helper()
 	id := fmt.Sprintf("01900000-0000-7000-8000-%012d", offset)
 	e, err := events.NewTaskEvent(taskapi.EventSource, events.TypeTaskCreated, task.Snapshot{ID: id, OwnerID: "bob", Title: title}, time.Now())
@@ -25,7 +26,7 @@ func delivery(t *testing.T, offset int64, title string) consume.Delivery {
 		t.Fatal(err)
 	}
 	b, _ := e.MarshalJSON()
-	return consume.Delivery{Topic: events.TopicTaskEvents, Partition: 0, Offset: offset, Key: []byte("bob"), Value: b}
+	return broker.Delivery{Topic: events.TopicTaskEvents, Partition: 0, Offset: offset, Key: []byte("bob"), Value: b}
 }
 
 // TestProcessBatch: a run of good messages is handled in one go, a
@@ -47,7 +48,7 @@ func TestProcessBatch(t *testing.T) {
 	}
 	c, reg := v.consumer(t, h, nil)
 
-	var ds []consume.Delivery
+	var ds []broker.Delivery
 	for i := range 5 {
 		ds = append(ds, delivery(t, int64(i), "fine"))
 	}
@@ -66,8 +67,8 @@ func TestProcessBatch(t *testing.T) {
 		t.Errorf("%v batches observed, want 1", got)
 	}
 
-	poison := consume.Delivery{Topic: events.TopicTaskEvents, Partition: 0, Offset: 11, Key: []byte("bob"), Value: []byte("{not json")}
-	ds = []consume.Delivery{delivery(t, 10, "fine"), poison, delivery(t, 12, "reject me"), delivery(t, 13, "fine")}
+	poison := broker.Delivery{Topic: events.TopicTaskEvents, Partition: 0, Offset: 11, Key: []byte("bob"), Value: []byte("{not json")}
+	ds = []broker.Delivery{delivery(t, 10, "fine"), poison, delivery(t, 12, "reject me"), delivery(t, 13, "fine")}
 	n, err = c.ProcessBatch(context.Background(), ds)
 	if err != nil || n != len(ds) {
 		t.Fatalf("ProcessBatch with poison: %d of %d, %v", n, len(ds), err)
@@ -82,7 +83,7 @@ func TestProcessBatch(t *testing.T) {
 	// A cancelled context: nothing is finished, nothing is kept.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if n, err := c.ProcessBatch(ctx, []consume.Delivery{delivery(t, 20, "fine"), delivery(t, 21, "fine")}); err == nil || n != 0 {
+	if n, err := c.ProcessBatch(ctx, []broker.Delivery{delivery(t, 20, "fine"), delivery(t, 21, "fine")}); err == nil || n != 0 {
 		t.Errorf("cancelled batch: %d, %v", n, err)
 	}
 	if got := v.effects(t); got != 7 {

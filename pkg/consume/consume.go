@@ -30,25 +30,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/backoff"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
-	"github.com/todo-platform/todo/pkg/outbox"
 )
-
-// Delivery is a message as a transport delivers it.
-type Delivery struct {
-	Topic     string
-	Partition int32 // -1 when the transport does not say
-	Offset    int64 // -1 when the transport does not say
-	Key       []byte
-	Value     []byte
-	Headers   map[string]string
-	// Timestamp is the message's time in the broker (the producer's, with
-	// Kafka); zero when the transport does not say.
-	Timestamp time.Time
-}
-
-// String is the message's position, topic/partition/offset, as logs show it.
-func (d Delivery) String() string { return fmt.Sprintf("%s/%d/%d", d.Topic, d.Partition, d.Offset) }
 
 // Handler applies an event within tx. It returns nil when the event is
 // handled (or deliberately ignored); tx then commits with the record that the
@@ -56,6 +40,16 @@ func (d Delivery) String() string { return fmt.Sprintf("%s/%d/%d", d.Topic, d.Pa
 // error is Permanent (or wraps events.ErrMalformed), which sends it to the
 // dead-letter topic at once, or Transient, which retries it without limit.
 type Handler func(ctx context.Context, tx pgx.Tx, e events.Event) error
+
+// Prepare is a handler in two steps, for work that must not hold a
+// transaction open, such as a call to another service: it runs outside any
+// transaction and returns the Handler to run in the event's transaction
+// (nil: only the record that the event was consumed). Its errors count as
+// the Handler's. An event already recorded is not prepared; but a
+// redelivery racing the first delivery, or a transaction that fails after
+// it, prepares an event again, so the work it does must be idempotent (the
+// record still makes the effect in the consumer's own tables happen once).
+type Prepare func(ctx context.Context, e events.Event) (Handler, error)
 
 // Permanent marks err as one that retrying cannot cure: the event goes to the
 // dead-letter topic at once.
@@ -107,7 +101,7 @@ type Config struct {
 	// understands; it may still ignore some. Others are dead-lettered.
 	Types []string
 	// DeadLetters publishes to <topic>.dlq.
-	DeadLetters outbox.Publisher
+	DeadLetters broker.Publisher
 
 	MaxAttempts int           // handler attempts before the dead-letter topic (default 5)
 	MinBackoff  time.Duration // wait after the first failure (default 100ms)
@@ -119,20 +113,38 @@ type Config struct {
 
 // Consumer processes deliveries with a handler.
 type Consumer struct {
-	pool    *pgxpool.Pool
-	handler Handler
-	cfg     Config
-	types   map[string]bool
-	log     *slog.Logger
-	m       *metrics
-	record  string
-	prune   string
+	pool     *pgxpool.Pool
+	prepare  Prepare
+	prepared bool // prepare is the caller's: check for duplicates before it
+	cfg      Config
+	types    map[string]bool
+	log      *slog.Logger
+	m        *metrics
+	record   string
+	seen     string
+	prune    string
 }
 
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$`)
 
 // New returns a consumer that runs h on pool.
 func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Consumer, error) {
+	if h == nil {
+		return nil, fmt.Errorf("consumer %s: needs a pool and a handler", cfg.Name)
+	}
+	return newConsumer(pool, func(context.Context, events.Event) (Handler, error) { return h, nil }, false, cfg)
+}
+
+// NewPrepared returns a consumer whose handler runs in two steps (see
+// Prepare).
+func NewPrepared(pool *pgxpool.Pool, p Prepare, cfg Config) (*Consumer, error) {
+	if p == nil {
+		return nil, fmt.Errorf("consumer %s: needs a pool and a handler", cfg.Name)
+	}
+	return newConsumer(pool, p, true, cfg)
+}
+
+func newConsumer(pool *pgxpool.Pool, p Prepare, prepared bool, cfg Config) (*Consumer, error) {
 	switch {
 	case cfg.Name == "":
 		return nil, errors.New("consumer: no name")
@@ -142,7 +154,7 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Consumer, error) {
 		return nil, fmt.Errorf("consumer %s: no event types", cfg.Name)
 	case cfg.DeadLetters == nil:
 		return nil, fmt.Errorf("consumer %s: no dead-letter publisher", cfg.Name)
-	case pool == nil || h == nil:
+	case pool == nil:
 		return nil, fmt.Errorf("consumer %s: needs a pool and a handler", cfg.Name)
 	}
 	if cfg.MaxAttempts <= 0 {
@@ -167,11 +179,12 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Consumer, error) {
 	}
 	t := pgx.Identifier(strings.Split(cfg.Table, ".")).Sanitize()
 	return &Consumer{
-		pool: pool, handler: h, cfg: cfg, types: types,
+		pool: pool, prepare: p, prepared: prepared, cfg: cfg, types: types,
 		log: cfg.Log.With("consumer", cfg.Name),
 		m:   newMetrics(cfg.Registerer),
 		record: `INSERT INTO ` + t + ` (consumer, event_source, event_id, event_type, topic, kafka_partition, kafka_offset)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+		seen:  `SELECT EXISTS (SELECT FROM ` + t + ` WHERE consumer = $1 AND event_source = $2 AND event_id = $3)`,
 		prune: `DELETE FROM ` + t + ` WHERE consumer = $1 AND consumed_at < now() - make_interval(secs => $2)`,
 	}, nil
 }
@@ -180,7 +193,7 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Consumer, error) {
 // it was handled, it was a duplicate, or it went to the dead-letter topic.
 // It returns an error only when ctx ended first; d must then be delivered
 // again (it is not acknowledged).
-func (c *Consumer) Process(ctx context.Context, d Delivery) error {
+func (c *Consumer) Process(ctx context.Context, d broker.Delivery) error {
 	e, err := events.Parse(d.Value)
 	if err != nil {
 		return c.deadLetter(ctx, d, "", ReasonMalformed, err, 0)
@@ -232,7 +245,7 @@ func (c *Consumer) Process(ctx context.Context, d Delivery) error {
 // flush for the lot, which is what lets a partition's backlog drain fast.
 // Otherwise nothing of the batch is kept, and the messages go one by one
 // through Process, with its retries and dead letters.
-func (c *Consumer) ProcessBatch(ctx context.Context, ds []Delivery) (int, error) {
+func (c *Consumer) ProcessBatch(ctx context.Context, ds []broker.Delivery) (int, error) {
 	if len(ds) == 1 {
 		if err := c.Process(ctx, ds[0]); err != nil {
 			return 0, err
@@ -278,7 +291,13 @@ func (c *Consumer) ProcessBatch(ctx context.Context, ds []Delivery) (int, error)
 // batchOnce runs the handler on each event in one transaction that records
 // them all; dups[i] says event i had been recorded before (or earlier in
 // the batch).
-func (c *Consumer) batchOnce(ctx context.Context, ds []Delivery, evs []events.Event) (dups []bool, err error) {
+func (c *Consumer) batchOnce(ctx context.Context, ds []broker.Delivery, evs []events.Event) (dups []bool, err error) {
+	hs := make([]Handler, len(ds))
+	for i := range ds {
+		if hs[i], err = c.prepareOnce(ctx, evs[i]); err != nil {
+			return nil, err
+		}
+	}
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return nil, Transient(fmt.Errorf("begin: %w", err))
@@ -296,7 +315,7 @@ func (c *Consumer) batchOnce(ctx context.Context, ds []Delivery, evs []events.Ev
 			continue
 		}
 		start := time.Now()
-		err = c.call(ctx, tx, e)
+		err = c.call(ctx, tx, hs[i], e)
 		c.m.duration.WithLabelValues(c.cfg.Name, d.Topic).Observe(time.Since(start).Seconds())
 		if err != nil {
 			return nil, err
@@ -308,9 +327,34 @@ func (c *Consumer) batchOnce(ctx context.Context, ds []Delivery, evs []events.Ev
 	return dups, nil
 }
 
+// prepareOnce runs the preparation of e, outside any transaction; an event
+// already recorded as consumed is not prepared (nil, as a duplicate, it
+// runs nothing).
+func (c *Consumer) prepareOnce(ctx context.Context, e events.Event) (h Handler, err error) {
+	if c.prepared {
+		var seen bool
+		if err := c.pool.QueryRow(ctx, c.seen, c.cfg.Name, e.Source(), e.ID()).Scan(&seen); err != nil {
+			return nil, Transient(fmt.Errorf("look up event: %w", err))
+		}
+		if seen {
+			return nil, nil
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return c.prepare(ctx, e)
+}
+
 // once runs the handler in a transaction that records the event; it reports
 // a duplicate when the event was recorded before.
-func (c *Consumer) once(ctx context.Context, d Delivery, e events.Event) (dup bool, err error) {
+func (c *Consumer) once(ctx context.Context, d broker.Delivery, e events.Event) (dup bool, err error) {
+	h, err := c.prepareOnce(ctx, e)
+	if err != nil {
+		return false, err
+	}
 	tx, err := c.pool.Begin(ctx)
 	if err != nil {
 		return false, Transient(fmt.Errorf("begin: %w", err))
@@ -327,7 +371,7 @@ func (c *Consumer) once(ctx context.Context, d Delivery, e events.Event) (dup bo
 		return true, nil
 	}
 	start := time.Now()
-	err = c.call(ctx, tx, e)
+	err = c.call(ctx, tx, h, e)
 	c.m.duration.WithLabelValues(c.cfg.Name, d.Topic).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return false, err
@@ -338,19 +382,23 @@ func (c *Consumer) once(ctx context.Context, d Delivery, e events.Event) (dup bo
 	return false, nil
 }
 
-// call runs the handler; a panic is its failure, not the consumer's end.
-func (c *Consumer) call(ctx context.Context, tx pgx.Tx, e events.Event) (err error) {
+// call runs h (nil: nothing); a panic is its failure, not the consumer's
+// end.
+func (c *Consumer) call(ctx context.Context, tx pgx.Tx, h Handler, e events.Event) (err error) {
+	if h == nil {
+		return nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("handler panicked: %v", r)
 		}
 	}()
-	return c.handler(ctx, tx, e)
+	return h(ctx, tx, e)
 }
 
 // deadLetter publishes d to its topic's dead-letter topic, retrying until the
 // broker has it or ctx ends.
-func (c *Consumer) deadLetter(ctx context.Context, d Delivery, eventID, reason string, cause error, attempts int) error {
+func (c *Consumer) deadLetter(ctx context.Context, d broker.Delivery, eventID, reason string, cause error, attempts int) error {
 	msg := cause.Error()
 	if len(msg) > 2000 {
 		msg = msg[:2000] + "…"
@@ -367,7 +415,7 @@ func (c *Consumer) deadLetter(ctx context.Context, d Delivery, eventID, reason s
 	h[HeaderOffset] = strconv.FormatInt(d.Offset, 10)
 	h[HeaderAttempts] = strconv.Itoa(attempts)
 	h[HeaderTime] = time.Now().UTC().Format(time.RFC3339Nano)
-	p := outbox.Publication{Topic: events.DeadLetterTopic(d.Topic), Key: string(d.Key), Value: d.Value, EventID: eventID, Headers: h}
+	p := broker.Publication{Topic: events.DeadLetterTopic(d.Topic), Key: string(d.Key), Value: d.Value, EventID: eventID, Headers: h}
 	for n := 1; ; n++ {
 		err := c.cfg.DeadLetters.Publish(ctx, p)
 		if err == nil {

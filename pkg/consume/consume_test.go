@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
@@ -92,7 +93,7 @@ func (v *env) consumer(t *testing.T, h consume.Handler, edit func(*consume.Confi
 }
 
 // member runs a member of consumer group "svc" that processes with process.
-func (v *env) member(t *testing.T, process func(context.Context, consume.Delivery) error, onAssign func(map[string][]int32)) (stop func()) {
+func (v *env) member(t *testing.T, process func(context.Context, broker.Delivery) error, onAssign func(map[string][]int32)) (stop func()) {
 	t.Helper()
 	log := kafkatest.Logger(t)
 	return kafkatest.Go(t, func(ctx context.Context) error {
@@ -335,7 +336,7 @@ func TestRedeliveryAfterCrashBeforeMark(t *testing.T) {
 	var stop1 func()
 	crashed := make(chan struct{})
 	var once sync.Once
-	stop1 = v.member(t, func(ctx context.Context, d consume.Delivery) error {
+	stop1 = v.member(t, func(ctx context.Context, d broker.Delivery) error {
 		if err := c.Process(ctx, d); err != nil {
 			return err
 		}
@@ -391,7 +392,7 @@ func TestPoisonMessagesGoToTheDeadLetterTopic(t *testing.T) {
 		{js(badData), consume.ReasonRejected}, // a known type whose data the handler cannot read
 	}
 	for _, p := range poison {
-		if err := v.pub.Publish(ctx, outbox.Publication{Topic: events.TopicTaskEvents, Key: "alice", Value: p.value}); err != nil {
+		if err := v.pub.Publish(ctx, broker.Publication{Topic: events.TopicTaskEvents, Key: "alice", Value: p.value}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -495,7 +496,7 @@ func TestProcessSkipsDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := e.MarshalJSON()
-	d := consume.Delivery{Topic: events.TopicTaskEvents, Partition: 0, Offset: 7, Key: []byte("bob"), Value: b}
+	d := broker.Delivery{Topic: events.TopicTaskEvents, Partition: 0, Offset: 7, Key: []byte("bob"), Value: b}
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)
@@ -543,4 +544,62 @@ func TestCreateTable(t *testing.T) {
 	if err := consume.CreateTable(ctx, pool, "no_schema"); err == nil {
 		t.Error("a table without schema accepted")
 	}
+}
+
+// TestPreparedRunsOutsideTheTransaction: a prepared handler's first step
+// runs with no transaction of the consumer open, is skipped for an event
+// already consumed, and its errors are the handler's (a permanent one
+// dead-letters the event).
+func TestPreparedRunsOutsideTheTransaction(t *testing.T) {
+	t.Parallel()
+	v := setup(t)
+	pool, err := pgxpool.NewWithConfig(context.Background(), v.pool.Config()) // the consumer's alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	var prepared atomic.Int32
+	c, err := consume.NewPrepared(pool, func(ctx context.Context, e events.Event) (consume.Handler, error) {
+		prepared.Add(1)
+		if pool.Stat().AcquiredConns() != 0 {
+			t.Error("prepared while the consumer holds a connection")
+		}
+		if s, _ := events.TaskData(e); s.Title == "reject" {
+			return nil, consume.Permanent(errors.New("rejected"))
+		}
+		return recordEffect("p"), nil
+	}, consume.Config{Name: "prepared", Table: "svc.consumed_events", Types: taskTypes, DeadLetters: v.pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivery := func(offset int64, title string) broker.Delivery {
+		e, err := events.NewTaskEvent(taskapi.EventSource, events.TypeTaskCreated, task.Snapshot{ID: fmt.Sprintf("01900000-0000-7000-8000-%012d", offset), OwnerID: "bob", Title: title}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := e.MarshalJSON()
+		return broker.Delivery{Topic: events.TopicTaskEvents, Partition: 0, Offset: offset, Key: []byte("bob"), Value: b}
+	}
+	ctx := context.Background()
+	d := delivery(1, "fine")
+	for range 3 {
+		if err := c.Process(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := prepared.Load(); n != 1 {
+		t.Errorf("prepared %d times, want once (then the event is known)", n)
+	}
+	if n, err := c.ProcessBatch(ctx, []broker.Delivery{delivery(2, "fine"), delivery(3, "fine"), d}); err != nil || n != 3 {
+		t.Fatalf("batch: %d, %v", n, err)
+	}
+	if got := v.effects(t); got != 3 {
+		t.Errorf("%d effects, want 3", got)
+	}
+	if err := c.Process(ctx, delivery(4, "reject")); err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Eventually(t, 30*time.Second, "the rejected event dead-lettered", func() bool {
+		return len(kafkatest.Messages(t, v.kcfg, events.DeadLetterTopic(events.TopicTaskEvents))) == 1
+	})
 }

@@ -12,9 +12,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
-	"github.com/todo-platform/todo/pkg/consume"
-	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/broker"
+	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/task"
 )
 
 // sidecar starts a fake sidecar answering status with body, and returns a
@@ -48,7 +50,7 @@ func sidecar(t *testing.T, status int, body string) (*Publisher, func() []*http.
 
 func TestPublishRequest(t *testing.T) {
 	pub, reqs, bodies := sidecar(t, http.StatusNoContent, "")
-	err := pub.Publish(context.Background(), outbox.Publication{
+	err := pub.Publish(context.Background(), broker.Publication{
 		Topic: "task-events", Key: "user 1", Value: []byte(`{"id":"e1"}`), EventID: "e1",
 		Headers: map[string]string{"dlq_reason": "failed"},
 	})
@@ -79,7 +81,7 @@ func TestPublishRequest(t *testing.T) {
 func TestPublishErrors(t *testing.T) {
 	for _, status := range []int{http.StatusBadRequest, http.StatusNotFound, http.StatusInternalServerError} {
 		pub, _, _ := sidecar(t, status, `{"errorCode":"ERR_PUBSUB_PUBLISH_MESSAGE","message":"broker says no"}`)
-		err := pub.Publish(context.Background(), outbox.Publication{Topic: "t", Value: []byte(`{}`)})
+		err := pub.Publish(context.Background(), broker.Publication{Topic: "t", Value: []byte(`{}`)})
 		if err == nil || !strings.Contains(err.Error(), "broker says no") || !strings.Contains(err.Error(), strconv.Itoa(status)) {
 			t.Errorf("status %d: err %v", status, err)
 		}
@@ -89,7 +91,7 @@ func TestPublishErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Publish(context.Background(), outbox.Publication{Topic: "t"}); err == nil {
+	if err := pub.Publish(context.Background(), broker.Publication{Topic: "t"}); err == nil {
 		t.Error("publish without a sidecar succeeded")
 	}
 }
@@ -126,9 +128,9 @@ func TestSubscribe(t *testing.T) {
 
 func TestDeliveryStatus(t *testing.T) {
 	const ev = `{"specversion":"1.0","id":"e1","source":"/t","type":"x.v1","partitionkey":"u1","pubsubname":"pubsub"}`
-	var got []consume.Delivery
+	var got []broker.Delivery
 	var fail error
-	s := &Subscriber{Topics: []string{"task-events"}, Process: func(_ context.Context, d consume.Delivery) error {
+	s := &Subscriber{Topics: []string{"task-events"}, Process: func(_ context.Context, d broker.Delivery) error {
 		got = append(got, d)
 		return fail
 	}}
@@ -172,7 +174,7 @@ func TestDeliveryStatus(t *testing.T) {
 }
 
 func TestAppToken(t *testing.T) {
-	s := &Subscriber{Topics: []string{"t"}, AppToken: "app-secret", Process: func(context.Context, consume.Delivery) error { return nil }}
+	s := &Subscriber{Topics: []string{"t"}, AppToken: "app-secret", Process: func(context.Context, broker.Delivery) error { return nil }}
 	for _, c := range []struct {
 		method, path, token string
 		want                int
@@ -191,5 +193,23 @@ func TestAppToken(t *testing.T) {
 		if rec.Code != c.want {
 			t.Errorf("%s %s token %q: %d, want %d", c.method, c.path, c.token, rec.Code, c.want)
 		}
+	}
+}
+
+// TestDeliveryKeyFromTheEventsPartitionKey: without the Kafka component's
+// __key, a delivery's key is the event's partition key, read under the name
+// pkg/events gives the extension (this package does not import it).
+func TestDeliveryKeyFromTheEventsPartitionKey(t *testing.T) {
+	e, err := events.NewTaskEvent("/t", events.TypeTaskCreated, task.Snapshot{ID: "t1", OwnerID: "owner-7"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/dapr/events/task-events", nil)
+	if d := delivery(r, events.TopicTaskEvents, body); string(d.Key) != events.PartitionKey(e) || events.PartitionKey(e) != "owner-7" {
+		t.Errorf("key %q, want the event's partition key %q", d.Key, events.PartitionKey(e))
 	}
 }

@@ -50,7 +50,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/broker"
 )
 
 // ContentType is the content type of a structured-mode CloudEvent.
@@ -87,14 +87,14 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// Publisher publishes through the sidecar. It implements outbox.Publisher.
+// Publisher publishes through the sidecar. It implements broker.Publisher.
 type Publisher struct {
 	base   string // http://127.0.0.1:<port>/v1.0/publish/<pubsub>/
 	token  string
 	client *http.Client
 }
 
-var _ outbox.Publisher = (*Publisher)(nil)
+var _ broker.Publisher = (*Publisher)(nil)
 
 // NewPublisher returns a publisher to the sidecar that cfg describes.
 func NewPublisher(cfg Config) (*Publisher, error) {
@@ -122,7 +122,7 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 
 // Publish sends m to the sidecar and returns nil once the sidecar answered
 // 2xx, that is once its pub/sub component acknowledged the message.
-func (p *Publisher) Publish(ctx context.Context, m outbox.Publication) error {
+func (p *Publisher) Publish(ctx context.Context, m broker.Publication) error {
 	if m.Topic == "" {
 		return errors.New("dapr publish: no topic")
 	}

@@ -29,16 +29,9 @@ const DefaultMaxConns = 16
 // Connect opens a pool to url and checks that the server answers. The pool
 // holds DefaultMaxConns connections unless url sets pool_max_conns.
 func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	if url == "" {
-		return nil, ErrNoURL
-	}
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := parse(url)
 	if err != nil {
-		// The parse error may quote the URL, password included: keep it out.
-		return nil, errors.New("parse database URL: malformed URL (check the scheme, host and the escaping of the password)")
-	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+		return nil, err
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
@@ -59,11 +52,48 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// ConnConfig parses url into the configuration of a single connection (a
+// listener's, say). The pool's settings it may carry (pool_max_conns, …)
+// are dropped.
+func ConnConfig(url string) (*pgx.ConnConfig, error) {
+	cfg, err := parse(url)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.ConnConfig, nil
+}
+
+// parse parses url with a connect timeout of 10 s unless it sets one.
+func parse(url string) (*pgxpool.Config, error) {
+	if url == "" {
+		return nil, ErrNoURL
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included: keep it out.
+		return nil, errors.New("parse database URL: malformed URL (check the scheme, host and the escaping of the password)")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
+	return cfg, nil
+}
+
 // Migrations are one service's embedded migrations: files named
 // "NNN_name.sql" in FS, applied in order into Schema.
 type Migrations struct {
 	Schema string
 	FS     fs.FS
+}
+
+// Embedded returns the migrations of schema held in the folder dir of fsys
+// (a service's embedded files: //go:embed migrations/*.sql).
+func Embedded(schema string, fsys fs.FS, dir string) Migrations {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("migrations of %s: %v", schema, err)) // a build mistake: the embed pattern names dir
+	}
+	return Migrations{Schema: schema, FS: sub}
 }
 
 // Migrate applies every pending migration of m on a dedicated connection to

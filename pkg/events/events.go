@@ -1,7 +1,8 @@
 // Package events is the platform's event schema: CloudEvents 1.0 JSON
-// envelopes (github.com/cloudevents/sdk-go) with versioned type names, the
-// topics they travel on, and the outbox rows that carry them from a service's
-// transaction to the broker. Producers and consumers both use it.
+// envelopes (github.com/cloudevents/sdk-go) with versioned type names, and
+// the topics they travel on. Producers and consumers both use it; the outbox
+// rows that carry events from a service's transaction to the broker are
+// pkg/outbox's. testdata/ pins the v1 documents (TestEventSchemaV1Golden).
 //
 // Every event has a unique id, subject = the task id, and the CloudEvents
 // partitioning extension "partitionkey" = the owner's user id, which is the
@@ -29,6 +30,15 @@ const (
 
 // DeadLetterTopic is where messages of topic go that could not be handled.
 func DeadLetterTopic(topic string) string { return topic + ".dlq" }
+
+// Topics are the platform's topics and their dead-letter topics. The
+// deployment creates the same (infra/kafka; a test there compares them).
+func Topics() []string {
+	return []string{
+		TopicTaskEvents, DeadLetterTopic(TopicTaskEvents),
+		TopicReminders, DeadLetterTopic(TopicReminders),
+	}
+}
 
 // Event types. The suffix is the data schema's version: a consumer that sees
 // a version it does not know sends the event to the dead-letter topic.

@@ -10,7 +10,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/todo-platform/todo/pkg/backoff"
-	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/broker"
 )
 
 // Group is one member of a consumer group.
@@ -19,12 +19,12 @@ type Group struct {
 	Topics []string // topics to consume
 	// Process handles one message; nil means done with it, and only then is
 	// it marked (its offset committed). consume.Consumer.Process fits.
-	Process func(ctx context.Context, d consume.Delivery) error
+	Process func(ctx context.Context, d broker.Delivery) error
 	// ProcessBatch, if set, is used instead of Process: it gets the
 	// messages of a partition that are already waiting (up to MaxBatch; one
 	// when there is no backlog) and returns how many it finished, which are
 	// marked. consume.Consumer.ProcessBatch fits.
-	ProcessBatch func(ctx context.Context, ds []consume.Delivery) (int, error)
+	ProcessBatch func(ctx context.Context, ds []broker.Delivery) (int, error)
 	// MaxBatch bounds ProcessBatch's batches (default 100).
 	MaxBatch int
 	Log      *slog.Logger
@@ -106,8 +106,8 @@ func Consume(ctx context.Context, cfg Config, g Group) error {
 }
 
 type groupHandler struct {
-	process      func(context.Context, consume.Delivery) error
-	processBatch func(context.Context, []consume.Delivery) (int, error)
+	process      func(context.Context, broker.Delivery) error
+	processBatch func(context.Context, []broker.Delivery) (int, error)
 	maxBatch     int
 	onAssign     func(map[string][]int32)
 	log          *slog.Logger
@@ -159,7 +159,7 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 // goes in batches.
 func (h *groupHandler) consumeBatches(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	msgs := make([]*sarama.ConsumerMessage, 0, h.maxBatch)
-	ds := make([]consume.Delivery, 0, h.maxBatch)
+	ds := make([]broker.Delivery, 0, h.maxBatch)
 	for {
 		msgs, ds = msgs[:0], ds[:0]
 		select {
@@ -200,8 +200,8 @@ func (h *groupHandler) consumeBatches(s sarama.ConsumerGroupSession, claim saram
 	}
 }
 
-func delivery(m *sarama.ConsumerMessage) consume.Delivery {
-	d := consume.Delivery{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
+func delivery(m *sarama.ConsumerMessage) broker.Delivery {
+	d := broker.Delivery{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Timestamp}
 	if len(m.Headers) > 0 {
 		d.Headers = make(map[string]string, len(m.Headers))
 		for _, h := range m.Headers {

@@ -22,10 +22,10 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
-	"github.com/todo-platform/todo/pkg/outbox"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -87,7 +87,7 @@ func TestConfigFromEnv(t *testing.T) {
 
 func publish(t *testing.T, p *kafka.Producer, topic, key, value string) error {
 	t.Helper()
-	return p.Publish(context.Background(), outbox.Publication{Topic: topic, Key: key, Value: []byte(value), EventID: value})
+	return p.Publish(context.Background(), broker.Publication{Topic: topic, Key: key, Value: []byte(value), EventID: value})
 }
 
 // TestProducerKeepsEachKeyOnOnePartitionInOrder: messages published
@@ -179,7 +179,7 @@ func TestEnsureTopics(t *testing.T) {
 	cfg := kafkatest.Config(c.ListenAddrs()...)
 	ctx := context.Background()
 	for range 2 {
-		if err := kafka.EnsureTopics(ctx, cfg, kafka.TopicSpec{Partitions: 6}, kafka.Topics()...); err != nil {
+		if err := kafka.EnsureTopics(ctx, cfg, kafka.TopicSpec{Partitions: 6}, events.Topics()...); err != nil {
 			t.Fatal(err)
 		}
 	}

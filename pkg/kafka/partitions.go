@@ -11,7 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/todo-platform/todo/pkg/backoff"
-	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/broker"
 )
 
 // Broadcast reads every partition of its topics itself, without a consumer
@@ -30,7 +30,7 @@ type Broadcast struct {
 	// Process handles one message. It is called on the partition's own
 	// goroutine, in offset order; its error is logged and the message is
 	// not delivered again (there is no group to leave it unmarked in).
-	Process func(ctx context.Context, d consume.Delivery) error
+	Process func(ctx context.Context, d broker.Delivery) error
 	// OnStart, if set, is told where reading a partition starts (the
 	// offset of the first message it will deliver), before that message.
 	// It is called again when reading restarts elsewhere after a gap.

@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
-	"github.com/todo-platform/todo/pkg/outbox"
 )
 
 // TestConsumeAllGivesEveryReaderEveryMessage: two broadcast readers of the
@@ -30,7 +29,7 @@ func TestConsumeAllGivesEveryReaderEveryMessage(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := prod.Publish(ctx, outbox.Publication{Topic: topic, Key: key, Value: []byte(`{"k":"` + key + `"}`)}); err != nil {
+		if err := prod.Publish(ctx, broker.Publication{Topic: topic, Key: key, Value: []byte(`{"k":"` + key + `"}`)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -49,7 +48,7 @@ func TestConsumeAllGivesEveryReaderEveryMessage(t *testing.T) {
 		go func() {
 			done <- kafka.ConsumeAll(ctx, cfg, kafka.Broadcast{
 				Topics: topics, Log: log,
-				Process: func(_ context.Context, d consume.Delivery) error {
+				Process: func(_ context.Context, d broker.Delivery) error {
 					r.mu.Lock()
 					r.got[d.Topic+"/"+string(d.Key)]++
 					r.mu.Unlock()
@@ -112,7 +111,7 @@ func TestConsumeAllResumesWhereTold(t *testing.T) {
 	t.Cleanup(func() { _ = prod.Close() })
 	for i := 0; i < 3; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := prod.Publish(ctx, outbox.Publication{Topic: events.TopicTaskEvents, Key: "k", Value: []byte(fmt.Sprint(i))})
+		err := prod.Publish(ctx, broker.Publication{Topic: events.TopicTaskEvents, Key: "k", Value: []byte(fmt.Sprint(i))})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -126,7 +125,7 @@ func TestConsumeAllResumesWhereTold(t *testing.T) {
 		done <- kafka.ConsumeAll(ctx, cfg, kafka.Broadcast{
 			Topics: []string{events.TopicTaskEvents}, Log: log,
 			StartAt: func(string, int32) int64 { return 1 },
-			Process: func(_ context.Context, d consume.Delivery) error {
+			Process: func(_ context.Context, d broker.Delivery) error {
 				mu.Lock()
 				got = append(got, string(d.Value))
 				mu.Unlock()

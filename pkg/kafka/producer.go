@@ -11,7 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/broker"
 )
 
 // ContentType is the content-type header of a structured-mode CloudEvent.
@@ -32,7 +32,7 @@ const resetAfter = 8
 // Producer is an idempotent Kafka producer (acks=all, one request in flight
 // per broker, retries with backoff): the broker stores each message once
 // however often the client retries it, and a partition's messages in the
-// order they were sent. It implements outbox.Publisher. It connects on first
+// order they were sent. It implements broker.Publisher. It connects on first
 // use, so it can be made while the brokers are down.
 type Producer struct {
 	brokers []string
@@ -45,7 +45,7 @@ type Producer struct {
 	failures atomic.Int64
 }
 
-var _ outbox.Publisher = (*Producer)(nil)
+var _ broker.Publisher = (*Producer)(nil)
 
 // NewProducer returns a producer for cfg's brokers.
 func NewProducer(cfg Config, log *slog.Logger) (*Producer, error) {
@@ -77,7 +77,7 @@ func NewProducer(cfg Config, log *slog.Logger) (*Producer, error) {
 // Publish sends m and waits for all in-sync replicas to store it. The key
 // chooses the partition. A send in progress is not interrupted by ctx; it
 // ends within the producer's timeouts.
-func (p *Producer) Publish(ctx context.Context, m outbox.Publication) error {
+func (p *Producer) Publish(ctx context.Context, m broker.Publication) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -6,17 +6,7 @@ import (
 	"fmt"
 
 	"github.com/IBM/sarama"
-
-	"github.com/todo-platform/todo/pkg/events"
 )
-
-// Topics are the platform's topics and their dead-letter topics.
-func Topics() []string {
-	return []string{
-		events.TopicTaskEvents, events.DeadLetterTopic(events.TopicTaskEvents),
-		events.TopicReminders, events.DeadLetterTopic(events.TopicReminders),
-	}
-}
 
 // TopicSpec is how topics are created.
 type TopicSpec struct {

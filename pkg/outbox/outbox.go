@@ -1,19 +1,3 @@
-// Package outbox writes events into a service's transactional outbox: a table
-// that the service writes in the same transaction as the change the event
-// describes, so that an event exists exactly when its change does. A relay
-// publishes the rows to the broker afterwards.
-//
-// An outbox table has this shape (each owning service creates its own, in its
-// own schema; after each commit the writer wakes the relays with a Waker,
-// NOTIFY "<schema>_outbox"):
-//
-//	id            bigserial PRIMARY KEY   -- publication order
-//	topic         text NOT NULL
-//	partition_key text NOT NULL           -- the Kafka message key (the owner's user id)
-//	event_id      uuid NOT NULL
-//	event         jsonb NOT NULL          -- the CloudEvents JSON
-//	created_at    timestamptz NOT NULL DEFAULT now()
-//	published_at  timestamptz
 package outbox
 
 import (

@@ -1,73 +1,5 @@
 package outbox
 
-// The relay: it publishes the rows of one outbox table to the broker.
-//
-// # How rows are claimed
-//
-// A batch is one transaction on the pool:
-//
-//  1. SELECT pg_try_advisory_xact_lock(<key of the table>) — one relay per
-//     table works at a time; another instance that finds the lock taken
-//     leaves (the holder is awake too, see below) and comes back at its next
-//     wake-up or poll.
-//  2. SELECT the oldest pending rows (published_at IS NULL) ORDER BY id LIMIT
-//     BatchSize. This is a separate statement after the lock, so under READ
-//     COMMITTED its snapshot is taken after the previous holder committed its
-//     marks: a row marked published by one relay is never read as pending by
-//     the next.
-//  3. Publish them, each partition key in id order (see below).
-//  4. UPDATE … SET published_at = now() for the rows the broker acknowledged,
-//     then COMMIT, which releases the lock.
-//
-// Why a lock per table rather than claiming rows with FOR UPDATE SKIP LOCKED:
-// two relays that each claimed a different batch would publish them at the
-// same time, and a user whose events fall into both batches would see them
-// out of order. With the lock, batches are published one after the other in
-// id order, whichever instance runs them; more instances give availability,
-// not parallelism (one relay publishes thousands of events per second, far
-// more than the task API writes).
-//
-// # Why nothing is skipped
-//
-// Ids come from a sequence, so a transaction can take id 10, another id 11,
-// and 11 commit first. The relay never remembers "the last id it published"
-// and never asks for ids above it: it asks for rows that are not marked
-// published, so 10 is found whenever it commits, even after 11 went out.
-// Ordering stays right where it matters: two changes of the same task
-// serialize on the task's row lock and write their outbox rows after taking
-// it, so their ids follow their commit order; changes of different tasks of
-// one user that commit concurrently have no order between them to keep.
-//
-// # Why nothing is published twice in a way a consumer notices
-//
-// Publishing is at least once: a relay that dies (or whose commit fails)
-// after the broker acknowledged a row and before its mark committed leaves
-// the row pending, and the next batch publishes it again. The copy carries
-// the same event id, and consumers are idempotent on the event id, so it has
-// no effect. What a consumer could notice is reordering: if event 2 of a user
-// failed while event 3 of the same user was stored, publishing 2 again would
-// put it after 3. So the relay never hands a key's next row to the publisher
-// before the broker acknowledged the previous one: each key of a batch is a
-// lane that publishes its rows one after the other and stops at the first
-// failure; lanes of different keys run concurrently (up to Lanes at once),
-// which is what keeps throughput up. After a failure only the acknowledged
-// rows are marked; the rest, in order, lead the next attempt. Even when two
-// relays do overlap (one lost its database connection, hence its lock, while
-// still publishing), each sends a key's rows in order, so the first copy of
-// every event still arrives in order.
-//
-// # Wake-ups
-//
-// A dedicated connection LISTENs on the table's channel (writers NOTIFY it
-// after their commits, see Waker); every relay instance listens,
-// so the one holding the lock gets the wake-up that arrives during its batch
-// and runs another. A poll every PollInterval covers lost notifications and
-// a listener that is reconnecting (which it does with backoff when its
-// connection drops, or stops answering the ping it gets after ListenCheck
-// of silence). When the broker is down, batches fail and the relay
-// retries with exponential backoff; rows stay pending, the outbox grows and
-// the lag metrics show it.
-
 import (
 	"context"
 	"errors"
@@ -79,42 +11,23 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/backoff"
+	"github.com/todo-platform/todo/pkg/broker"
+	"github.com/todo-platform/todo/pkg/pgnotify"
 )
-
-// Publication is one message for the broker: what the relay publishes, and
-// what a consumer sends to a dead-letter topic.
-type Publication struct {
-	Topic   string
-	Key     string            // partition key: one key's messages stay in order
-	Value   []byte            // the CloudEvents JSON (structured mode)
-	EventID string            // the event's id, for logs and headers ("" when Value is no valid event)
-	Headers map[string]string // extra headers, e.g. a dead letter's error
-}
-
-// Publisher sends messages to a broker. It is the transport seen from the
-// relay and from a consumer's dead-letter path; the Kafka and Dapr
-// transports implement it.
-type Publisher interface {
-	// Publish returns nil once the broker has stored m. It is called
-	// concurrently for messages of different keys, never for two messages of
-	// the same key at once.
-	Publish(ctx context.Context, m Publication) error
-}
 
 // RelayConfig configures a Relay. Table and Channel are required.
 type RelayConfig struct {
 	Table   string // schema-qualified outbox table, e.g. "taskapi.outbox"
 	Channel string // channel its writers NOTIFY (see Waker), e.g. "taskapi_outbox"
 
-	// ListenConfig is the connection that LISTENs. Nil: the pool's. It must
-	// reach PostgreSQL directly (or through a session-mode pooler): a
-	// transaction-mode pooler drops notifications, and only the poll is left.
+	// ListenConfig is the connection that LISTENs (see pgnotify). Nil: the
+	// pool's. It must reach PostgreSQL directly (or through a session-mode
+	// pooler): through a transaction-mode pooler no notification arrives,
+	// and only the poll is left. The services give it DATABASE_DIRECT_URL.
 	ListenConfig *pgx.ConnConfig
 
 	BatchSize       int           // rows per batch (default 256)
@@ -134,7 +47,7 @@ type RelayConfig struct {
 // Relay publishes the rows of one outbox table.
 type Relay struct {
 	pool     *pgxpool.Pool
-	pub      Publisher
+	pub      broker.Publisher
 	cfg      RelayConfig
 	log      *slog.Logger
 	m        *relayMetrics
@@ -146,7 +59,7 @@ type Relay struct {
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$`)
 
 // NewRelay returns a relay of cfg.Table that publishes through pub.
-func NewRelay(pool *pgxpool.Pool, pub Publisher, cfg RelayConfig) (*Relay, error) {
+func NewRelay(pool *pgxpool.Pool, pub broker.Publisher, cfg RelayConfig) (*Relay, error) {
 	if !tableName.MatchString(cfg.Table) {
 		return nil, fmt.Errorf("outbox relay: table %q: want schema.table", cfg.Table)
 	}
@@ -346,7 +259,7 @@ func (r *Relay) publish(ctx context.Context, rows []pendingRow) ([]int64, error)
 			defer func() { <-slots; wg.Done() }()
 			for i, row := range lane {
 				start := time.Now()
-				err := r.pub.Publish(ctx, Publication{Topic: row.topic, Key: row.key, Value: []byte(row.event), EventID: row.eventID})
+				err := r.pub.Publish(ctx, broker.Publication{Topic: row.topic, Key: row.key, Value: []byte(row.event), EventID: row.eventID})
 				r.m.duration.Observe(time.Since(start).Seconds())
 				if err != nil {
 					r.m.errors.Inc()
@@ -373,67 +286,13 @@ func (r *Relay) publish(ctx context.Context, rows []pendingRow) ([]int64, error)
 	return done, firstErr
 }
 
-// listen LISTENs on the channel and signals wake on every notification,
-// reconnecting with backoff when the connection drops.
+// listen wakes the relay on every notification of its channel (see
+// pgnotify.Listen) until ctx ends.
 func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	failures := 0
-	for {
-		err := r.listenOnce(ctx, wake, &failures)
-		if ctx.Err() != nil {
-			return
-		}
-		failures++
-		d := backoff.Delay(failures, r.cfg.MinBackoff, r.cfg.MaxBackoff)
-		r.log.Warn("outbox listener lost its connection; polling until it reconnects", "retry_in", d.Round(time.Millisecond), "err", err)
-		if !backoff.Sleep(ctx, d) {
-			return
-		}
-	}
-}
-
-func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}, failures *int) error {
-	cfg := r.cfg.ListenConfig.Copy()
-	cfg.RuntimeParams["application_name"] = "outbox-relay " + r.cfg.Table
-	// A wait that times out only interrupts the read (no cancel request to
-	// the server), and the connection stays usable.
-	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{r.cfg.Channel}.Sanitize()); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	if *failures > 0 {
-		r.log.Info("outbox listener reconnected")
-	}
-	*failures = 0
-	signal(wake) // rows may have come while nobody listened
-	for {
-		// A connection that went silently dead (a NAT or load balancer
-		// dropped it) delivers nothing and reports nothing: when no
-		// notification came for a while, ping it. The ping also keeps such
-		// middleboxes from dropping an idle connection.
-		wctx, cancel := context.WithTimeout(ctx, r.cfg.ListenCheck)
-		_, err := conn.WaitForNotification(wctx)
-		cancel()
-		if err == nil {
-			signal(wake)
-			continue
-		}
-		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = conn.Ping(pctx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("listening connection does not answer: %w", err)
-		}
-	}
+	_ = pgnotify.Listen(ctx, pgnotify.ListenConfig{
+		Conn: r.cfg.ListenConfig, Channel: r.cfg.Channel, Name: "outbox-relay " + r.cfg.Table,
+		Check: r.cfg.ListenCheck, MinBackoff: r.cfg.MinBackoff, MaxBackoff: r.cfg.MaxBackoff, Log: r.log,
+	}, func() { signal(wake) })
 }
 
 // maintain measures the lag and prunes old published rows.

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
@@ -39,7 +40,7 @@ func relayConfig() outbox.RelayConfig {
 }
 
 // startRelay runs a relay until the test ends.
-func startRelay(t *testing.T, pool *pgxpool.Pool, pub outbox.Publisher, cfg outbox.RelayConfig) *prometheus.Registry {
+func startRelay(t *testing.T, pool *pgxpool.Pool, pub broker.Publisher, cfg outbox.RelayConfig) *prometheus.Registry {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
@@ -380,13 +381,13 @@ func TestRelayDoesNotSkipRowsCommittedOutOfOrder(t *testing.T) {
 
 // flaky fails chosen publishes, then passes them to the real producer.
 type flaky struct {
-	outbox.Publisher
+	broker.Publisher
 	mu   sync.Mutex
 	fail map[string]int // event id → failures left
 	sent []string       // event ids handed to the broker, in order
 }
 
-func (f *flaky) Publish(ctx context.Context, m outbox.Publication) error {
+func (f *flaky) Publish(ctx context.Context, m broker.Publication) error {
 	f.mu.Lock()
 	if f.fail[m.EventID] > 0 {
 		f.fail[m.EventID]--
@@ -491,7 +492,7 @@ func TestRelaySurvivesBrokerOutage(t *testing.T) {
 
 type noPublisher struct{}
 
-func (noPublisher) Publish(context.Context, outbox.Publication) error {
+func (noPublisher) Publish(context.Context, broker.Publication) error {
 	return errors.New("not expected to publish")
 }
 

@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -95,17 +94,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		listen = "127.0.0.1"
 	}
 	c := &Cluster{dir: dir, bin: bin, port: opts.Port, host: listen}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("running as root, PostgreSQL must run as the postgres user, which does not exist: %w", err)
-		}
-		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("the postgres user has a non-numeric uid %q or gid %q", u.Uid, u.Gid)
-		}
-		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	if c.cred, err = serverCredential(); err != nil {
+		return nil, err
 	}
 	// The postgres user (as root) must enter the folder.
 	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // see above

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -55,9 +56,14 @@ func ServerFromEnv(getenv func(string) string) (Server, error) {
 // Base is the configuration every service with a database reads.
 type Base struct {
 	Server
-	DatabaseURL    string // DATABASE_URL (the pooled one in production)
-	MigrationURL   string // DATABASE_DIRECT_URL, default DATABASE_URL
-	MigrateOnStart bool   // MIGRATE_ON_START, default true
+	DatabaseURL string // DATABASE_URL (the pooled one in production)
+	// DirectURL is DATABASE_DIRECT_URL (default DATABASE_URL): a URL that
+	// reaches PostgreSQL directly, or through a session-mode pooler. The
+	// migrations run on it and the LISTENing connections use it: a
+	// transaction-mode pooler refuses the migrations' startup parameters
+	// and never delivers a notification.
+	DirectURL      string
+	MigrateOnStart bool // MIGRATE_ON_START, default true
 }
 
 // BaseFromEnv reads the base configuration, naming the variable of any bad
@@ -67,15 +73,21 @@ func BaseFromEnv(getenv func(string) string) (Base, error) {
 	if err != nil {
 		return Base{}, err
 	}
-	b := Base{Server: srv, DatabaseURL: getenv("DATABASE_URL"), MigrationURL: getenv("DATABASE_DIRECT_URL")}
+	b := Base{Server: srv, DatabaseURL: getenv("DATABASE_URL"), DirectURL: getenv("DATABASE_DIRECT_URL")}
 	if b.DatabaseURL == "" {
 		return b, errors.New("DATABASE_URL is not set: point it at the PostgreSQL database (or run `make up`, which starts one)")
 	}
-	if b.MigrationURL == "" {
-		b.MigrationURL = b.DatabaseURL
+	if b.DirectURL == "" {
+		b.DirectURL = b.DatabaseURL
 	}
 	b.MigrateOnStart, err = EnvBool(getenv, "MIGRATE_ON_START", true)
 	return b, err
+}
+
+// ListenConfig is the configuration of the connections that LISTEN (see
+// pgnotify): DirectURL's.
+func (b Base) ListenConfig() (*pgx.ConnConfig, error) {
+	return database.ConnConfig(b.DirectURL)
 }
 
 // Start does what comes before serving: it reads the command in args[1]
@@ -95,13 +107,35 @@ func Start(ctx context.Context, name string, args []string, b Base, stdout io.Wr
 		return nil, false, err
 	}
 	if cmd == "migrate" || b.MigrateOnStart {
-		v, err := database.Migrate(ctx, b.MigrationURL, m, log)
+		v, err := database.Migrate(ctx, b.DirectURL, m, log)
 		if err != nil {
 			return nil, false, err
 		}
 		log.Info("schema up to date", "schema", m.Schema, "version", v)
 	}
 	return log, cmd == "migrate", nil
+}
+
+// Service is what a service with a database runs on: its logger, its pool
+// (DatabaseURL) and its metrics registry.
+type Service struct {
+	Log      *slog.Logger
+	Pool     *pgxpool.Pool
+	Registry *prometheus.Registry
+}
+
+// Open does Start and then, unless done, connects the pool and makes the
+// registry (see Registry). The caller closes the pool.
+func Open(ctx context.Context, name string, args []string, b Base, stdout io.Writer, m database.Migrations) (s *Service, done bool, err error) {
+	log, done, err := Start(ctx, name, args, b, stdout, m)
+	if err != nil || done {
+		return nil, done, err
+	}
+	pool, err := database.Connect(ctx, b.DatabaseURL)
+	if err != nil {
+		return nil, false, err
+	}
+	return &Service{Log: log, Pool: pool, Registry: Registry(pool)}, false, nil
 }
 
 // Registry returns a service's metrics registry with the Go runtime, process

@@ -30,11 +30,11 @@ func TestBaseFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Addr != ":8080" || b.MigrationURL != "postgres://db/x" || !b.MigrateOnStart || b.ShutdownGrace != 15*time.Second {
+	if b.Addr != ":8080" || b.DirectURL != "postgres://db/x" || !b.MigrateOnStart || b.ShutdownGrace != 15*time.Second {
 		t.Fatalf("defaults: %+v", b)
 	}
 	b, err = BaseFromEnv(env("DATABASE_URL", "u", "DATABASE_DIRECT_URL", "d", "ADDR", ":9", "MIGRATE_ON_START", "no", "LOG_LEVEL", "debug", "LOG_FORMAT", "text"))
-	if err != nil || b.MigrationURL != "d" || b.Addr != ":9" || b.MigrateOnStart || b.LogLevel.String() != "DEBUG" || b.LogFormat != "text" {
+	if err != nil || b.DirectURL != "d" || b.Addr != ":9" || b.MigrateOnStart || b.LogLevel.String() != "DEBUG" || b.LogFormat != "text" {
 		t.Fatalf("settings: %+v %v", b, err)
 	}
 	for _, c := range []struct {

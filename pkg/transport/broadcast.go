@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/kafka"
 )
 
@@ -28,7 +28,7 @@ type Broadcast struct {
 	Topics []string
 	// Process handles one delivery. Its error is logged; broadcast
 	// deliveries are not retried.
-	Process func(ctx context.Context, d consume.Delivery) error
+	Process func(ctx context.Context, d broker.Delivery) error
 	// OnStart, with Kafka, is told where reading each partition starts
 	// (kafka.Broadcast.OnStart). Dapr does not say.
 	OnStart func(topic string, partition int32, offset int64)
@@ -53,7 +53,7 @@ func SubscribeAll(cfg Config, log *slog.Logger, b Broadcast) (http.Handler, func
 	case Dapr:
 		// Process errors are logged and acknowledged: a broadcast delivery
 		// that failed here cannot be delivered later in a useful way.
-		process := func(ctx context.Context, d consume.Delivery) error {
+		process := func(ctx context.Context, d broker.Delivery) error {
 			if err := b.Process(ctx, d); err != nil {
 				log.Warn("broadcast delivery not processed", "message", d.String(), "err", err)
 			}

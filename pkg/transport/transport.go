@@ -13,10 +13,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/dapr"
 	"github.com/todo-platform/todo/pkg/kafka"
-	"github.com/todo-platform/todo/pkg/outbox"
 )
 
 // The transports EVENTS_TRANSPORT names.
@@ -65,7 +64,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 
 // publisher is what both transports' publishers are.
 type publisher interface {
-	outbox.Publisher
+	broker.Publisher
 	close() error
 }
 
@@ -76,7 +75,7 @@ type Transport struct {
 	pub publisher
 }
 
-var _ outbox.Publisher = (*Transport)(nil)
+var _ broker.Publisher = (*Transport)(nil)
 
 // Open prepares the transport cfg describes. It does not wait for the
 // brokers or the sidecar: publishing retries until they answer.
@@ -110,7 +109,7 @@ func (t *Transport) Kind() string { return t.cfg.Kind }
 
 // Publish publishes m and returns once the broker (or the sidecar, for its
 // broker) stored it.
-func (t *Transport) Publish(ctx context.Context, m outbox.Publication) error {
+func (t *Transport) Publish(ctx context.Context, m broker.Publication) error {
 	return t.pub.Publish(ctx, m)
 }
 
@@ -127,11 +126,11 @@ type Subscription struct {
 	Topics []string
 	// Process handles one delivery; nil means done with it
 	// (consume.Consumer.Process fits).
-	Process func(ctx context.Context, d consume.Delivery) error
+	Process func(ctx context.Context, d broker.Delivery) error
 	// ProcessBatch, if set, handles a partition's waiting messages together
 	// (consume.Consumer.ProcessBatch fits); the Kafka transport uses it.
 	// The sidecar delivers one message per request, so Dapr uses Process.
-	ProcessBatch func(ctx context.Context, ds []consume.Delivery) (int, error)
+	ProcessBatch func(ctx context.Context, ds []broker.Delivery) (int, error)
 }
 
 // Subscribe returns what delivers the subscription's messages to Process:
@@ -158,7 +157,7 @@ func (t *Transport) Subscribe(s Subscription) (http.Handler, func(context.Contex
 // daprSubscription is the handler the sidecar calls with topics' messages,
 // and the run function that goes beside it: it only waits for ctx, since the
 // sidecar drives the deliveries.
-func daprSubscription(cfg Config, topics []string, process func(context.Context, consume.Delivery) error, log *slog.Logger) (*dapr.Subscriber, func(context.Context) error) {
+func daprSubscription(cfg Config, topics []string, process func(context.Context, broker.Delivery) error, log *slog.Logger) (*dapr.Subscriber, func(context.Context) error) {
 	h := &dapr.Subscriber{PubSub: cfg.Dapr.PubSub, Topics: topics, Process: process, Log: log, AppToken: cfg.AppToken}
 	return h, func(ctx context.Context) error { <-ctx.Done(); return nil }
 }

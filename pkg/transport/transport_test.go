@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/dapr"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/transport"
@@ -62,8 +62,8 @@ func TestSubscribeThroughDapr(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = tr.Close() }()
-	got := make(chan consume.Delivery, 1)
-	h, loop, err := tr.Subscribe(transport.Subscription{Group: "g", Topics: []string{"task-events"}, Process: func(_ context.Context, d consume.Delivery) error {
+	got := make(chan broker.Delivery, 1)
+	h, loop, err := tr.Subscribe(transport.Subscription{Group: "g", Topics: []string{"task-events"}, Process: func(_ context.Context, d broker.Delivery) error {
 		got <- d
 		return nil
 	}})

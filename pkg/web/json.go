@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -15,15 +17,32 @@ import (
 // DefaultMaxBody is the largest request body Decode accepts by default.
 const DefaultMaxBody = 256 << 10
 
+// The kinds of unreadable request, for errors.Is on a *RequestError.
+var (
+	ErrMediaType    = errors.New("the request body is not JSON")
+	ErrTooLarge     = errors.New("the request body is too large")
+	ErrUnreadable   = errors.New("the request body could not be read")
+	ErrEmpty        = errors.New("the request body is empty")
+	ErrSyntax       = errors.New("the request body is not valid JSON")
+	ErrWrongType    = errors.New("a JSON value of the wrong type")
+	ErrUnknownField = errors.New("an unknown field")
+	ErrTrailingData = errors.New("data after the JSON value")
+)
+
 // RequestError is a request the server cannot read: a malformed, oversized or
-// mistyped body. It carries the status to answer with.
+// mistyped body. It carries the status to answer with, and its kind (one of
+// the Err* above) for errors.Is.
 type RequestError struct {
 	Status int
 	Detail string
-	Field  string
+	Field  string // the field at fault, as a dotted path ("recurrence.rule"), if any
+	Kind   error
 }
 
 func (e *RequestError) Error() string { return e.Detail }
+
+// Unwrap returns the kind of the error.
+func (e *RequestError) Unwrap() error { return e.Kind }
 
 // Problem returns the problem to answer e with.
 func (e *RequestError) Problem() *Problem {
@@ -65,13 +84,13 @@ func ReadBody(w http.ResponseWriter, r *http.Request, maxBytes int64) ([]byte, e
 		if errors.As(err, &mbe) {
 			return nil, tooLarge(maxBytes)
 		}
-		return nil, &RequestError{Status: http.StatusBadRequest, Detail: "could not read the request body"}
+		return nil, &RequestError{Status: http.StatusBadRequest, Detail: "could not read the request body", Kind: ErrUnreadable}
 	}
 	return b, nil
 }
 
 func tooLarge(max int64) error {
-	return &RequestError{Status: http.StatusRequestEntityTooLarge, Detail: "the request body is larger than " + strconv.FormatInt(max, 10) + " bytes"}
+	return &RequestError{Status: http.StatusRequestEntityTooLarge, Detail: "the request body is larger than " + strconv.FormatInt(max, 10) + " bytes", Kind: ErrTooLarge}
 }
 
 func checkJSONType(r *http.Request) error {
@@ -83,50 +102,160 @@ func checkJSONType(r *http.Request) error {
 	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 		return nil
 	}
-	return &RequestError{Status: http.StatusUnsupportedMediaType, Detail: "the request body must be JSON (Content-Type: application/json), not " + ct}
+	return &RequestError{Status: http.StatusUnsupportedMediaType, Detail: "the request body must be JSON (Content-Type: application/json), not " + ct, Kind: ErrMediaType}
 }
 
 // Unmarshal decodes one JSON value from b into v strictly (see Decode).
 func Unmarshal(b []byte, v any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
-		return &RequestError{Status: http.StatusBadRequest, Detail: "the request body is empty; a JSON object was expected"}
+		return &RequestError{Status: http.StatusBadRequest, Detail: "the request body is empty; a JSON object was expected", Kind: ErrEmpty}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+		return decodeError(b, v, err)
 	}
 	if dec.More() {
-		return &RequestError{Status: http.StatusBadRequest, Detail: "the request body holds more than one JSON value"}
+		return &RequestError{Status: http.StatusBadRequest, Detail: "the request body holds more than one JSON value", Kind: ErrTrailingData}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return &RequestError{Status: http.StatusBadRequest, Detail: "the request body has data after its JSON value"}
+		return &RequestError{Status: http.StatusBadRequest, Detail: "the request body has data after its JSON value", Kind: ErrTrailingData}
 	}
 	return nil
 }
 
-func decodeError(err error) error {
+// decodeError classifies the failure of decoding b into v by the error's
+// type, never its text. encoding/json has no error type for an unknown
+// field (DisallowUnknownFields): when b decodes without that check, the
+// unknown field was the cause, and unknownField finds it.
+func decodeError(b []byte, v any, err error) error {
 	var (
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
 	)
 	switch {
 	case errors.As(err, &syn):
-		return &RequestError{Status: http.StatusBadRequest, Detail: fmt.Sprintf("the request body is not valid JSON (at byte %d): %v", syn.Offset, syn)}
+		return &RequestError{Status: http.StatusBadRequest, Kind: ErrSyntax, Detail: fmt.Sprintf("the request body is not valid JSON (at byte %d): %v", syn.Offset, syn)}
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return &RequestError{Status: http.StatusBadRequest, Detail: "the request body is truncated JSON"}
+		return &RequestError{Status: http.StatusBadRequest, Kind: ErrSyntax, Detail: "the request body is truncated JSON"}
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return &RequestError{Status: http.StatusBadRequest, Detail: fmt.Sprintf("the request body must be a JSON %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)}
+			return &RequestError{Status: http.StatusBadRequest, Kind: ErrWrongType, Detail: fmt.Sprintf("the request body must be a JSON %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)}
 		}
-		return &RequestError{Status: http.StatusBadRequest, Field: field, Detail: fmt.Sprintf("field %q must be %s, not %s", field, jsonKind(typ.Type.String()), typ.Value)}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &RequestError{Status: http.StatusBadRequest, Field: name, Detail: fmt.Sprintf("unknown field %q", name)}
-	default:
-		return &RequestError{Status: http.StatusBadRequest, Detail: "the request body could not be read as JSON: " + err.Error()}
+		return &RequestError{Status: http.StatusBadRequest, Kind: ErrWrongType, Field: field, Detail: fmt.Sprintf("field %q must be %s, not %s", field, jsonKind(typ.Type.String()), typ.Value)}
 	}
+	if t := reflect.TypeOf(v); t != nil && json.Unmarshal(b, reflect.New(t.Elem()).Interface()) == nil {
+		name := unknownField(b, t.Elem())
+		detail := "the request body has a field this operation does not know"
+		if name != "" {
+			detail = fmt.Sprintf("unknown field %q", name)
+		}
+		return &RequestError{Status: http.StatusBadRequest, Kind: ErrUnknownField, Field: name, Detail: detail}
+	}
+	return &RequestError{Status: http.StatusBadRequest, Detail: "the request body could not be read as JSON: " + err.Error()}
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// unknownField returns the path ("recurrence.when", "list.1.rul") of the
+// first member of the JSON value b, in key order, that type t has no field
+// for; "" when there is none or t decodes itself (a json.Unmarshaler, whose
+// own error then says what is wrong).
+func unknownField(b []byte, t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return ""
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var members map[string]json.RawMessage
+		if json.Unmarshal(b, &members) != nil {
+			return ""
+		}
+		fields := jsonFields(t)
+		keys := make([]string, 0, len(members))
+		for k := range members {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ft, ok := fields[k]
+			if !ok {
+				ft, ok = fields[strings.ToLower(k)] // encoding/json matches names case-insensitively
+			}
+			if !ok {
+				return k
+			}
+			if sub := unknownField(members[k], ft); sub != "" {
+				return k + "." + sub
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		var items []json.RawMessage
+		if json.Unmarshal(b, &items) != nil {
+			return ""
+		}
+		for i, item := range items {
+			if sub := unknownField(item, t.Elem()); sub != "" {
+				return strconv.Itoa(i) + "." + sub
+			}
+		}
+	case reflect.Map:
+		var values map[string]json.RawMessage
+		if json.Unmarshal(b, &values) != nil {
+			return ""
+		}
+		keys := make([]string, 0, len(values))
+		for k := range values {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if sub := unknownField(values[k], t.Elem()); sub != "" {
+				return k + "." + sub
+			}
+		}
+	}
+	return ""
+}
+
+// jsonFields maps the JSON names of struct type t's fields (and their lower
+// case) to their types, embedded structs' fields included.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" || (!f.IsExported() && !f.Anonymous) {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range jsonFields(ft) {
+					if _, taken := out[k]; !taken {
+						out[k] = v
+					}
+				}
+				continue
+			}
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+		if _, taken := out[strings.ToLower(name)]; !taken {
+			out[strings.ToLower(name)] = f.Type
+		}
+	}
+	return out
 }
 
 // jsonKind names a Go type as its JSON kind for error messages.

@@ -30,33 +30,25 @@ type Problem struct {
 	Instance  string         `json:"instance,omitempty"`
 	RequestID string         `json:"request_id,omitempty"`
 	Errors    []FieldProblem `json:"errors,omitempty"`
-	// Extra members (e.g. "current_version" on a 412).
-	Extra map[string]any `json:"-"`
-}
-
-// MarshalJSON writes the standard members and the extra ones at the top level.
-func (p Problem) MarshalJSON() ([]byte, error) {
-	type plain Problem
-	b, err := json.Marshal(plain(p))
-	if err != nil || len(p.Extra) == 0 {
-		return b, err
-	}
-	m := map[string]any{}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	for k, v := range p.Extra {
-		if _, taken := m[k]; !taken {
-			m[k] = v
-		}
-	}
-	return json.Marshal(m)
 }
 
 // NewProblem returns a problem with the given status, a title that is the
 // status text, and detail.
 func NewProblem(status int, detail string) *Problem {
-	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail}
+	return &Problem{Type: "about:blank", Title: statusTitle(status), Status: status, Detail: detail}
+}
+
+// statusTitle is the status text, also for the statuses net/http does not
+// name: 499, which the services answer to a client that went away (nginx's
+// name for it), and any other.
+func statusTitle(status int) string {
+	if t := http.StatusText(status); t != "" {
+		return t
+	}
+	if status == 499 {
+		return "Client Closed Request"
+	}
+	return "Status " + strconv.Itoa(status)
 }
 
 // WriteProblem sends p as application/problem+json.
@@ -65,7 +57,7 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 		p.Type = "about:blank"
 	}
 	if p.Title == "" {
-		p.Title = http.StatusText(p.Status)
+		p.Title = statusTitle(p.Status)
 	}
 	if p.Instance == "" && r != nil {
 		p.Instance = r.URL.Path

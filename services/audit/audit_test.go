@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
@@ -274,7 +275,7 @@ func TestRedeliveryAddsNoEntry(t *testing.T) {
 		t.Fatalf("%d messages on %s, want 1", len(msgs), events.TopicTaskEvents)
 	}
 	for range 2 {
-		if err := v.pub.Publish(ctx, outbox.Publication{Topic: msgs[0].Topic, Key: msgs[0].Key, Value: msgs[0].Value}); err != nil {
+		if err := v.pub.Publish(ctx, broker.Publication{Topic: msgs[0].Topic, Key: msgs[0].Key, Value: msgs[0].Value}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -309,7 +310,7 @@ func TestRemindersAreAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.pub.Publish(context.Background(), outbox.Publication{Topic: events.TopicReminders, Key: "alice", Value: b, EventID: e.ID()}); err != nil {
+	if err := v.pub.Publish(context.Background(), broker.Publication{Topic: events.TopicReminders, Key: "alice", Value: b, EventID: e.ID()}); err != nil {
 		t.Fatal(err)
 	}
 	kafkatest.Eventually(t, wait, "the reminder audited", func() bool { return v.entries(t) == 1 })

@@ -12,7 +12,6 @@ import (
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
@@ -61,16 +60,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log, done, err := service.Start(ctx, "audit", args, cfg.Base, stdout, Migrations)
+	svc, done, err := service.Open(ctx, "audit", args, cfg.Base, stdout, Migrations)
 	if err != nil || done {
 		return err
 	}
-
-	pool, err := database.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer svc.Pool.Close()
+	log, pool, reg := svc.Log, svc.Pool, svc.Registry
 	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
 	if err != nil {
 		return err
@@ -81,22 +76,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer func() { _ = bus.Close() }()
 
-	reg := service.Registry(pool)
-	consumer, err := consume.New(pool, Handle, consume.Config{
-		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: bus, Log: log, Registerer: reg,
+	consumer, err := consume.Start(pool, bus, consume.Spec{
+		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
+		Topics: Topics, Handler: Handle, Retention: ConsumedRetention,
 	})
 	if err != nil {
 		return err
 	}
 	store := NewStore(pool)
-	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: Topics, Process: consumer.Process, ProcessBatch: consumer.ProcessBatch})
-	if err != nil {
-		return err
-	}
-	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Store: store, Verifier: verifier, Log: log, Registry: reg, Dapr: sub}), log)
-
-	return service.Serve(ctx, srv, log, cfg.ShutdownGrace,
-		consumeLoop,
-		func(ctx context.Context) error { return consumer.PruneEvery(ctx, time.Hour, ConsumedRetention) },
-	)
+	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Store: store, Verifier: verifier, Log: log, Registry: reg, Dapr: consumer.Dapr}), log)
+	return service.Serve(ctx, srv, log, cfg.ShutdownGrace, consumer.Loops...)
 }

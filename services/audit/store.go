@@ -2,24 +2,15 @@ package audit
 
 import (
 	"context"
-	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/events"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations are audit's schema: the entries and its table of consumed events.
-var Migrations = database.Migrations{Schema: "audit", FS: mustSub(migrationFiles, "migrations")}
 
 // ConsumedTable is audit's table of consumed events (pkg/consume).
 const ConsumedTable = "audit.consumed_events"
@@ -130,12 +121,4 @@ func (s *Store) List(ctx context.Context, owner string, q Query) ([]Entry, *Curs
 	es = es[:q.Limit]
 	last := es[len(es)-1]
 	return es, &Cursor{Time: last.Time, Seq: last.Seq}, nil
-}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	s, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return s
 }

@@ -52,7 +52,10 @@ const usage = `usage:
                                print a development token for USER
 
 environment:
-  DATABASE_URL     use this PostgreSQL instead of starting one
+  DATABASE_URL     use this PostgreSQL instead of starting one (may be a pooler)
+  DATABASE_DIRECT_URL  with DATABASE_URL: the same database without a
+                   transaction-mode pooler, for migrations and LISTEN
+                   (default DATABASE_URL)
   LOCAL_DATA_DIR   state folder (default .data): PostgreSQL and Kafka data, dev secrets
   LOCAL_PG_PORT    port of the local PostgreSQL (default 54329)
   LOCAL_ADDR       the platform's one origin: the web app at /, the APIs at
@@ -160,7 +163,9 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		return err
 	}
 
-	dbURL := getenv("DATABASE_URL")
+	// DATABASE_DIRECT_URL reaches the server without a transaction-mode
+	// pooler: the migrations and the LISTENing connections use it.
+	dbURL, directURL := getenv("DATABASE_URL"), getenv("DATABASE_DIRECT_URL")
 	if dbURL == "" {
 		port := DefaultPGPort
 		if p := getenv("LOCAL_PG_PORT"); p != "" {
@@ -183,7 +188,10 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		if err := ensureDatabase(ctx, cluster.URL("postgres"), databaseName); err != nil {
 			return err
 		}
-		dbURL = cluster.URL(databaseName)
+		dbURL, directURL = cluster.URL(databaseName), ""
+	}
+	if directURL == "" {
+		directURL = dbURL
 	}
 
 	logFormat := getenv("LOG_FORMAT")
@@ -255,7 +263,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		return err
 	}
 	common := map[string]string{
-		"DATABASE_URL": dbURL, "DATABASE_DIRECT_URL": dbURL, "JWT_SECRET": jwtSecret, "INTERNAL_TOKEN": internalToken,
+		"DATABASE_URL": dbURL, "DATABASE_DIRECT_URL": directURL, "JWT_SECRET": jwtSecret, "INTERNAL_TOKEN": internalToken,
 		"JWT_JWKS_URL": issuer + "/keys", "JWT_ALGORITHMS": "RS256", "JWT_ISSUER": auth.DefaultIssuer + "," + issuer,
 		"LOG_FORMAT": logFormat,
 	}

@@ -160,7 +160,7 @@ func TestSnooze(t *testing.T) {
 	if got := v.inbox(t, "alice", "unread=true").Items; len(got) != 1 || got[0].ID == n.ID {
 		t.Errorf("unread after snoozing: %+v, want only the new one", got)
 	}
-	time.Sleep(time.Second)
+	v.settled(t, id)
 	if got := v.fired(t, id); got != 2 {
 		t.Errorf("%d events, want 2", got)
 	}

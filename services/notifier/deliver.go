@@ -29,6 +29,7 @@ import (
 	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/pgnotify"
 )
 
 // DelivererConfig configures a Deliverer.
@@ -45,8 +46,8 @@ type DelivererConfig struct {
 	Mailer   *Mailer        // nil: email deliveries fail
 	Log      *slog.Logger
 	Metrics  *Metrics
-	// OutboxWaker is woken after a dead letter is written (nil: none).
-	OutboxWaker *outbox.Waker
+	// OutboxNotifier is woken after a dead letter is written (nil: none).
+	OutboxNotifier *pgnotify.Notifier
 }
 
 // Deliverer sends the queued deliveries.
@@ -303,7 +304,7 @@ func (w *Deliverer) fail(ctx context.Context, d claimed, cause error) error {
 		return outbox.Insert(ctx, tx, OutboxTable, outbox.Message{Topic: events.DeadLetterTopic(events.TopicReminders), Event: dl})
 	})
 	if err == nil {
-		w.cfg.OutboxWaker.Wake()
+		w.cfg.OutboxNotifier.Notify()
 	}
 	return err
 }

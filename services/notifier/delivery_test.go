@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
-	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/services/notifier"
 )
 
@@ -99,7 +99,7 @@ func TestWebhookRecovers(t *testing.T) {
 	eventually(t, "the delivery marked sent", func() bool {
 		return v.count(t, `SELECT count(*) FROM notifier.deliveries WHERE status = 'sent' AND attempts = 4`) == 1
 	})
-	time.Sleep(500 * time.Millisecond)
+	v.deliveriesSettled(t)
 	all, ok := h.counts()
 	if all != 4 || ok != 1 {
 		t.Errorf("%d requests, %d answered 2xx; want 4 and 1", all, ok)
@@ -192,12 +192,13 @@ func TestRedeliveryDeliversNothingTwice(t *testing.T) {
 		t.Fatalf("%d messages on reminders, want 1", len(msgs))
 	}
 	for range 2 {
-		if err := v.pub.Publish(context.Background(), outbox.Publication{Topic: events.TopicReminders, Key: msgs[0].Key, Value: msgs[0].Value}); err != nil {
+		if err := v.pub.Publish(context.Background(), broker.Publication{Topic: events.TopicReminders, Key: msgs[0].Key, Value: msgs[0].Value}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	eventually(t, "both copies seen", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 2 })
-	time.Sleep(time.Second)
+	v.settled(t)
+	v.deliveriesSettled(t)
 	if all, _ := h.counts(); all != 1 {
 		t.Errorf("%d webhook requests, want 1", all)
 	}
@@ -223,7 +224,7 @@ func TestMalformedEventsAreDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(bad)
-	for _, p := range []outbox.Publication{
+	for _, p := range []broker.Publication{
 		{Topic: events.TopicReminders, Key: "alice", Value: []byte("not json")},
 		{Topic: events.TopicReminders, Key: "alice", Value: b},
 		{Topic: events.TopicTaskEvents, Key: "alice", Value: []byte(`{"specversion":"1.0","id":"x","source":"/s","type":"todo.task.created.v1","data":{"title":"no id"}}`)},

@@ -19,6 +19,7 @@ import (
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/services/notifier"
 	"github.com/todo-platform/todo/services/taskapi"
 )
@@ -68,7 +69,7 @@ func setup(t *testing.T, o options) *env {
 	v := &env{pool: pool, kcfg: kcfg, pub: pub, tasks: taskapi.NewStore(pool), reg: reg, m: m}
 	v.firer = notifier.NewFirer(pool, notifier.FirerConfig{
 		Grace: o.grace, BatchSize: 100, PollInterval: time.Second, Listen: true, Log: log, Metrics: m,
-		OutboxWaker: outbox.NewWaker(pool, notifier.OutboxChannel),
+		OutboxNotifier: pgnotify.NewNotifier(pool, notifier.OutboxChannel),
 	})
 	if !o.noFirer {
 		kafkatest.Go(t, v.firer.Run)
@@ -76,7 +77,7 @@ func setup(t *testing.T, o options) *env {
 	v.deliverer = notifier.NewDeliverer(pool, notifier.DelivererConfig{
 		MaxAttempts: o.attempts, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Lease: 5 * time.Second,
 		PollInterval: 500 * time.Millisecond, Webhooks: notifier.NewWebhookSender(5*time.Second, true), Mailer: o.mailer,
-		Log: log, Metrics: m, OutboxWaker: outbox.NewWaker(pool, notifier.OutboxChannel),
+		Log: log, Metrics: m, OutboxNotifier: pgnotify.NewNotifier(pool, notifier.OutboxChannel),
 	})
 	kafkatest.Go(t, v.deliverer.Run)
 	h := &notifier.Events{Metrics: m, EmailOn: o.mailer != nil}
@@ -115,6 +116,31 @@ func (v *env) count(t *testing.T, sql string, args ...any) int {
 }
 
 // fired counts reminder.due events written for the reminders of task.
+// settled waits until no reminder (of taskIDs; none: of any task) is
+// pending whose time has come: the firing loop has dealt with every one.
+// A test that checks that something did not fire checks after this, not
+// after a fixed sleep: fast, and it fails when a wrong fire is merely slow.
+func (v *env) settled(t *testing.T, taskIDs ...string) {
+	t.Helper()
+	q := `SELECT count(*) FROM notifier.reminders WHERE fire_at <= now()
+		AND fired_at IS NULL AND missed_at IS NULL AND canceled_at IS NULL`
+	args := []any{}
+	if len(taskIDs) > 0 {
+		q += ` AND task_id::text = ANY($1)`
+		args = append(args, taskIDs)
+	}
+	eventually(t, "no due reminder left pending", func() bool { return v.count(t, q, args...) == 0 })
+}
+
+// deliveriesSettled waits until no delivery is pending: the delivery
+// worker has nothing more to send.
+func (v *env) deliveriesSettled(t *testing.T) {
+	t.Helper()
+	eventually(t, "no delivery left pending", func() bool {
+		return v.count(t, `SELECT count(*) FROM notifier.deliveries WHERE status = 'pending'`) == 0
+	})
+}
+
 func (v *env) fired(t *testing.T, taskID string) int {
 	return v.count(t, `SELECT count(*) FROM notifier.outbox WHERE topic = 'reminders' AND event->>'subject' = $1`, taskID)
 }

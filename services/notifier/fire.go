@@ -14,26 +14,24 @@ package notifier
 //
 // Between rounds the loop sleeps until the earliest pending fire time (at
 // most PollInterval), and is woken early by Wake: the consumer calls it
-// after committing a schedule change, and a LISTEN on ScheduleChannel
-// brings the changes other replicas commit.
+// after committing a schedule change, and a LISTEN on ScheduleChannel (on
+// the direct connection, FirerConfig.ListenConfig) brings the changes other
+// replicas commit.
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/events"
-	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/pgnotify"
 )
 
 // FirerConfig configures a Firer.
@@ -43,10 +41,14 @@ type FirerConfig struct {
 	Workers      int           // rounds run at once while a burst drains (default 2)
 	PollInterval time.Duration // longest sleep without a wake-up (default 10s)
 	Listen       bool          // LISTEN on ScheduleChannel for other replicas' changes
+	// ListenConfig is the connection that LISTENs (see pgnotify). Nil: the
+	// pool's. It must reach PostgreSQL directly, never through a
+	// transaction-mode pooler; Run gives it DATABASE_DIRECT_URL.
+	ListenConfig *pgx.ConnConfig
 	Log          *slog.Logger
 	Metrics      *Metrics
-	// OutboxWaker is woken after a round wrote events (nil: none).
-	OutboxWaker *outbox.Waker
+	// OutboxNotifier is woken after a round wrote events (nil: none).
+	OutboxNotifier *pgnotify.Notifier
 }
 
 // Firer is one firing loop.
@@ -270,62 +272,20 @@ func (f *Firer) Round(ctx context.Context) (int, error) {
 	f.m.fired.Add(float64(fired))
 	f.m.missed.Add(float64(missed))
 	if fired > 0 {
-		f.cfg.OutboxWaker.Wake()
+		f.cfg.OutboxNotifier.Notify()
 		f.log.Debug("reminders fired", "fired", fired)
 	}
 	return len(rows), nil
 }
 
-// listen LISTENs on ScheduleChannel and wakes the loop on every
-// notification, reconnecting with backoff.
+// listen wakes the loop on every notification of ScheduleChannel (see
+// pgnotify.Listen) until ctx ends.
 func (f *Firer) listen(ctx context.Context) {
-	failures := 0
-	for {
-		err := f.listenOnce(ctx, &failures)
-		if ctx.Err() != nil {
-			return
-		}
-		failures++
-		d := backoff.Delay(failures, 100*time.Millisecond, 30*time.Second)
-		f.log.Warn("schedule listener lost its connection; polling until it reconnects", "retry_in", d.Round(time.Millisecond), "err", err)
-		if !backoff.Sleep(ctx, d) {
-			return
-		}
+	conn := f.cfg.ListenConfig
+	if conn == nil {
+		conn = f.pool.Config().ConnConfig
 	}
-}
-
-func (f *Firer) listenOnce(ctx context.Context, failures *int) error {
-	cfg := f.pool.Config().ConnConfig.Copy()
-	cfg.RuntimeParams["application_name"] = "notifier schedule listener"
-	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ScheduleChannel}.Sanitize()); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	*failures = 0
-	f.Wake() // changes may have come while nobody listened
-	for {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := conn.WaitForNotification(wctx)
-		cancel()
-		if err == nil {
-			f.Wake()
-			continue
-		}
-		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = conn.Ping(pctx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("listening connection does not answer: %w", err)
-		}
-	}
+	_ = pgnotify.Listen(ctx, pgnotify.ListenConfig{
+		Conn: conn, Channel: ScheduleChannel, Name: "notifier schedule listener", Log: f.log,
+	}, f.Wake)
 }

@@ -19,8 +19,8 @@ import (
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
@@ -125,16 +125,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log, done, err := service.Start(ctx, "notifier", args, cfg.Base, stdout, Migrations)
+	svc, done, err := service.Open(ctx, "notifier", args, cfg.Base, stdout, Migrations)
 	if err != nil || done {
 		return err
 	}
-
-	pool, err := database.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer svc.Pool.Close()
+	log, pool, reg := svc.Log, svc.Pool, svc.Registry
 	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
 	if err != nil {
 		return err
@@ -145,20 +141,26 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer func() { _ = bus.Close() }()
 
-	reg := service.Registry(pool)
 	m := NewMetrics(reg)
-	outboxWaker := outbox.NewWaker(pool, OutboxChannel)
-	scheduleWaker := outbox.NewWaker(pool, ScheduleChannel)
+	outboxNotifier := pgnotify.NewNotifier(pool, OutboxChannel)
+	scheduleNotifier := pgnotify.NewNotifier(pool, ScheduleChannel)
 
+	// The relay and the firing loop LISTEN on the direct URL: through a
+	// transaction-mode pooler (DATABASE_URL in production) no
+	// notification would arrive.
+	listen, err := cfg.ListenConfig()
+	if err != nil {
+		return err
+	}
 	relay, err := outbox.NewRelay(pool, bus, outbox.RelayConfig{
-		Table: OutboxTable, Channel: OutboxChannel, Log: log.With("component", "relay"), Registerer: reg,
+		Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: log.With("component", "relay"), Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
 	firer := NewFirer(pool, FirerConfig{
-		Grace: cfg.Grace, BatchSize: cfg.Batch, PollInterval: cfg.Poll, Listen: true,
-		Log: log, Metrics: m, OutboxWaker: outboxWaker,
+		Grace: cfg.Grace, BatchSize: cfg.Batch, PollInterval: cfg.Poll, Listen: true, ListenConfig: listen,
+		Log: log, Metrics: m, OutboxNotifier: outboxNotifier,
 	})
 	var mailer *Mailer
 	if cfg.SMTP.Addr != "" {
@@ -171,19 +173,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	deliverer := NewDeliverer(pool, DelivererConfig{
 		MaxAttempts: cfg.MaxAttempts, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
 		Webhooks: NewWebhookSender(cfg.Timeout, cfg.AllowPrivate), Mailer: mailer,
-		Log: log, Metrics: m, OutboxWaker: outboxWaker,
+		Log: log, Metrics: m, OutboxNotifier: outboxNotifier,
 	})
 	h := &Events{Metrics: m, EmailOn: mailer != nil}
-	consumer, err := consume.New(pool, h.Handle, consume.Config{
-		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: bus, Log: log, Registerer: reg,
-	})
-	if err != nil {
-		return err
-	}
-	wakeSchedule := func() { firer.Wake(); scheduleWaker.Wake() }
-	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{
-		Group: Group, Topics: Topics, Process: h.Process(consumer.Process, wakeSchedule, deliverer.Wake),
-		ProcessBatch: h.ProcessBatch(consumer.ProcessBatch, wakeSchedule, deliverer.Wake),
+	wakeSchedule := func() { firer.Wake(); scheduleNotifier.Notify() }
+	consumer, err := consume.Start(pool, bus, consume.Spec{
+		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
+		Topics: Topics, Handler: h.Handle, Retention: ConsumedRetention,
+		Wrap: func(p consume.Process, b consume.ProcessBatch) (consume.Process, consume.ProcessBatch) {
+			return h.Process(p, wakeSchedule, deliverer.Wake), h.ProcessBatch(b, wakeSchedule, deliverer.Wake)
+		},
 	})
 	if err != nil {
 		return err
@@ -194,14 +193,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("webhooks may target private and loopback addresses (WEBHOOK_ALLOW_PRIVATE=true)")
 	}
 	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
-		Store: store, Verifier: verifier, Log: log, Registry: reg, AllowPrivateWebhooks: cfg.AllowPrivate, Dapr: sub,
+		Store: store, Verifier: verifier, Log: log, Registry: reg, AllowPrivateWebhooks: cfg.AllowPrivate, Dapr: consumer.Dapr,
 	}), log)
 
-	err = service.Serve(ctx, srv, log, cfg.ShutdownGrace,
-		consumeLoop, relay.Run, firer.Run, deliverer.Run,
-		func(ctx context.Context) error { return consumer.PruneEvery(ctx, time.Hour, ConsumedRetention) },
+	err = service.Serve(ctx, srv, log, cfg.ShutdownGrace, append(consumer.Loops,
+		relay.Run, firer.Run, deliverer.Run,
 		func(ctx context.Context) error { return store.PruneEvery(ctx, time.Hour, log) },
-	)
+	)...)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -72,7 +72,8 @@ func TestReminderFollowsTheTask(t *testing.T) {
 	if lateness < 0 || lateness > 5*time.Second {
 		t.Errorf("fired %v after its time", lateness)
 	}
-	time.Sleep(time.Until(due) + time.Second) // past every original fire time
+	time.Sleep(time.Until(due)) // every original fire time has come
+	v.settled(t, moved.ID, completed.ID, deleted.ID, fires.ID)
 	for _, id := range []string{moved.ID, completed.ID, deleted.ID} {
 		if n := v.fired(t, id); n != 0 {
 			t.Errorf("task %s: %d reminder events, want 0", id, n)
@@ -116,7 +117,7 @@ func TestUpdatesDoNotRefireOrRewind(t *testing.T) {
 	far := time.Now().Add(time.Hour)
 	apply(t, v, snapshot(id, 1, "v1 stale", nil, at(far)), false) // older: ignored
 	apply(t, v, snapshot(id, 3, "v3 again", nil, at(far)), false) // as old: ignored
-	time.Sleep(time.Second)
+	v.settled(t, id)
 	if n := v.fired(t, id); n != 1 {
 		t.Errorf("%d events after updates that kept the time, want 1", n)
 	}
@@ -148,7 +149,8 @@ func TestUpdatesDoNotRefireOrRewind(t *testing.T) {
 	apply(t, v, snapshot(id3, 1, "t", nil, at(when.Add(time.Second))), false)
 	apply(t, v, snapshot(id3, 1, "t", nil, at(when.Add(time.Second))), true)
 	apply(t, v, snapshot(id3, 5, "t", nil, at(when.Add(time.Second))), false)
-	time.Sleep(time.Until(when.Add(2 * time.Second)))
+	time.Sleep(time.Until(when.Add(time.Second))) // its fire time has come
+	v.settled(t, id3)
 	if n := v.fired(t, id3); n != 0 {
 		t.Errorf("deleted task: %d events, want 0", n)
 	}
@@ -183,7 +185,7 @@ func TestCrashBetweenClaimAndCommit(t *testing.T) {
 	}
 	kafkatest.Go(t, v.firer.Run)
 	eventually(t, "all fired after the restart", func() bool { return v.count(t, `SELECT count(*) FROM notifier.outbox`) == 5 })
-	time.Sleep(500 * time.Millisecond)
+	v.settled(t)
 	if n := v.count(t, `SELECT count(DISTINCT event->'data'->>'reminder_id') FROM notifier.outbox`); n != 5 {
 		t.Errorf("%d distinct reminders among 5 events", n)
 	}

@@ -2,23 +2,14 @@ package notifier
 
 import (
 	"context"
-	"embed"
 	"errors"
-	"io/fs"
+	"fmt"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/todo-platform/todo/pkg/database"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations are the notifier's schema: the reminder schedule, its outbox,
-// its table of consumed events, the inbox, the settings, the webhooks and
-// the deliveries.
-var Migrations = database.Migrations{Schema: "notifier", FS: mustSub(migrationFiles, "migrations")}
 
 // Tables and channels.
 const (
@@ -61,10 +52,221 @@ func validID(id string) bool {
 	return err == nil && len(id) == 36
 }
 
-func mustSub(f fs.FS, dir string) fs.FS {
-	s, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
+// The HTTP API's reads and writes.
+
+// Notification is one entry of a user's inbox.
+type Notification struct {
+	ID         uuid.UUID  `db:"id"`
+	ReminderID uuid.UUID  `db:"reminder_id"`
+	TaskID     string     `db:"task_id"`
+	Title      string     `db:"title"`
+	DueAt      *time.Time `db:"due_at"`
+	FireAt     time.Time  `db:"fire_at"`
+	CreatedAt  time.Time  `db:"created_at"`
+	ReadAt     *time.Time `db:"read_at"`
+}
+
+// InboxCursor is the position of the last notification of a page.
+type InboxCursor struct {
+	Read bool      `json:"r"`
+	Time time.Time `json:"t"`
+	ID   uuid.UUID `json:"i"`
+}
+
+const notificationColumns = `id, reminder_id, task_id, title, due_at, fire_at, created_at, read_at`
+
+const listNotifications = `SELECT ` + notificationColumns + ` FROM notifier.notifications
+	WHERE owner_id = $1
+	  AND (NOT $2::bool OR read_at IS NULL)
+	  AND ($3::bool IS NULL OR (read_at IS NOT NULL) > $3
+	       OR ((read_at IS NOT NULL) = $3 AND (created_at, id) < ($4, $5)))
+	ORDER BY (read_at IS NOT NULL), created_at DESC, id DESC
+	LIMIT $6`
+
+// Notifications returns a page of owner's inbox, unread first, then newest,
+// and the cursor of the next page (nil on the last one).
+func (s *Store) Notifications(ctx context.Context, owner string, unreadOnly bool, limit int, after *InboxCursor) ([]Notification, *InboxCursor, error) {
+	var read *bool
+	var at time.Time
+	var id uuid.UUID
+	if after != nil {
+		read, at, id = &after.Read, after.Time, after.ID
 	}
-	return s
+	rows, err := s.pool.Query(ctx, listNotifications, owner, unreadOnly, read, at, id, limit+1)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list notifications: %w", err)
+	}
+	ns, err := pgx.CollectRows(rows, pgx.RowToStructByName[Notification])
+	if err != nil {
+		return nil, nil, fmt.Errorf("list notifications: %w", err)
+	}
+	if len(ns) <= limit {
+		return ns, nil, nil
+	}
+	ns = ns[:limit]
+	last := ns[len(ns)-1]
+	return ns, &InboxCursor{Read: last.ReadAt != nil, Time: last.CreatedAt, ID: last.ID}, nil
+}
+
+const markRead = `UPDATE notifier.notifications SET read_at = coalesce(read_at, now())
+	WHERE id = $1 AND owner_id = $2 RETURNING ` + notificationColumns
+
+// MarkRead marks owner's notification id read and returns it.
+func (s *Store) MarkRead(ctx context.Context, owner, id string) (Notification, error) {
+	if !validID(id) {
+		return Notification{}, ErrNotFound
+	}
+	rows, err := s.pool.Query(ctx, markRead, id, owner)
+	if err != nil {
+		return Notification{}, fmt.Errorf("mark notification read: %w", err)
+	}
+	n, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Notification])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Notification{}, ErrNotFound
+	}
+	return n, err
+}
+
+const (
+	snoozeNotification = `UPDATE notifier.notifications SET read_at = coalesce(read_at, now())
+	WHERE id = $1 AND owner_id = $2 RETURNING reminder_id`
+	snoozeReminder = `UPDATE notifier.reminders SET fire_at = $2, fired_at = NULL, missed_at = NULL, updated_at = now()
+	WHERE id = $1 AND owner_id = $3 AND canceled_at IS NULL RETURNING id`
+)
+
+// Snooze fires the reminder of owner's notification id again at until, and
+// marks the notification read.
+func (s *Store) Snooze(ctx context.Context, owner, id string, until time.Time) (uuid.UUID, error) {
+	if !validID(id) {
+		return uuid.UUID{}, ErrNotFound
+	}
+	var reminder uuid.UUID
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, snoozeNotification, id, owner).Scan(&reminder); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		var got uuid.UUID
+		if err := tx.QueryRow(ctx, snoozeReminder, reminder, until.UTC(), owner).Scan(&got); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrCanceled
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrCanceled) {
+			return uuid.UUID{}, err
+		}
+		return uuid.UUID{}, fmt.Errorf("snooze notification %s: %w", id, err)
+	}
+	if s.Changed != nil {
+		s.Changed()
+	}
+	return reminder, nil
+}
+
+// Webhook is a registered webhook endpoint.
+type Webhook struct {
+	ID        uuid.UUID `db:"id"`
+	URL       string    `db:"url"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
+// MaxWebhooks is how many webhooks one user may register.
+const MaxWebhooks = 10
+
+const (
+	countWebhooks = `SELECT count(*) FROM notifier.webhooks WHERE owner_id = $1`
+	insertWebhook = `INSERT INTO notifier.webhooks (id, owner_id, url, secret) VALUES ($1, $2, $3, $4) RETURNING id, url, created_at`
+	listWebhooks  = `SELECT id, url, created_at FROM notifier.webhooks WHERE owner_id = $1 ORDER BY created_at, id`
+	deleteWebhook = `DELETE FROM notifier.webhooks WHERE id = $1 AND owner_id = $2`
+)
+
+// AddWebhook registers target for owner with secret.
+func (s *Store) AddWebhook(ctx context.Context, owner, target, secret string) (Webhook, error) {
+	var w Webhook
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// One registration at a time per owner, so the limit holds.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('notifier webhooks ' || $1, 0))`, owner); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, countWebhooks, owner).Scan(&n); err != nil {
+			return err
+		}
+		if n >= MaxWebhooks {
+			return ErrTooMany
+		}
+		rows, err := tx.Query(ctx, insertWebhook, uuid.Must(uuid.NewV7()), owner, target, secret)
+		if err != nil {
+			return err
+		}
+		w, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Webhook])
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrTooMany) {
+		err = fmt.Errorf("add webhook: %w", err)
+	}
+	return w, err
+}
+
+// Webhooks lists owner's webhooks.
+func (s *Store) Webhooks(ctx context.Context, owner string) ([]Webhook, error) {
+	rows, err := s.pool.Query(ctx, listWebhooks, owner)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByName[Webhook])
+}
+
+// DeleteWebhook removes owner's webhook id.
+func (s *Store) DeleteWebhook(ctx context.Context, owner, id string) error {
+	if !validID(id) {
+		return ErrNotFound
+	}
+	tag, err := s.pool.Exec(ctx, deleteWebhook, id, owner)
+	if err != nil {
+		return fmt.Errorf("delete webhook: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Settings are a user's notification settings.
+type Settings struct {
+	Email    *string  `db:"email"`
+	Channels []string `db:"channels"`
+}
+
+const (
+	getSettings = `SELECT email, channels FROM notifier.settings WHERE owner_id = $1`
+	putSettings = `INSERT INTO notifier.settings (owner_id, email, channels) VALUES ($1, $2, $3)
+	ON CONFLICT (owner_id) DO UPDATE SET email = EXCLUDED.email, channels = EXCLUDED.channels, updated_at = now()`
+)
+
+// Settings returns owner's settings (the defaults when none are stored).
+func (s *Store) Settings(ctx context.Context, owner string) (Settings, error) {
+	rows, err := s.pool.Query(ctx, getSettings, owner)
+	if err != nil {
+		return Settings{}, fmt.Errorf("read settings: %w", err)
+	}
+	st, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Settings])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Settings{Channels: DefaultChannels}, nil
+	}
+	return st, err
+}
+
+// PutSettings stores owner's settings.
+func (s *Store) PutSettings(ctx context.Context, owner string, st Settings) error {
+	if _, err := s.pool.Exec(ctx, putSettings, owner, st.Email, st.Channels); err != nil {
+		return fmt.Errorf("store settings: %w", err)
+	}
+	return nil
 }

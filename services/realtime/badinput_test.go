@@ -180,7 +180,10 @@ func TestSilentPeerIsDropped(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		_, body = httpGet(t, "http://"+r.addr+"/metrics")
 	}
-	time.Sleep(time.Second) // a few more ping rounds
+	// A few more ping rounds, counted as the live peer receives them: it
+	// must still be connected after them.
+	pings := live.pings.Load()
+	kafkatest.Eventually(t, wait, "three more pings to the live peer", func() bool { return live.pings.Load() >= pings+3 })
 	if liveCtx.Err() != nil {
 		t.Fatal("the peer that answers pings was dropped too")
 	}

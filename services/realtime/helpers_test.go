@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,10 +19,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
-	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/realtime"
 )
@@ -146,8 +147,9 @@ func token(t *testing.T, user string, ttl time.Duration) string {
 
 // wsClient is a WebSocket client of the service.
 type wsClient struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t     *testing.T
+	ws    *websocket.Conn
+	pings atomic.Int64 // pings received from the server
 }
 
 // message is what the service sends.
@@ -185,7 +187,9 @@ func dialHeader(t *testing.T, url, tok string) (*wsClient, int, error) {
 	if tok != "" {
 		h.Set("Authorization", "Bearer "+tok)
 	}
-	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
+	c := &wsClient{t: t}
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h,
+		OnPingReceived: func(context.Context, []byte) bool { c.pings.Add(1); return true }})
 	status := 0
 	if resp != nil {
 		status = resp.StatusCode
@@ -196,7 +200,7 @@ func dialHeader(t *testing.T, url, tok string) (*wsClient, int, error) {
 	if err != nil {
 		return nil, status, err
 	}
-	c := &wsClient{t: t, ws: ws}
+	c.ws = ws
 	t.Cleanup(func() { _ = ws.CloseNow() })
 	return c, status, nil
 }
@@ -340,7 +344,7 @@ func (p *publisher) publish(topic, key string, e events.Event) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := p.p.Publish(ctx, outbox.Publication{Topic: topic, Key: key, Value: b, EventID: e.ID()}); err != nil {
+	if err := p.p.Publish(ctx, broker.Publication{Topic: topic, Key: key, Value: b, EventID: e.ID()}); err != nil {
 		p.t.Fatal(err)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
 )
 
@@ -158,13 +158,6 @@ func (h *Hub) markStarted() {
 	h.mu.Unlock()
 }
 
-// Connections is the number of registered connections.
-func (h *Hub) Connections() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.conns
-}
-
 // UserConnections is the number of connections of user.
 func (h *Hub) UserConnections(user string) int {
 	h.mu.Lock()
@@ -187,7 +180,7 @@ type wireEvent struct {
 // Process takes one delivered message (Kafka or Dapr) and dispatches it. A
 // message that is not an event, or has no owner, is dropped with an error
 // (logged by the transport; nothing else to do with it).
-func (h *Hub) Process(_ context.Context, d consume.Delivery) error {
+func (h *Hub) Process(_ context.Context, d broker.Delivery) error {
 	e, err := events.Parse(d.Value)
 	if err != nil {
 		h.m.dropped.WithLabelValues("malformed").Inc()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
@@ -47,7 +49,19 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	pool := dbtest.Pool(t, taskapi.Migrations, recurring.Migrations)
+	url := dbtest.URL(t, taskapi.Migrations, recurring.Migrations)
+	pool, err := database.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	// recurring's own connections, named, so that the taskapi below can see
+	// whether recurring holds a transaction open while it calls.
+	recurringPool, err := database.Connect(context.Background(), url+"&application_name=recurring-consumer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(recurringPool.Close)
 	_, kcfg := kafkatest.Start(t)
 	log := kafkatest.Logger(t)
 	pub := kafkatest.Producer(t, kcfg)
@@ -58,13 +72,31 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	store := taskapi.NewStore(pool)
-	api := httptest.NewServer(taskapi.NewServer(taskapi.Deps{
+	server := taskapi.NewServer(taskapi.Deps{
 		Store: store, Verifier: verifier, InternalToken: internalToken, Log: log, Registry: prometheus.NewRegistry(),
+	})
+	var calls, callsInTx atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/internal/") {
+			calls.Add(1)
+			var open int
+			if err := pool.QueryRow(r.Context(), `SELECT count(*) FROM pg_stat_activity
+				WHERE application_name = 'recurring-consumer' AND datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&open); err == nil && open > 0 {
+				callsInTx.Add(1)
+			}
+		}
+		server.ServeHTTP(w, r)
 	}))
 	t.Cleanup(api.Close)
+	// Every test: recurring never holds a transaction open across its calls.
+	t.Cleanup(func() {
+		if n := callsInTx.Load(); n > 0 {
+			t.Errorf("%d of %d calls to taskapi made while recurring held a transaction open", n, calls.Load())
+		}
+	})
 
 	reg := prometheus.NewRegistry()
-	c, err := consume.New(pool, recurring.NewHandler(recurring.NewTaskAPI(api.URL, internalToken, api.Client()), log), consume.Config{
+	c, err := consume.NewPrepared(recurringPool, recurring.NewPrepare(recurring.NewTaskAPI(api.URL, internalToken, api.Client()), recurringPool, log), consume.Config{
 		Name: recurring.Group, Table: recurring.ConsumedTable, Types: recurring.Types, DeadLetters: pub,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: log, Registerer: reg,
 	})
@@ -234,7 +266,7 @@ func TestRedeliveryMakesOneSuccessor(t *testing.T) {
 	if completed.Value == nil {
 		t.Fatal("no completion on task-events")
 	}
-	if err := v.pub.Publish(ctx, outbox.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
+	if err := v.pub.Publish(ctx, broker.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
 		t.Fatal(err)
 	}
 	kafkatest.Eventually(t, wait, "the copy skipped", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 1 })
@@ -242,7 +274,7 @@ func TestRedeliveryMakesOneSuccessor(t *testing.T) {
 	if _, err := v.pool.Exec(ctx, `DELETE FROM recurring.consumed_events`); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.pub.Publish(ctx, outbox.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
+	if err := v.pub.Publish(ctx, broker.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
 		t.Fatal(err)
 	}
 	kafkatest.Eventually(t, wait, "the completion handled again", func() bool { return v.completionsHandled(t) == 1 })
@@ -313,7 +345,7 @@ func TestDeletedOrPlainTasksHaveNoSuccessor(t *testing.T) {
 	if _, err := v.pool.Exec(ctx, `DELETE FROM recurring.consumed_events`); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.pub.Publish(ctx, outbox.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
+	if err := v.pub.Publish(ctx, broker.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
 		t.Fatal(err)
 	}
 	kafkatest.Eventually(t, wait, "the late completion handled", func() bool { return v.completionsHandled(t) == 1 })

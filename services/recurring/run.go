@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/todo-platform/todo/pkg/consume"
-	"github.com/todo-platform/todo/pkg/database"
-	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
@@ -71,37 +69,25 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log, done, err := service.Start(ctx, "recurring", args, cfg.Base, stdout, Migrations)
+	svc, done, err := service.Open(ctx, "recurring", args, cfg.Base, stdout, Migrations)
 	if err != nil || done {
 		return err
 	}
-
-	pool, err := database.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer svc.Pool.Close()
+	log, pool, reg := svc.Log, svc.Pool, svc.Registry
 	bus, err := transport.Open(cfg.Events, log)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = bus.Close() }()
 
-	reg := service.Registry(pool)
-	consumer, err := consume.New(pool, NewHandler(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), log), consume.Config{
-		Name: Group, Table: ConsumedTable, Types: Types, DeadLetters: bus, Log: log, Registerer: reg,
+	consumer, err := consume.Start(pool, bus, consume.Spec{
+		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
+		Topics: Topics, Prepare: NewPrepare(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), pool, log), Retention: ConsumedRetention,
 	})
 	if err != nil {
 		return err
 	}
-	sub, consumeLoop, err := bus.Subscribe(transport.Subscription{Group: Group, Topics: []string{events.TopicTaskEvents}, Process: consumer.Process, ProcessBatch: consumer.ProcessBatch})
-	if err != nil {
-		return err
-	}
-	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Pool: pool, Log: log, Registry: reg, Dapr: sub}), log)
-
-	return service.Serve(ctx, srv, log, cfg.ShutdownGrace,
-		consumeLoop,
-		func(ctx context.Context) error { return consumer.PruneEvery(ctx, time.Hour, ConsumedRetention) },
-	)
+	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Pool: pool, Log: log, Registry: reg, Dapr: consumer.Dapr}), log)
+	return service.Serve(ctx, srv, log, cfg.ShutdownGrace, consumer.Loops...)
 }

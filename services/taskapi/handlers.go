@@ -169,7 +169,7 @@ func checkPatch(body []byte) error {
 	var doc map[string]json.RawMessage
 	if err := web.Unmarshal(body, &doc); err != nil {
 		var re *web.RequestError
-		if errors.As(err, &re) && strings.Contains(re.Detail, "must be a JSON") {
+		if errors.As(err, &re) && errors.Is(err, web.ErrWrongType) && re.Field == "" {
 			return &web.RequestError{Status: http.StatusBadRequest, Detail: "a merge patch must be a JSON object"}
 		}
 		return err

@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os/signal"
 	"syscall"
 
 	"github.com/todo-platform/todo/pkg/auth"
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
@@ -91,22 +89,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log, done, err := service.Start(ctx, "taskapi", args, cfg.Base, stdout, Migrations)
+	svc, done, err := service.Open(ctx, "taskapi", args, cfg.Base, stdout, Migrations)
 	if err != nil || done {
 		return err
 	}
-
-	pool, err := database.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer svc.Pool.Close()
+	log, pool, reg := svc.Log, svc.Pool, svc.Registry
 	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
 	if err != nil {
 		return err
 	}
 
-	reg := service.Registry(pool)
 	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
 		Store: NewStore(pool), Verifier: verifier, InternalToken: cfg.InternalToken, Log: log, Registry: reg,
 		Site: siteOptions(cfg.RealtimeURL, cfg.OIDCIssuer, cfg.OIDCClientID),
@@ -120,20 +113,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer func() { _ = bus.Close() }()
+	listen, err := cfg.ListenConfig()
+	if err != nil {
+		return err
+	}
 	relay, err := outbox.NewRelay(pool, bus, outbox.RelayConfig{
-		Table: OutboxTable, Channel: OutboxChannel, Log: log.With("component", "relay"), Registerer: reg,
+		Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: log.With("component", "relay"), Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
 	log.Info("outbox relay on", "transport", bus.Kind())
 	return service.Serve(ctx, srv, log, cfg.ShutdownGrace, relay.Run)
-}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	s, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return s
 }

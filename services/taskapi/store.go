@@ -2,7 +2,6 @@ package taskapi
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"reflect"
@@ -12,18 +11,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/pkg/recurrence"
 	"github.com/todo-platform/todo/pkg/task"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations are taskapi's schema: the tasks and their outbox.
-var Migrations = database.Migrations{Schema: "taskapi", FS: mustSub(migrationFiles, "migrations")}
 
 // OutboxTable is where taskapi's events wait for the relay.
 const OutboxTable = "taskapi.outbox"
@@ -37,9 +30,9 @@ var ErrNotRecurring = errors.New("task has no recurrence")
 // Store keeps tasks in PostgreSQL. Every change writes its event into the
 // outbox in the same transaction.
 type Store struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
-	wake *outbox.Waker
+	pool   *pgxpool.Pool
+	now    func() time.Time
+	notify *pgnotify.Notifier
 }
 
 // OutboxChannel is the channel on which taskapi wakes the outbox relays.
@@ -47,13 +40,13 @@ const OutboxChannel = "taskapi_outbox"
 
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, now: time.Now, wake: outbox.NewWaker(pool, OutboxChannel)}
+	return &Store{pool: pool, now: time.Now, notify: pgnotify.NewNotifier(pool, OutboxChannel)}
 }
 
 // committed wakes the relays after a transaction that wrote the outbox.
 func (s *Store) committed(err error) error {
 	if err == nil {
-		s.wake.Wake()
+		s.notify.Notify()
 	}
 	return err
 }

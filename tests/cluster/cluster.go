@@ -41,7 +41,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/todo-platform/todo/pkg/kafka"
+	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/pglocal"
 	"github.com/todo-platform/todo/tests/toolchain"
 )
@@ -396,7 +396,7 @@ func (c *Cluster) startKafka(context.Context) error {
 			return lc.Listen(context.Background(), network, addr)
 		}),
 		kfake.DataDir(dir),
-		kfake.SeedTopics(3, kafka.Topics()...),
+		kfake.SeedTopics(3, events.Topics()...),
 	)
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/dapr"
 	"github.com/todo-platform/todo/pkg/database"
@@ -210,14 +211,14 @@ func TestDaprTransport(t *testing.T) {
 		mu          sync.Mutex
 		consumer    *consume.Consumer
 		deliveries  = map[string]int{}
-		positions   = map[string]consume.Delivery{} // event id → its last delivery
-		retryFirstN = map[string]int{}              // event id → deliveries to answer RETRY
+		positions   = map[string]broker.Delivery{} // event id → its last delivery
+		retryFirstN = map[string]int{}             // event id → deliveries to answer RETRY
 	)
-	sub := &dapr.Subscriber{Topics: []string{topic}, AppToken: appToken, Log: kafkatest.Logger(t), Process: func(ctx context.Context, d consume.Delivery) error {
+	sub := &dapr.Subscriber{Topics: []string{topic}, AppToken: appToken, Log: kafkatest.Logger(t), Process: func(ctx context.Context, d broker.Delivery) error {
 		e, _ := events.Parse(d.Value)
 		mu.Lock()
 		deliveries[e.ID()]++
-		positions[e.ID()] = consume.Delivery{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Key: d.Key}
+		positions[e.ID()] = broker.Delivery{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Key: d.Key}
 		n, c := deliveries[e.ID()], consumer
 		retry := n <= retryFirstN[e.ID()]
 		mu.Unlock()
@@ -257,7 +258,7 @@ func TestDaprTransport(t *testing.T) {
 	ctx := context.Background()
 	publish := func(id, typ string) {
 		t.Helper()
-		if err := pub.Publish(ctx, outbox.Publication{Topic: topic, Key: "user-1", Value: event(id, typ, "user-1"), EventID: id}); err != nil {
+		if err := pub.Publish(ctx, broker.Publication{Topic: topic, Key: "user-1", Value: event(id, typ, "user-1"), EventID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -397,7 +398,7 @@ func TestDaprTransport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = p.Publish(ctx, outbox.Publication{Topic: topic, Key: "user-1", Value: event("e-refused", events.TypeTaskCreated, "user-1"), EventID: "e-refused"})
+			err = p.Publish(ctx, broker.Publication{Topic: topic, Key: "user-1", Value: event("e-refused", events.TypeTaskCreated, "user-1"), EventID: "e-refused"})
 			p.Close()
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("%s: err %v, want one saying %s", c.name, err, c.want)

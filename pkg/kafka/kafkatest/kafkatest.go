@@ -5,6 +5,7 @@ package kafkatest
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 )
 
@@ -25,7 +27,7 @@ const Partitions = 4
 func Options() []kfake.Opt {
 	return []kfake.Opt{
 		kfake.NumBrokers(1),
-		kfake.SeedTopics(Partitions, kafka.Topics()...),
+		kfake.SeedTopics(Partitions, events.Topics()...),
 		kfake.GroupMinSessionTimeout(500 * time.Millisecond),
 	}
 }
@@ -142,9 +144,15 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 // Logger returns a logger that writes to the test's log (shown with -v or
 // when the test fails) until the test ends.
 func Logger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(LogWriter(tb), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// LogWriter returns a writer to the test's log, one line per write, until
+// the test ends (a service's stdout, say).
+func LogWriter(tb testing.TB) io.Writer {
 	w := &testWriter{tb: tb}
 	tb.Cleanup(w.stop)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return w
 }
 
 type testWriter struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/outbox"
 )
@@ -44,7 +45,7 @@ func Producer(tb testing.TB, cfg kafka.Config) *kafka.Producer {
 // Relay runs an outbox relay of rc.Table on pool, publishing with pub, until
 // the test ends. Unset backoffs and poll take test-fast values (50–500 ms
 // backoff, 200 ms poll); the log is the test's.
-func Relay(tb testing.TB, pool *pgxpool.Pool, pub outbox.Publisher, rc outbox.RelayConfig) {
+func Relay(tb testing.TB, pool *pgxpool.Pool, pub broker.Publisher, rc outbox.RelayConfig) {
 	tb.Helper()
 	if rc.Log == nil {
 		rc.Log = Logger(tb)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing/fstest"
@@ -21,6 +22,7 @@ import (
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/pglocal"
 	"github.com/todo-platform/todo/services/taskapi"
@@ -36,8 +38,11 @@ var benchMigrations = database.Migrations{Schema: "eventbench", FS: fstest.MapFS
 // broker, taskapi (without its relay: the bench runs the relay itself, to
 // stop and start it) and the users' tokens.
 type env struct {
-	dbURL      string
+	dbURL      string // DATABASE_URL: the pool's (the pooler's with -pgbouncer)
+	directURL  string // DATABASE_DIRECT_URL: migrations and LISTEN
 	dbSource   string
+	bouncer    *pglocal.Bouncer
+	bouncerDir string
 	cluster    *pglocal.Cluster
 	tmpDir     string
 	pool       *pgxpool.Pool
@@ -62,6 +67,9 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 	}()
 	if u := getenv("BENCH_DATABASE_URL"); u != "" {
 		e.dbURL, e.dbSource = u, "BENCH_DATABASE_URL"
+		if d := getenv("BENCH_DATABASE_DIRECT_URL"); d != "" {
+			e.directURL, e.dbSource = d, "BENCH_DATABASE_URL (migrations and LISTEN: BENCH_DATABASE_DIRECT_URL)"
+		}
 	} else {
 		dir := cfg.pgDir
 		if dir == "" {
@@ -79,8 +87,29 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 		}
 		e.dbURL, e.dbSource = e.cluster.URL("eventbench"), "private PostgreSQL 127.0.0.1:"+fmt.Sprint(e.cluster.Port())+" (fsync on, synchronous_commit "+cfg.syncCommit+")"
 	}
+	if e.directURL == "" {
+		e.directURL = e.dbURL
+	}
+	if cfg.pgbouncer {
+		if e.bouncerDir, err = os.MkdirTemp("", "eventbench-pgbouncer-"); err != nil {
+			return e, err
+		}
+		if err := os.Chmod(e.bouncerDir, 0o755); err != nil { //nolint:gosec // as root, PgBouncer runs as the postgres user
+			return e, err
+		}
+		progress("starting PgBouncer (pool_mode = transaction) in front of it: DATABASE_URL goes through it, migrations and LISTEN do not")
+		if e.bouncer, err = pglocal.StartBouncer(ctx, pglocal.BouncerOptions{Dir: e.bouncerDir, Server: e.directURL, PoolSize: database.DefaultMaxConns + 4}); err != nil {
+			return e, err
+		}
+		u, err := url.Parse(e.directURL)
+		if err != nil {
+			return e, err
+		}
+		e.dbURL = e.bouncer.URL(strings.TrimPrefix(u.Path, "/"))
+		e.dbSource += fmt.Sprintf(", through PgBouncer (transaction mode, 127.0.0.1:%d; migrations and LISTEN direct)", e.bouncer.Port())
+	}
 	for _, m := range []database.Migrations{taskapi.Migrations, benchMigrations} {
-		if _, err := database.Migrate(ctx, e.dbURL, m, nil); err != nil {
+		if _, err := database.Migrate(ctx, e.directURL, m, nil); err != nil {
 			return e, err
 		}
 	}
@@ -89,7 +118,7 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 	}
 
 	progress("starting the embedded Kafka broker (kfake, %d partitions per topic)", cfg.kafkaPartitns)
-	if e.broker, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(cfg.kafkaPartitns), kafka.Topics()...)); err != nil {
+	if e.broker, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(cfg.kafkaPartitns), events.Topics()...)); err != nil {
 		return e, err
 	}
 	e.kafka = kafka.Config{Brokers: e.broker.ListenAddrs(), ClientID: "eventbench", SessionTimeout: 6 * time.Second, HeartbeatInterval: 500 * time.Millisecond}
@@ -112,7 +141,7 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 	apiCtx, cancel := context.WithCancel(ctx)
 	e.stopAPI, e.apiDone = cancel, make(chan error, 1)
 	vars := map[string]string{
-		"ADDR": addr, "DATABASE_URL": e.dbURL, "JWT_SECRET": secret, "OUTBOX_RELAY": "false",
+		"ADDR": addr, "DATABASE_URL": e.dbURL, "DATABASE_DIRECT_URL": e.directURL, "JWT_SECRET": secret, "OUTBOX_RELAY": "false",
 		"MIGRATE_ON_START": "false", "LOG_LEVEL": "warn",
 	}
 	go func() {
@@ -147,6 +176,11 @@ func (e *env) close(progress func(string, ...any)) {
 	}
 	if e.broker != nil {
 		e.broker.Close()
+	}
+	if e.bouncer != nil {
+		_ = e.bouncer.Remove()
+	} else if e.bouncerDir != "" {
+		_ = os.RemoveAll(e.bouncerDir)
 	}
 	if e.cluster != nil {
 		progress("stopping PostgreSQL")

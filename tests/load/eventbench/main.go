@@ -14,8 +14,10 @@
 // taskapi takes just before it sends the transaction, so it includes the
 // commit itself: it is an upper bound of commit → handler.
 //
-// PostgreSQL is BENCH_DATABASE_URL's, or a private durable one started
-// here. The Dapr transport needs daprd (make tools); without it, that part
+// PostgreSQL is BENCH_DATABASE_URL's (BENCH_DATABASE_DIRECT_URL for the
+// migrations and LISTEN when that one is a transaction-mode pooler), or a
+// private durable one started here; -pgbouncer puts a PgBouncer in
+// transaction mode in front of it, as production's pooled URL is. The Dapr transport needs daprd (make tools); without it, that part
 // is skipped with a note unless -transports names it.
 //
 // Usage: go run ./tests/load/eventbench [flags]  (make bench-events)
@@ -62,6 +64,7 @@ type config struct {
 	goalDaprP99   time.Duration
 	kafkaPartitns int
 	syncCommit    string
+	pgbouncer     bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -81,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.waitFor, "wait", 2*time.Minute, "how long to wait for a phase's events to arrive before counting the rest as lost")
 	fs.IntVar(&c.kafkaPartitns, "partitions", 4, "partitions of each topic on the embedded broker")
 	fs.StringVar(&c.syncCommit, "synchronous-commit", "on", "the private PostgreSQL's synchronous_commit: on (durable) or off (commits do not wait for the disk)")
+	fs.BoolVar(&c.pgbouncer, "pgbouncer", false, "put PgBouncer (pool_mode = transaction, as Neon's pooled URL) in front of the private PostgreSQL as DATABASE_URL; migrations and LISTEN use the direct URL")
 	c.goalKafkaP99, c.goalDaprP99 = 25*time.Millisecond, 40*time.Millisecond
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err

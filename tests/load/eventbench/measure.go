@@ -20,8 +20,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/dapr"
+	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/outbox"
@@ -74,7 +76,7 @@ type arrival struct{ broker, consumer time.Time }
 type arrivalsKey struct{}
 
 // arrivals notes, by event id, when deliveries reached the consumer.
-func arrivals(ctx context.Context, ds ...consume.Delivery) context.Context {
+func arrivals(ctx context.Context, ds ...broker.Delivery) context.Context {
 	now := time.Now()
 	m := make(map[string]arrival, len(ds))
 	for _, d := range ds {
@@ -86,13 +88,13 @@ func arrivals(ctx context.Context, ds ...consume.Delivery) context.Context {
 }
 
 // process wraps the consumer's Process to note when each delivery arrived.
-func process(next func(context.Context, consume.Delivery) error) func(context.Context, consume.Delivery) error {
-	return func(ctx context.Context, d consume.Delivery) error { return next(arrivals(ctx, d), d) }
+func process(next func(context.Context, broker.Delivery) error) func(context.Context, broker.Delivery) error {
+	return func(ctx context.Context, d broker.Delivery) error { return next(arrivals(ctx, d), d) }
 }
 
 // processBatch is process for ProcessBatch, as the services consume Kafka.
-func processBatch(next func(context.Context, []consume.Delivery) (int, error)) func(context.Context, []consume.Delivery) (int, error) {
-	return func(ctx context.Context, ds []consume.Delivery) (int, error) { return next(arrivals(ctx, ds...), ds) }
+func processBatch(next func(context.Context, []broker.Delivery) (int, error)) func(context.Context, []broker.Delivery) (int, error) {
+	return func(ctx context.Context, ds []broker.Delivery) (int, error) { return next(arrivals(ctx, ds...), ds) }
 }
 
 func (c *collector) handle(ctx context.Context, _ pgx.Tx, e events.Event) error {
@@ -196,7 +198,11 @@ func measure(ctx context.Context, e *env, cfg config, kind string, progress func
 	var relayCancel context.CancelFunc
 	var relayDone chan struct{}
 	startRelay := func() error {
-		relay, err := outbox.NewRelay(e.pool, bus, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel, Log: log})
+		listen, err := database.ConnConfig(e.directURL)
+		if err != nil {
+			return err
+		}
+		relay, err := outbox.NewRelay(e.pool, bus, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel, ListenConfig: listen, Log: log})
 		if err != nil {
 			return err
 		}
@@ -452,7 +458,7 @@ func startDaprd(ctx context.Context, e *env, group string, progress func(string,
 		if s == nil {
 			// Not subscribed yet (or any more): list the subscription so
 			// daprd subscribes, and have deliveries retried.
-			s = &dapr.Subscriber{Topics: []string{events.TopicTaskEvents}, AppToken: d.appToken, Process: func(context.Context, consume.Delivery) error { return errors.New("not ready") }}
+			s = &dapr.Subscriber{Topics: []string{events.TopicTaskEvents}, AppToken: d.appToken, Process: func(context.Context, broker.Delivery) error { return errors.New("not ready") }}
 		}
 		s.ServeHTTP(w, r)
 	})}

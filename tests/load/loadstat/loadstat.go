@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -63,29 +62,6 @@ func (h *Histogram) Summary() Latency {
 // String formats the summary as "p50 / p95 / p99 / max ms (n)".
 func (l Latency) String() string {
 	return fmt.Sprintf("p50 %.2f / p95 %.2f / p99 %.2f / max %.2f ms (%s)", l.P50, l.P95, l.P99, l.Max, Thousands(l.Count))
-}
-
-// Recorder is a Histogram safe for concurrent use.
-type Recorder struct {
-	mu sync.Mutex
-	h  *Histogram
-}
-
-// NewRecorder returns an empty recorder.
-func NewRecorder() *Recorder { return &Recorder{h: NewHistogram()} }
-
-// Record adds one latency.
-func (r *Recorder) Record(d time.Duration) {
-	r.mu.Lock()
-	r.h.Record(d)
-	r.mu.Unlock()
-}
-
-// Summary summarizes what was recorded so far.
-func (r *Recorder) Summary() Latency {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.h.Summary()
 }
 
 // Thousands formats n with thousands separators.

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/pglocal"
 	"github.com/todo-platform/todo/services/realtime"
@@ -145,7 +146,7 @@ func (b *bench) setup(ctx context.Context) error {
 		b.users[i] = benchUser{id: id, token: tok}
 	}
 
-	b.broker, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(b.cfg.partitions), kafka.Topics()...)) //nolint:gosec // -partitions is small, checked positive
+	b.broker, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(b.cfg.partitions), events.Topics()...)) //nolint:gosec // -partitions is small, checked positive
 	if err != nil {
 		return fmt.Errorf("start kfake: %w", err)
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
-	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/task"
 )
 
@@ -233,5 +233,5 @@ func (b *bench) publishDirect(ctx context.Context, ui int, title string) (*sampl
 		return nil, err
 	}
 	s := b.track.add(title, time.Now(), b.expected(ui))
-	return s, b.prod.Publish(ctx, outbox.Publication{Topic: events.TopicTaskEvents, Key: u.id, Value: raw, EventID: e.ID()})
+	return s, b.prod.Publish(ctx, broker.Publication{Topic: events.TopicTaskEvents, Key: u.id, Value: raw, EventID: e.ID()})
 }

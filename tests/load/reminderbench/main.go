@@ -30,8 +30,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/todo-platform/todo/pkg/database"
-	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/pglocal"
+	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/services/notifier"
 )
 
@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer pool.Close()
 		f := notifier.NewFirer(pool, notifier.FirerConfig{
 			BatchSize: c.batch, Workers: c.workers, PollInterval: 10 * time.Second, Listen: true, Log: log.With("replica", r),
-			OutboxWaker: outbox.NewWaker(pool, notifier.OutboxChannel),
+			OutboxNotifier: pgnotify.NewNotifier(pool, notifier.OutboxChannel),
 		})
 		go func() { _ = f.Run(runCtx); done <- struct{}{} }()
 	}

@@ -18,6 +18,9 @@ import (
 // Group is recurring's consumer group.
 const Group = "recurring"
 
+// Topics are the topics recurring consumes.
+var Topics = []string{events.TopicTaskEvents}
+
 // ConsumedTable is recurring's table of consumed events (pkg/consume).
 const ConsumedTable = "recurring.consumed_events"
 
@@ -40,38 +43,50 @@ const (
 	insertOrdinal = `INSERT INTO recurring.occurrences (task_id, series_id, ordinal) VALUES ($1, $2, $3) ON CONFLICT (task_id) DO NOTHING`
 )
 
-// NewHandler returns recurring's event handler: on the completion of a
+// Querier reads the series progress; a *pgxpool.Pool is one.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// NewPrepare returns recurring's event handler: on the completion of a
 // recurring task it computes the series' next occurrence and has taskapi
-// create it. Within the consumer's transaction it records which occurrence
+// create it, then, in the consumer's transaction, records which occurrence
 // of its series each task is, for rules with COUNT.
 //
-// It never creates two successors of a task: taskapi keeps one successor per
-// task, so a redelivered completion, or a task completed, reopened and
-// completed again, gets the successor that exists.
-func NewHandler(api Occurrences, log *slog.Logger) consume.Handler {
+// The call to taskapi is made outside the transaction (consume.Prepare): a
+// transaction held open across HTTP calls would hold a database connection,
+// and its locks, for as long as taskapi takes. Effects stay exactly once:
+// taskapi keeps one successor per task, so a completion prepared twice (a
+// redelivery, a failed commit), or a task completed, reopened and completed
+// again, gets the successor that exists; the records commit with the
+// consumed event's, once.
+func NewPrepare(api Occurrences, db Querier, log *slog.Logger) consume.Prepare {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return func(ctx context.Context, tx pgx.Tx, e events.Event) error {
+	return func(ctx context.Context, e events.Event) (consume.Handler, error) {
 		if e.Type() != events.TypeTaskCompleted {
-			return nil
+			return nil, nil
 		}
 		s, err := events.TaskData(e)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if s.Recurrence == nil || s.SeriesID == nil {
-			return nil
+			return nil, nil
 		}
 		series := *s.SeriesID
 		log := log.With("event_id", e.ID(), "task_id", s.ID, "series_id", series)
 
-		ordinal, err := occurrenceOf(ctx, tx, s.ID, series)
+		ordinal, err := occurrenceOf(ctx, db, s.ID, series)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := tx.Exec(ctx, insertOrdinal, s.ID, series, ordinal); err != nil {
-			return fmt.Errorf("record occurrence %d of series %s: %w", ordinal, series, err)
+		record := func(ctx context.Context, tx pgx.Tx, task string, ordinal int) error {
+			if _, err := tx.Exec(ctx, insertOrdinal, task, series, ordinal); err != nil {
+				return fmt.Errorf("record occurrence %d of series %s: %w", ordinal, series, err)
+			}
+			return nil
 		}
 
 		completed := e.Time()
@@ -88,10 +103,10 @@ func NewHandler(api Occurrences, log *slog.Logger) consume.Handler {
 		next, err := recurrence.Next(s.Recurrence.Rule, s.Recurrence.Anchor, s.TimeZone, due, completed, ordinal)
 		if errors.Is(err, recurrence.ErrNoOccurrence) {
 			log.Info("series ended", "occurrences", ordinal)
-			return nil
+			return func(ctx context.Context, tx pgx.Tx, _ events.Event) error { return record(ctx, tx, s.ID, ordinal) }, nil
 		}
 		if err != nil {
-			return consume.Permanent(fmt.Errorf("next occurrence of task %s: %w", s.ID, err))
+			return nil, consume.Permanent(fmt.Errorf("next occurrence of task %s: %w", s.ID, err))
 		}
 
 		id, created, err := api.CreateOccurrence(ctx, s.ID, next)
@@ -99,26 +114,31 @@ func NewHandler(api Occurrences, log *slog.Logger) consume.Handler {
 		switch {
 		case errors.Is(err, ErrTaskGone), errors.Is(err, ErrNotRecurring):
 			log.Info("no next occurrence", "reason", err)
-			return nil
+			return func(ctx context.Context, tx pgx.Tx, _ events.Event) error { return record(ctx, tx, s.ID, ordinal) }, nil
 		case errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != http.StatusUnauthorized && se.Status != http.StatusForbidden && se.Status != http.StatusTooManyRequests:
-			return consume.Permanent(err)
+			return nil, consume.Permanent(err)
 		case err != nil:
 			// taskapi down, overloaded or refusing our token: retry until it
 			// answers, holding the partition back rather than losing the
 			// occurrence.
-			return consume.Transient(err)
+			return nil, consume.Transient(err)
 		}
-		if _, err := tx.Exec(ctx, insertOrdinal, id, series, ordinal+1); err != nil {
-			return fmt.Errorf("record occurrence %d of series %s: %w", ordinal+1, series, err)
-		}
-		log.Info("next occurrence", "next_task_id", id, "occurrence_at", next.UTC(), "created", created, "occurrence", ordinal+1)
-		return nil
+		return func(ctx context.Context, tx pgx.Tx, _ events.Event) error {
+			if err := record(ctx, tx, s.ID, ordinal); err != nil {
+				return err
+			}
+			if err := record(ctx, tx, id, ordinal+1); err != nil {
+				return err
+			}
+			log.Info("next occurrence", "next_task_id", id, "occurrence_at", next.UTC(), "created", created, "occurrence", ordinal+1)
+			return nil
+		}, nil
 	}
 }
 
 // occurrenceOf returns which occurrence of series task is: as recorded, or
 // 1 for the task that started the series, or one after the latest known.
-func occurrenceOf(ctx context.Context, tx pgx.Tx, task, series string) (int, error) {
+func occurrenceOf(ctx context.Context, tx Querier, task, series string) (int, error) {
 	var n int
 	err := tx.QueryRow(ctx, selectOrdinal, task).Scan(&n)
 	if err == nil {

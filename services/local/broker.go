@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/web"
 )
@@ -65,7 +66,7 @@ func startBroker(ctx context.Context, dataDir string, getenv func(string) string
 		c, err := kfake.NewCluster(
 			kfake.Ports(port),
 			kfake.DataDir(dir),
-			kfake.SeedTopics(localPartitions, kafka.Topics()...),
+			kfake.SeedTopics(localPartitions, events.Topics()...),
 			kfake.WithLogger(kfakeLogger{log}),
 		)
 		if err != nil {
@@ -81,7 +82,7 @@ func startBroker(ctx context.Context, dataDir string, getenv func(string) string
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(tctx, b.cfg, kafka.TopicSpec{Partitions: localPartitions}, kafka.Topics()...); err != nil {
+	if err := kafka.EnsureTopics(tctx, b.cfg, kafka.TopicSpec{Partitions: localPartitions}, events.Topics()...); err != nil {
 		b.close(say)
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/task"
@@ -85,8 +86,8 @@ func (h *Events) Handle(ctx context.Context, tx pgx.Tx, e events.Event) error {
 // Process wraps a consumer's Process: after a delivery is committed, it
 // wakes the firing loop when the schedule changed and the delivery worker
 // when deliveries were queued.
-func (h *Events) Process(process func(context.Context, consume.Delivery) error, wakeSchedule, wakeDeliveries func()) func(context.Context, consume.Delivery) error {
-	return func(ctx context.Context, d consume.Delivery) error {
+func (h *Events) Process(process func(context.Context, broker.Delivery) error, wakeSchedule, wakeDeliveries func()) func(context.Context, broker.Delivery) error {
+	return func(ctx context.Context, d broker.Delivery) error {
 		w := &wakes{}
 		err := process(context.WithValue(ctx, wakesKey{}, w), d)
 		w.wake(wakeSchedule, wakeDeliveries)
@@ -96,8 +97,8 @@ func (h *Events) Process(process func(context.Context, consume.Delivery) error, 
 
 // ProcessBatch is Process for batches (consume.Consumer.ProcessBatch): it
 // wakes the firing loop and the delivery worker after the batch's commit.
-func (h *Events) ProcessBatch(process func(context.Context, []consume.Delivery) (int, error), wakeSchedule, wakeDeliveries func()) func(context.Context, []consume.Delivery) (int, error) {
-	return func(ctx context.Context, ds []consume.Delivery) (int, error) {
+func (h *Events) ProcessBatch(process func(context.Context, []broker.Delivery) (int, error), wakeSchedule, wakeDeliveries func()) func(context.Context, []broker.Delivery) (int, error) {
+	return func(ctx context.Context, ds []broker.Delivery) (int, error) {
 		w := &wakes{}
 		n, err := process(context.WithValue(ctx, wakesKey{}, w), ds)
 		w.wake(wakeSchedule, wakeDeliveries)

@@ -1,0 +1,13 @@
+package audit
+
+import (
+	"embed"
+
+	"github.com/todo-platform/todo/pkg/database"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations are audit's schema: the entries and its table of consumed events.
+var Migrations = database.Embedded("audit", migrationFiles, "migrations")

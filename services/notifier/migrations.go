@@ -1,0 +1,15 @@
+package notifier
+
+import (
+	"embed"
+
+	"github.com/todo-platform/todo/pkg/database"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations are the notifier's schema: the reminder schedule, its outbox,
+// its table of consumed events, the inbox, the settings, the webhooks and
+// the deliveries.
+var Migrations = database.Embedded("notifier", migrationFiles, "migrations")
