@@ -93,6 +93,17 @@ func Assemble(ctx context.Context, binary, service, base, platform string) (v1.I
 	if err != nil {
 		return nil, err
 	}
+	return runAs(img, platform, BinDir+"/"+service, map[string]string{
+		"org.opencontainers.image.title":  service,
+		"org.opencontainers.image.vendor": "todo-platform",
+	}, "8080/tcp")
+}
+
+// runAs sets the image's configuration: the platform, the fixed timestamps,
+// entrypoint as NonRoot from /, the PATH and CA bundle, labels and exposed
+// ports.
+func runAs(img v1.Image, platform, entrypoint string, labels map[string]string, ports ...string) (v1.Image, error) {
+	goos, goarch, _ := strings.Cut(platform, "/")
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return nil, err
@@ -101,16 +112,18 @@ func Assemble(ctx context.Context, binary, service, base, platform string) (v1.I
 	cf.OS, cf.Architecture = goos, goarch
 	cf.Created = v1.Time{Time: epoch}
 	cf.Author = "todo"
-	cf.Config.Entrypoint = []string{BinDir + "/" + service}
+	cf.Config.Entrypoint = []string{entrypoint}
 	cf.Config.Cmd = nil
 	cf.Config.User = fmt.Sprintf("%d:%d", NonRoot, NonRoot)
 	cf.Config.WorkingDir = "/"
 	cf.Config.Env = []string{"PATH=" + BinDir + ":/usr/bin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
-	cf.Config.ExposedPorts = map[string]struct{}{"8080/tcp": {}}
-	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.title":  service,
-		"org.opencontainers.image.vendor": "todo-platform",
+	if len(ports) > 0 {
+		cf.Config.ExposedPorts = map[string]struct{}{}
+		for _, p := range ports {
+			cf.Config.ExposedPorts[p] = struct{}{}
+		}
 	}
+	cf.Config.Labels = labels
 	return mutate.ConfigFile(img, cf)
 }
 
@@ -248,19 +261,5 @@ func AssembleAt(ctx context.Context, binary, path, title, platform string) (v1.I
 	if err != nil {
 		return nil, err
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = goos, goarch
-	cf.Created = v1.Time{Time: epoch}
-	cf.Author = "todo"
-	cf.Config.Entrypoint = []string{path}
-	cf.Config.Cmd = nil
-	cf.Config.User = fmt.Sprintf("%d:%d", NonRoot, NonRoot)
-	cf.Config.WorkingDir = "/"
-	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
-	cf.Config.Labels = map[string]string{"org.opencontainers.image.title": title}
-	return mutate.ConfigFile(img, cf)
+	return runAs(img, platform, path, map[string]string{"org.opencontainers.image.title": title})
 }

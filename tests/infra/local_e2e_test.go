@@ -19,10 +19,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
 	"github.com/todo-platform/todo/infra/apps"
-	"github.com/todo-platform/todo/infra/platform"
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/tests/cluster"
-	"github.com/todo-platform/todo/tests/toolchain"
 )
 
 // localPassphrase is the published passphrase of the local stack's
@@ -40,14 +38,6 @@ const localPassphrase = "todo-local-dev"
 // changes nothing; destroy leaves the namespace empty; stopping the cluster
 // leaves nothing on the machine.
 func TestLocalStack(t *testing.T) {
-	pulumiBin, err := toolchain.Path(toolchain.Pulumi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plugin, err := toolchain.Path(toolchain.PulumiKubernetes)
-	if err != nil {
-		t.Fatal(err)
-	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
@@ -76,28 +66,7 @@ func TestLocalStack(t *testing.T) {
 	figures := &report{}
 	figures.add("cluster start to node Ready and DNS up", time.Since(started))
 
-	work := t.TempDir()
-	copyFile(t, filepath.Join(root, "Pulumi.yaml"), filepath.Join(work, "Pulumi.yaml"))
-	copyFile(t, filepath.Join(root, "stacks", "Pulumi.local.yaml"), filepath.Join(work, "stacks", "Pulumi.local.yaml"))
-	if err := os.Mkdir(filepath.Join(work, "infra"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"PULUMI_BACKEND_URL":       "file://" + filepath.ToSlash(t.TempDir()),
-		"PULUMI_CONFIG_PASSPHRASE": localPassphrase,
-		"PULUMI_SKIP_UPDATE_CHECK": "true",
-		"PULUMI_HOME":              t.TempDir(),
-		"PATH":                     filepath.Dir(plugin) + string(os.PathListSeparator) + os.Getenv("PATH"),
-	}
-	cli, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: filepath.Dir(filepath.Dir(pulumiBin)), SkipVersionCheck: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack, err := auto.UpsertStackInlineSource(ctx, "local", "todo", platform.Program,
-		auto.WorkDir(work), auto.EnvVars(env), auto.Pulumi(cli), auto.SecretsProvider("passphrase"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	stack := engineStack(t, ctx, root, "local", localPassphrase)
 	// The only differences from `make cluster && make deploy STACK=local`:
 	// the cluster's state folder is the test's, and the sources are the
 	// checkout's (the stack runs from a copy of the project files).

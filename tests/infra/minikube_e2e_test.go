@@ -43,14 +43,6 @@ const devPassphrase = "todo-minikube-dev"
 // nothing waits for readiness: skipAwait). It previews, deploys, checks the
 // objects in the API server and deploys again, expecting no changes.
 func TestMinikubeStack(t *testing.T) {
-	pulumiBin, err := toolchain.Path(toolchain.Pulumi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plugin, err := toolchain.Path(toolchain.PulumiKubernetes)
-	if err != nil {
-		t.Fatal(err)
-	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
@@ -62,37 +54,9 @@ func TestMinikubeStack(t *testing.T) {
 	t.Logf("kube-apiserver up in %s", time.Since(started).Round(time.Millisecond))
 	api := newKubeClient(t, kubeconfig)
 
-	// The project and the stack settings, copied: the test's config
-	// changes must not touch the checkout.
-	work := t.TempDir()
-	copyFile(t, filepath.Join(root, "Pulumi.yaml"), filepath.Join(work, "Pulumi.yaml"))
-	copyFile(t, filepath.Join(root, "stacks", "Pulumi.minikube.yaml"), filepath.Join(work, "stacks", "Pulumi.minikube.yaml"))
-	// Pulumi.yaml's main (the program's directory) must exist, although the
-	// program runs in this process.
-	if err := os.Mkdir(filepath.Join(work, "infra"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-
-	state := t.TempDir()
-	env := map[string]string{
-		"PULUMI_BACKEND_URL":       "file://" + filepath.ToSlash(state),
-		"PULUMI_CONFIG_PASSPHRASE": devPassphrase,
-		"PULUMI_SKIP_UPDATE_CHECK": "true",
-		"PULUMI_HOME":              t.TempDir(),
-		// The Kubernetes provider is found on PATH (an "ambient" plugin).
-		"PATH": filepath.Dir(plugin) + string(os.PathListSeparator) + os.Getenv("PATH"),
-	}
-	cli, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: filepath.Dir(filepath.Dir(pulumiBin)), SkipVersionCheck: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	stack, err := auto.UpsertStackInlineSource(ctx, "minikube", "todo", platform.Program,
-		auto.WorkDir(work), auto.EnvVars(env), auto.Pulumi(cli), auto.SecretsProvider("passphrase"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	stack := engineStack(t, ctx, root, "minikube", devPassphrase)
 
 	// What differs from a laptop with minikube: the cluster is the test's
 	// API server, nothing waits for pods, the charts come from disk, and the
@@ -471,4 +435,47 @@ func (l *engineLog) tail() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return fmt.Sprintf("last engine output:\n%s", strings.Join(l.last, "\n"))
+}
+
+// engineStack makes the real Pulumi engine (the CLI and the Kubernetes
+// provider from the tools cache) run platform.Program for a stack through
+// the Automation API: a local file backend, the passphrase secrets provider,
+// and copies of Pulumi.yaml and the stack file, so that the test's config
+// changes never touch the checkout.
+func engineStack(t *testing.T, ctx context.Context, root, name, passphrase string) auto.Stack {
+	t.Helper()
+	pulumiBin, err := toolchain.Path(toolchain.Pulumi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugin, err := toolchain.Path(toolchain.PulumiKubernetes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	copyFile(t, filepath.Join(root, "Pulumi.yaml"), filepath.Join(work, "Pulumi.yaml"))
+	copyFile(t, filepath.Join(root, "stacks", "Pulumi."+name+".yaml"), filepath.Join(work, "stacks", "Pulumi."+name+".yaml"))
+	// Pulumi.yaml's main (the program's directory) must exist, although the
+	// program runs in this process.
+	if err := os.Mkdir(filepath.Join(work, "infra"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"PULUMI_BACKEND_URL":       "file://" + filepath.ToSlash(t.TempDir()),
+		"PULUMI_CONFIG_PASSPHRASE": passphrase,
+		"PULUMI_SKIP_UPDATE_CHECK": "true",
+		"PULUMI_HOME":              t.TempDir(),
+		// The Kubernetes provider is found on PATH (an "ambient" plugin).
+		"PATH": filepath.Dir(plugin) + string(os.PathListSeparator) + os.Getenv("PATH"),
+	}
+	cli, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: filepath.Dir(filepath.Dir(pulumiBin)), SkipVersionCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack, err := auto.UpsertStackInlineSource(ctx, name, "todo", platform.Program,
+		auto.WorkDir(work), auto.EnvVars(env), auto.Pulumi(cli), auto.SecretsProvider("passphrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stack
 }
