@@ -110,6 +110,12 @@ cluster-down: ## Stop the local cluster and remove everything it added to the ma
 
 ##@ Helpers
 
+# APT_INSTALL installs Debian packages, as root or through sudo; it fails
+# (for the caller to say what to do instead) where neither can.
+APT_INSTALL = { { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt=(); } || \
+	{ command -v sudo >/dev/null && command -v apt-get >/dev/null && apt=(sudo); }; } && \
+	"$${apt[@]}" apt-get update -qq && "$${apt[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+
 .PHONY: node-bin
 node-bin: ## Install what a Kubernetes node needs when missing (Debian: containerd, runc, CNI plugins, iptables, conntrack)
 	@missing=""; for c in containerd containerd-shim-runc-v2 runc iptables conntrack ip; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
@@ -117,52 +123,28 @@ node-bin: ## Install what a Kubernetes node needs when missing (Debian: containe
 	if [ -n "$$missing" ]; then \
 		echo "node packages missing ($$missing): installing containerd runc containernetworking-plugins iptables conntrack iproute2"; \
 		pkgs="containerd runc containernetworking-plugins iptables conntrack iproute2"; \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
-		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
-			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
-		else \
-			echo "cannot install them here: install $$pkgs" >&2; exit 1; \
-		fi; \
+		$(APT_INSTALL) $$pkgs >/dev/null || { echo "cannot install them here: install $$pkgs" >&2; exit 1; }; \
 	fi
 
 .PHONY: postgres-bin
 postgres-bin: ## Install the PostgreSQL server binaries when missing (Debian), unless DATABASE_URL is set
 	@if [ -z "$$DATABASE_URL$$TEST_DATABASE_URL" ] && ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "PostgreSQL server binaries not found: installing the Debian package postgresql"; \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
-			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-		else \
-			echo "cannot install PostgreSQL here: install its server (initdb, pg_ctl) or set DATABASE_URL / TEST_DATABASE_URL" >&2; exit 1; \
-		fi; \
+		$(APT_INSTALL) postgresql >/dev/null || { echo "cannot install PostgreSQL here: install its server (initdb, pg_ctl) or set DATABASE_URL / TEST_DATABASE_URL" >&2; exit 1; }; \
 	fi
 
 .PHONY: pgbouncer-bin
 pgbouncer-bin: ## Install PgBouncer when missing (Debian): the tests put it in front of PostgreSQL as production's pooler
 	@if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ] && [ -z "$$PGBOUNCER" ]; then \
 		echo "PgBouncer not found: installing the Debian package pgbouncer"; \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
-		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
-			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
-		else \
-			echo "cannot install PgBouncer here: install it or set PGBOUNCER to its path" >&2; exit 1; \
-		fi; \
+		$(APT_INSTALL) pgbouncer >/dev/null || { echo "cannot install PgBouncer here: install it or set PGBOUNCER to its path" >&2; exit 1; }; \
 	fi
 
 .PHONY: chromium-bin
 chromium-bin: ## Install Chromium for the browser tests when missing (Debian)
 	@if ! command -v chromium >/dev/null 2>&1 && [ -z "$$CHROMIUM" ]; then \
 		echo "Chromium not found: installing the Debian package chromium"; \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
-			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		else \
-			echo "cannot install Chromium here: install it or set CHROMIUM to its path" >&2; exit 1; \
-		fi; \
+		$(APT_INSTALL) chromium >/dev/null || { echo "cannot install Chromium here: install it or set CHROMIUM to its path" >&2; exit 1; }; \
 	fi
 
 FUZZTIME ?= 25s
