@@ -6,6 +6,7 @@
 package dapr
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,8 @@ const (
 	StateStore      = "statestore"
 	SecretStore     = "secretstore"
 	Resiliency      = "todo"
+	// SystemConfig is the control plane's Configuration.
+	SystemConfig = "daprsystem"
 )
 
 // API versions of the Dapr resources.
@@ -84,6 +87,37 @@ func NewControlPlane(ctx *pulumi.Context, name string, args *ControlPlaneArgs, o
 		return nil, err
 	}
 	cp.Namespace = ns.Metadata.Name().Elem()
+	// The control plane's own Configuration, which the operator, sentry
+	// and injector read when they start, and exit without. The chart
+	// renders it too, but the Helm chart resource hands its objects to the
+	// engine in an order of kinds that puts this custom resource after the
+	// Deployments and Services, whose creation waits for Ready pods: with
+	// the engine's default parallelism (4 operations per core), those
+	// waits can take every slot while the pods wait for the Configuration.
+	// So the program creates it, beside the chart (the provider retries
+	// while the chart's CRD is not there yet), and the chart's workloads
+	// depend on it.
+	sysConfig, err := apiextensions.NewCustomResource(ctx, name+"-system-config", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String(ComponentAPIVersion),
+		Kind:       pulumi.String("Configuration"),
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:      pulumi.String(SystemConfig),
+			Namespace: cp.Namespace,
+			Labels:    kube.Labels("dapr", "control-plane"),
+		},
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+			"mtls": pulumi.Map{
+				"enabled":                 pulumi.Bool(true),
+				"workloadCertTTL":         pulumi.String("24h"),
+				"allowedClockSkew":        pulumi.String("15m"),
+				"controlPlaneTrustDomain": pulumi.String("cluster.local"),
+				"sentryAddress":           pulumi.Sprintf("dapr-sentry.%s.svc.cluster.local:443", cp.Namespace),
+			},
+		}},
+	}, pulumi.Parent(cp), pulumi.Provider(args.Provider))
+	if err != nil {
+		return nil, err
+	}
 	perComponent := pulumi.Map{"logLevel": pulumi.String(args.LogLevel)}
 	tag := args.Tag
 	if tag == "" {
@@ -108,16 +142,31 @@ func NewControlPlane(ctx *pulumi.Context, name string, args *ControlPlaneArgs, o
 			"dapr_scheduler":        perComponent,
 			"dapr_sentry":           perComponent,
 			"dapr_sidecar_injector": perComponent,
+			// created above
+			"dapr_config": pulumi.Map{"dapr_config_chart_included": pulumi.Bool(false)},
 		},
-	}, pulumi.Parent(cp), pulumi.Providers(args.Provider))
+	}, pulumi.Parent(cp), pulumi.Providers(args.Provider), pulumi.Transforms([]pulumi.ResourceTransform{DependOn(sysConfig)}))
 	if err != nil {
 		return nil, err
 	}
-	cp.Stage = []pulumi.Resource{ns, chart}
+	cp.Stage = []pulumi.Resource{ns, sysConfig, chart}
 	if err := ctx.RegisterResourceOutputs(cp, pulumi.Map{"namespace": cp.Namespace}); err != nil {
 		return nil, err
 	}
 	return cp, nil
+}
+
+// DependOn makes the chart's workloads (Deployments and StatefulSets)
+// depend on the control plane's Configuration.
+func DependOn(config pulumi.Resource) pulumi.ResourceTransform {
+	return func(_ context.Context, args *pulumi.ResourceTransformArgs) *pulumi.ResourceTransformResult {
+		if args.Type != "kubernetes:apps/v1:Deployment" && args.Type != "kubernetes:apps/v1:StatefulSet" {
+			return nil
+		}
+		opts := args.Opts
+		opts.DependsOn = append(slices.Clone(opts.DependsOn), config)
+		return &pulumi.ResourceTransformResult{Props: args.Props, Opts: opts}
+	}
 }
 
 // ComponentsArgs configures NewComponents.

@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"github.com/todo-platform/todo/infra/apps"
+	"github.com/todo-platform/todo/infra/dapr"
 	"github.com/todo-platform/todo/infra/kafka"
 )
 
@@ -379,6 +380,9 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 			if !ok {
 				continue
 			}
+			if r.Type == "kubernetes:dapr.io/v1alpha1:Configuration" && str(dig(r.obj(), "metadata", "name")) == dapr.SystemConfig {
+				continue // the control plane's own: checked in "dapr"
+			}
 			crs++
 			chart := charts[owner]
 			if chart == nil {
@@ -417,6 +421,30 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 			}
 			if got := dig(chart.obj(), append([]string{"values"}, strings.Split(path, ".")...)...); got != want {
 				t.Errorf("dapr chart value %s = %v, want %v", path, got, want)
+			}
+		}
+		// The control plane's Configuration is the program's, made beside
+		// the chart (whose workloads depend on it: dapr.DependOn), in the
+		// control plane's namespace; the chart must not render its own.
+		var sysConfigs []*record
+		for _, r := range byType["kubernetes:dapr.io/v1alpha1:Configuration"] {
+			if str(dig(r.obj(), "metadata", "name")) == dapr.SystemConfig {
+				sysConfigs = append(sysConfigs, r)
+			}
+		}
+		if len(sysConfigs) != 1 {
+			t.Fatalf("%d %s Configurations, want 1", len(sysConfigs), dapr.SystemConfig)
+		}
+		sc := sysConfigs[0].obj()
+		if ns := str(dig(sc, "metadata", "namespace")); ns != "dapr-system" {
+			t.Errorf("%s in namespace %q, want dapr-system", dapr.SystemConfig, ns)
+		}
+		if dig(sc, "spec", "mtls", "enabled") != true || str(dig(sc, "spec", "mtls", "sentryAddress")) != "dapr-sentry.dapr-system.svc.cluster.local:443" {
+			t.Errorf("%s mtls = %v", dapr.SystemConfig, dig(sc, "spec", "mtls"))
+		}
+		for _, c := range byType["kubernetes:helm.sh/v4:Chart"] {
+			if c.Name == "dapr" && dig(c.obj(), "values", "dapr_config", "dapr_config_chart_included") != false {
+				t.Error("the Dapr chart renders its own daprsystem Configuration too")
 			}
 		}
 		pubsub := comps["pubsub"]
