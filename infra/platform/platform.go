@@ -88,17 +88,15 @@ func Deploy(ctx *pulumi.Context) (Outputs, error) {
 			return nil, err
 		}
 		comps, err := dapr.NewComponents(ctx, "dapr", &dapr.ComponentsArgs{
-			Namespace:      ns.Name,
-			ControlPlane:   cp,
-			Kafka:          events,
-			DatabaseSecret: db.Secret,
-			DatabaseKey:    database.KeyURL,
-			Services:       apps.Names(),
-			Broadcast:      apps.Broadcaster(),
-			Subscriptions:  apps.Subscriptions(),
-			Declarative:    cfg.Dapr.DeclarativeSubscriptions,
-			Route:          cfg.Dapr.SubscriptionRoute,
-			Provider:       k8s,
+			Namespace:     ns.Name,
+			ControlPlane:  cp,
+			Kafka:         events,
+			Services:      apps.Names(),
+			Broadcast:     apps.Broadcaster(),
+			Subscriptions: apps.Subscriptions(),
+			Declarative:   cfg.Dapr.DeclarativeSubscriptions,
+			Route:         cfg.Dapr.SubscriptionRoute,
+			Provider:      k8s,
 		})
 		if err != nil {
 			return nil, err
