@@ -333,6 +333,10 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		if len(ings) != 1 {
 			t.Fatalf("%d Ingresses, want 1", len(ings))
 		}
+		wantURL := map[string]string{"aks": "https://todo.example.com/", "gke": "http://todo.example.com/", "minikube": ""}
+		if want, ok := wantURL[e.stack]; ok && res.outputs["url"] != want {
+			t.Errorf("url output %v, want %q", res.outputs["url"], want)
+		}
 		o := ings[0].obj()
 		className, hasClassName := asMap(dig(o, "spec"))["ingressClassName"]
 		annotation := str(dig(o, "metadata", "annotations", "kubernetes.io/ingress.class"))
