@@ -39,6 +39,11 @@ const (
 	kafkaCADir = "/etc/todo/kafka-ca"
 )
 
+// APIServerPorts are the ports a Kubernetes API server listens on, which
+// the Dapr sidecars reach (the secret store, the operator's watch): 443
+// (managed clouds), 6443 (kubeadm, the local cluster) and 8443 (minikube).
+var APIServerPorts = []int{443, 6443, 8443}
+
 // ServicesArgs configures NewServices.
 type ServicesArgs struct {
 	Config    *config.Config
@@ -219,7 +224,9 @@ func NewServices(ctx *pulumi.Context, name string, args *ServicesArgs, opts ...p
 		}
 		if daprOn {
 			wa.Dapr = &DaprSidecar{LogLevel: cfg.Dapr.LogLevel}
-			wa.ReadableSecrets = []string{kafka.SecretName, database.SecretName}
+			// The pub/sub components' Kafka credentials, through the
+			// Kubernetes secret store; nothing else (no state store).
+			wa.ReadableSecrets = []string{kafka.SecretName}
 		}
 		w, err := NewWorkload(ctx, name+"-"+svc.Name, wa, pulumi.Parent(s), pulumi.DependsOn(secretDeps))
 		if err != nil {
@@ -434,7 +441,7 @@ func egressRules(cfg *config.Config, svc Service, k *kafka.Kafka, daprOn bool) n
 		rules = append(rules, &networkingv1.NetworkPolicyEgressRuleArgs{
 			To: networkingv1.NetworkPolicyPeerArray{namespacePeer(cfg.Dapr.Namespace)},
 		})
-		api := &networkingv1.NetworkPolicyEgressRuleArgs{Ports: tcpPorts(443, 6443)}
+		api := &networkingv1.NetworkPolicyEgressRuleArgs{Ports: tcpPorts(APIServerPorts...)}
 		if len(cfg.Network.APIServerCIDRs) > 0 {
 			var to networkingv1.NetworkPolicyPeerArray
 			for _, cidr := range cfg.Network.APIServerCIDRs {
@@ -497,9 +504,13 @@ func newIngress(ctx *pulumi.Context, name string, cfg *config.Config, namespace 
 	if ic.ClusterIssuer != "" {
 		annotations["cert-manager.io/cluster-issuer"] = pulumi.String(ic.ClusterIssuer)
 	}
-	spec := &networkingv1.IngressSpecArgs{
-		IngressClassName: pulumi.String(ic.ClassName),
-		Rules:            networkingv1.IngressRuleArray{rule},
+	spec := &networkingv1.IngressSpecArgs{Rules: networkingv1.IngressRuleArray{rule}}
+	if AnnotatedClass(ic.ClassName) {
+		// GKE's Ingress controller ignores spec.ingressClassName: it acts
+		// on the annotation only (or on an Ingress with no class at all).
+		annotations["kubernetes.io/ingress.class"] = pulumi.String(ic.ClassName)
+	} else {
+		spec.IngressClassName = pulumi.String(ic.ClassName)
 	}
 	if ic.TLSSecretName != "" {
 		spec.Tls = networkingv1.IngressTLSArray{&networkingv1.IngressTLSArgs{
@@ -516,6 +527,14 @@ func newIngress(ctx *pulumi.Context, name string, cfg *config.Config, namespace 
 		},
 		Spec: spec,
 	}, opts...)
+}
+
+// AnnotatedClass reports whether an Ingress class is chosen with the
+// kubernetes.io/ingress.class annotation instead of spec.ingressClassName:
+// GKE's classes gce (external Application Load Balancer) and gce-internal,
+// which the GKE Ingress controller only recognises in the annotation.
+func AnnotatedClass(className string) bool {
+	return className == "gce" || className == "gce-internal"
 }
 
 // derivedToken derives the token called label from the internal token

@@ -19,6 +19,16 @@ import (
 // acrPullRole is the built-in AcrPull role definition.
 const acrPullRole = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 
+// The node counts of the autoscaled pools belong to the cluster autoscaler
+// once the pools exist: count is only their initial size. Without ignoring
+// it, an up after a refresh would try to scale the pool back by hand, which
+// AKS refuses ("Cannot manually scale AgentPool ... with cluster autoscaler
+// enabled").
+var (
+	AKSIgnoredChanges     = []string{"agentPoolProfiles[0].count"}
+	AKSPoolIgnoredChanges = []string{"count"}
+)
+
 // aks creates a resource group, an AKS cluster with an autoscaling system
 // pool and a user pool (Azure CNI overlay with Cilium, so NetworkPolicies are
 // enforced), a container registry the kubelets may pull from, and reads the
@@ -90,7 +100,7 @@ func (c *Cluster) aks(ctx *pulumi.Context, name string, cfg *config.Config) erro
 		},
 		OidcIssuerProfile: &containerservice.ManagedClusterOIDCIssuerProfileArgs{Enabled: pulumi.Bool(true)},
 		Tags:              tags,
-	}, parent)
+	}, parent, pulumi.IgnoreChanges(AKSIgnoredChanges))
 	if err != nil {
 		return err
 	}
@@ -109,7 +119,7 @@ func (c *Cluster) aks(ctx *pulumi.Context, name string, cfg *config.Config) erro
 		MinCount:          pulumi.Int(pool.MinCount),
 		MaxCount:          pulumi.Int(pool.MaxCount),
 		Count:             pulumi.Int(pool.MinCount),
-	}, parent); err != nil {
+	}, parent, pulumi.IgnoreChanges(AKSPoolIgnoredChanges)); err != nil {
 		return err
 	}
 

@@ -1,8 +1,10 @@
 // Package dapr installs the Dapr control plane (the operator stage: chart,
 // CRDs, sidecar injector) and the platform's Dapr resources, which depend on
-// that stage explicitly: the Kafka pub/sub components, the PostgreSQL state
-// store, the Kubernetes secret store, a Resiliency policy and, optionally,
-// declarative Subscriptions (the services also subscribe programmatically).
+// that stage explicitly: the Kafka pub/sub components, the Kubernetes secret
+// store, a Resiliency policy and, optionally, declarative Subscriptions (the
+// services also subscribe programmatically). There is no state store: no
+// service uses Dapr's state API, and every sidecar would have to initialise
+// one at start.
 package dapr
 
 import (
@@ -29,7 +31,6 @@ import (
 const (
 	PubSub          = "pubsub"
 	BroadcastPubSub = "pubsub-realtime"
-	StateStore      = "statestore"
 	SecretStore     = "secretstore"
 	Resiliency      = "todo"
 	// SystemConfig is the control plane's Configuration.
@@ -176,15 +177,13 @@ type ComponentsArgs struct {
 	// ControlPlane is the stage every Dapr resource depends on.
 	ControlPlane *ControlPlane
 	Kafka        *kafka.Kafka
-	// DatabaseSecret holds the state store's connection string (key url).
-	DatabaseSecret pulumi.StringInput
-	DatabaseKey    string
 	// Broadcast is the service with a consumer group per pod (realtime);
 	// the other Services share PubSub.
 	Services  []string
 	Broadcast string
 	// Subscriptions are the topics each service consumes; with
-	// Declarative, each becomes a Subscription with a dead-letter topic.
+	// Declarative, each becomes a Subscription (without a dead-letter
+	// topic: the services dead-letter to <topic>.dlq themselves).
 	Subscriptions map[string][]string
 	Declarative   bool
 	Route         string // {topic} is replaced
@@ -267,14 +266,6 @@ func NewComponents(ctx *pulumi.Context, name string, args *ComponentsArgs, opts 
 			return nil, err
 		}
 	}
-	if err := component(StateStore, "state.postgresql", "v2", pulumi.Array{
-		secretItem("connectionString", args.DatabaseSecret, args.DatabaseKey),
-		item("tablePrefix", "dapr_"),
-		item("timeout", "20s"),
-	}, args.Services); err != nil {
-		return nil, err
-	}
-
 	if err := cr(name+"-resiliency", ComponentAPIVersion, "Resiliency", Resiliency, resiliencySpec(), args.Services, false); err != nil {
 		return nil, err
 	}
@@ -354,6 +345,9 @@ func kafkaMetadata(k *kafka.Kafka, consumerGroup string) pulumi.Array {
 	if consumerGroup != "" {
 		md = append(md, item("consumerGroup", consumerGroup))
 	}
+	if k.ProtocolVersion != "" {
+		md = append(md, item("version", k.ProtocolVersion))
+	}
 	if k.SASLMechanism == "" {
 		md = append(md, item("authType", "none"))
 	} else {
@@ -371,8 +365,9 @@ func kafkaMetadata(k *kafka.Kafka, consumerGroup string) pulumi.Array {
 }
 
 // resiliencySpec retries pub/sub deliveries with backoff and opens a circuit
-// when a consumer keeps failing, so a bad message reaches the dead-letter
-// topic instead of blocking its partition.
+// when a consumer keeps failing. Dead letters are the services' own work:
+// their consume runtime sends a message that keeps failing to <topic>.dlq
+// after its bounded retries; no Subscription names a deadLetterTopic.
 func resiliencySpec() pulumi.Map {
 	target := func(policies map[string]string) pulumi.Map {
 		m := pulumi.Map{}

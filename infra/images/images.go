@@ -165,7 +165,10 @@ func pushed(ctx *pulumi.Context, args *ImagesArgs, repo, service string, img v1.
 	if pass == nil {
 		pass = pulumi.String("")
 	}
-	return pulumi.All(args.Registry, user, pass).ApplyTWithContext(ctx.Context(), func(c context.Context, v []any) (string, error) {
+	// The reference holds no credential: keep it plain even though the
+	// password is secret (which taints every output computed with it), so
+	// that diffs and outputs show the images.
+	ref := pulumi.All(args.Registry, user, pass).ApplyTWithContext(ctx.Context(), func(c context.Context, v []any) (string, error) {
 		registry, u, p := v[0].(string), v[1].(string), v[2].(string)
 		repository := strings.TrimSuffix(registry, "/") + "/" + repo + "/" + service
 		if publish {
@@ -189,6 +192,7 @@ func pushed(ctx *pulumi.Context, args *ImagesArgs, repo, service string, img v1.
 		}
 		return repository + "@" + digest, nil
 	}).(pulumi.StringOutput)
+	return pulumi.Unsecret(ref).(pulumi.StringOutput)
 }
 
 // writeLayout writes (or replaces) the image in an OCI image layout,

@@ -5,6 +5,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+// EventHubsProtocolVersion is the Kafka protocol version Event Hubs'
+// Kafka endpoint needs its clients to announce (Dapr's pubsub.kafka
+// component documentation: "version: 1.0.0" for Azure Event Hubs).
+const EventHubsProtocolVersion = "1.0.0"
+
 // eventHubs uses an Event Hubs namespace (Standard or Premium, which speak
 // the Kafka protocol on port 9093) with one event hub per topic. The services
 // authenticate with SASL PLAIN: the user is "$ConnectionString" and the
@@ -64,6 +69,7 @@ func (k *Kafka) eventHubs(ctx *pulumi.Context, name string, args *KafkaArgs) err
 	k.Brokers = pulumi.Sprintf("%s.servicebus.windows.net:9093", ns.Name)
 	k.TLS = true
 	k.SASLMechanism = "PLAIN"
+	k.ProtocolVersion = EventHubsProtocolVersion
 	k.username = pulumi.String("$ConnectionString").ToStringOutput()
 	k.password = pulumi.ToSecret(keys.PrimaryConnectionString()).(pulumi.StringOutput)
 	k.Ports = pulumi.IntArray{pulumi.Int(9093)}.ToIntArrayOutput()

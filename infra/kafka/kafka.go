@@ -63,6 +63,10 @@ type Kafka struct {
 	Namespace string
 	// Partitions of every topic.
 	Partitions map[string]int
+	// ProtocolVersion is the Kafka protocol version clients must announce
+	// ("" = the client's default): Azure Event Hubs needs 1.0.0 (Dapr's
+	// pubsub.kafka "version"; with its default 2.0.0 fetches end in EOF).
+	ProtocolVersion string
 
 	username, password, ca pulumi.StringOutput
 }

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -13,8 +14,29 @@ import (
 	"github.com/todo-platform/todo/infra/kube"
 )
 
-// StrimziAPIVersion is the API version of the Strimzi custom resources.
-const StrimziAPIVersion = "kafka.strimzi.io/v1beta2"
+// StrimziAPIVersion is the API version of the Strimzi custom resources for
+// a Strimzi chart version: kafka.strimzi.io/v1 from 0.49 (which introduced
+// it; 1.0 serves nothing else), v1beta2 before (the only version the 0.48
+// CRDs serve). A chart from a path, without a version, gets v1beta2.
+func StrimziAPIVersion(chartVersion string) string {
+	major, minor, ok := majorMinor(chartVersion)
+	if ok && (major > 0 || minor >= 49) {
+		return "kafka.strimzi.io/v1"
+	}
+	return "kafka.strimzi.io/v1beta2"
+}
+
+// majorMinor parses the start of a version such as 0.48.0.
+func majorMinor(v string) (major, minor int, ok bool) {
+	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
+	if len(parts) < 2 {
+		return 0, 0, false
+	}
+	var err1, err2 error
+	major, err1 = strconv.Atoi(parts[0])
+	minor, err2 = strconv.Atoi(parts[1])
+	return major, minor, err1 == nil && err2 == nil
+}
 
 // StrimziOperatorArgs configures NewStrimziOperator.
 type StrimziOperatorArgs struct {
@@ -95,20 +117,21 @@ func (k *Kafka) strimzi(ctx *pulumi.Context, name string, args *KafkaArgs) error
 		return err
 	}
 	needsCRDs := pulumi.DependsOn(op.Stage)
+	apiVersion := pulumi.String(StrimziAPIVersion(cfg.Charts.Strimzi.Version))
 	clusterLabel := pulumi.StringMap{"strimzi.io/cluster": pulumi.String(kc.ClusterName)}
-	meta := func(objName, waitFor string, labels pulumi.StringMap, annotations pulumi.StringMap) *metav1.ObjectMetaArgs {
+	meta := func(objName, waitFor string, labels pulumi.StringMap) *metav1.ObjectMetaArgs {
 		return &metav1.ObjectMetaArgs{
 			Name:        pulumi.String(objName),
 			Namespace:   op.Namespace,
 			Labels:      kube.Merge(kube.Labels("kafka", "broker"), labels),
-			Annotations: kube.Merge(kube.Await(cfg.SkipAwait, waitFor), annotations),
+			Annotations: kube.Await(cfg.SkipAwait, waitFor),
 		}
 	}
 
 	pool, err := apiextensions.NewCustomResource(ctx, name+"-pool", &apiextensions.CustomResourceArgs{
-		ApiVersion: pulumi.String(StrimziAPIVersion),
+		ApiVersion: apiVersion,
 		Kind:       pulumi.String("KafkaNodePool"),
-		Metadata:   meta("dual-role", "", clusterLabel, nil),
+		Metadata:   meta("dual-role", "", clusterLabel),
 		OtherFields: kubernetes.UntypedArgs{
 			"spec": pulumi.Map{
 				"replicas": pulumi.Int(kc.Nodes),
@@ -137,12 +160,12 @@ func (k *Kafka) strimzi(ctx *pulumi.Context, name string, args *KafkaArgs) error
 	rf := kc.ReplicationFactor
 	minISR := min(2, rf)
 	cluster, err := apiextensions.NewCustomResource(ctx, name+"-cluster", &apiextensions.CustomResourceArgs{
-		ApiVersion: pulumi.String(StrimziAPIVersion),
+		ApiVersion: apiVersion,
 		Kind:       pulumi.String("Kafka"),
-		Metadata: meta(kc.ClusterName, "condition=Ready", nil, pulumi.StringMap{
-			"strimzi.io/node-pools": pulumi.String("enabled"),
-			"strimzi.io/kraft":      pulumi.String("enabled"),
-		}),
+		// No strimzi.io/node-pools or strimzi.io/kraft annotations: since
+		// 0.48 KRaft and node pools are the only mode, and the operator
+		// ignores them.
+		Metadata: meta(kc.ClusterName, "condition=Ready", nil),
 		OtherFields: kubernetes.UntypedArgs{
 			"spec": pulumi.Map{
 				"kafka": pulumi.Map{
@@ -174,11 +197,11 @@ func (k *Kafka) strimzi(ctx *pulumi.Context, name string, args *KafkaArgs) error
 
 	for _, topic := range Topics {
 		if _, err := apiextensions.NewCustomResource(ctx, name+"-topic-"+topic, &apiextensions.CustomResourceArgs{
-			ApiVersion: pulumi.String(StrimziAPIVersion),
+			ApiVersion: apiVersion,
 			Kind:       pulumi.String("KafkaTopic"),
 			// Kubernetes names cannot hold every topic name: spec.topicName
 			// is the topic, the object is named after it.
-			Metadata: meta(strings.ReplaceAll(topic, ".", "-"), "condition=Ready", clusterLabel, nil),
+			Metadata: meta(strings.ReplaceAll(topic, ".", "-"), "condition=Ready", clusterLabel),
 			OtherFields: kubernetes.UntypedArgs{
 				"spec": pulumi.Map{
 					"topicName":  pulumi.String(topic),

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +19,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
+
+	"github.com/todo-platform/todo/infra/config"
 )
 
 // devPassphrases are the published passphrases of the development stacks'
@@ -38,52 +42,71 @@ type stackConfig struct {
 	secrets []string
 }
 
-// loadStack reads stacks/Pulumi.<stack>.yaml. Cloud stacks carry no secrets
-// (operators set them); the test sets a recognisable value for each.
+// loadStack reads stacks/Pulumi.<stack>.yaml.
 func loadStack(t *testing.T, stack string) *stackConfig {
 	t.Helper()
-	root := filepath.Join("..", "..")
+	raw, err := os.ReadFile(filepath.Join("..", "..", "stacks", "Pulumi."+stack+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := parseStack(t, stack, raw)
+	if err != nil {
+		t.Fatalf("stacks/Pulumi.%s.yaml: %v", stack, err)
+	}
+	return sc
+}
+
+// parseStack reads a stack file over the project defaults of Pulumi.yaml.
+// Secrets must be ciphertext (secure:), never plaintext. The development
+// stacks' ciphertext is decrypted with their published passphrase; a cloud
+// stack's is encrypted by its secrets provider (Pulumi Cloud), which the
+// test cannot reach, so it stands for a value set by the operators and the
+// test uses a recognisable stand-in.
+func parseStack(t *testing.T, stack string, raw []byte) (*stackConfig, error) {
+	t.Helper()
 	var file struct {
 		EncryptionSalt string         `yaml:"encryptionsalt"`
 		Config         map[string]any `yaml:"config"`
 	}
-	raw, err := os.ReadFile(filepath.Join(root, "stacks", "Pulumi."+stack+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := yaml.Unmarshal(raw, &file); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var project struct {
 		Config map[string]struct {
 			Default any `yaml:"default"`
 		} `yaml:"config"`
 	}
-	raw, err = os.ReadFile(filepath.Join(root, "Pulumi.yaml"))
+	pr, err := os.ReadFile(filepath.Join("..", "..", "Pulumi.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := yaml.Unmarshal(raw, &project); err != nil {
+	if err := yaml.Unmarshal(pr, &project); err != nil {
 		t.Fatal(err)
 	}
 
 	sc := &stackConfig{values: map[string]string{}}
+	_, dev := devPassphrases[stack]
 	var crypter sdkconfig.Crypter
+	var errs []error
 	for key, v := range file.Config {
 		if m, ok := v.(map[string]any); ok {
 			if ct, ok := m["secure"].(string); ok {
-				if crypter == nil {
-					crypter = passphraseCrypter(t, stack, file.EncryptionSalt)
+				pt := standIn(stack, key)
+				if dev {
+					if crypter == nil {
+						crypter = passphraseCrypter(t, stack, file.EncryptionSalt)
+					}
+					if pt, err = crypter.DecryptValue(context.Background(), ct); err != nil {
+						return nil, fmt.Errorf("decrypt %s: %w", key, err)
+					}
 				}
-				pt, err := crypter.DecryptValue(context.Background(), ct)
-				if err != nil {
-					t.Fatalf("%s: decrypt %s: %v", stack, key, err)
-				}
-				sc.values[key] = pt
-				sc.secretKeys = append(sc.secretKeys, key)
-				sc.secrets = append(sc.secrets, pt)
+				sc.setSecret(key, pt)
 				continue
 			}
+		}
+		if name, ok := strings.CutPrefix(key, "todo:"); ok && slices.Contains(config.SecretKeys, name) {
+			errs = append(errs, fmt.Errorf("%s is a secret in plaintext; set it with pulumi config set --secret", key))
+			continue
 		}
 		sc.values[key] = configString(t, v)
 	}
@@ -94,7 +117,12 @@ func loadStack(t *testing.T, stack string) *stackConfig {
 		}
 	}
 	sort.Strings(sc.secretKeys)
-	return sc
+	return sc, errors.Join(errs...)
+}
+
+// standIn is the test's value of a secret the operators set.
+func standIn(stack, key string) string {
+	return fmt.Sprintf("TEST-SECRET-%s-%s", stack, strings.TrimPrefix(key, "todo:"))
 }
 
 // setSecret sets a secret key the way `pulumi config set --secret` would.
@@ -163,6 +191,7 @@ type record struct {
 	Inputs                            resource.PropertyMap
 	Deps                              []string
 	Providers                         map[string]string
+	IgnoreChanges                     []string
 }
 
 // mocks answer the engine's calls with plausible cloud outputs and record
@@ -172,6 +201,8 @@ type mocks struct {
 	project string
 	stack   string
 	records []*record
+	// calls are the tokens of the functions the program invoked.
+	calls []string
 }
 
 // urn is the mock monitor's URN of a resource.
@@ -195,6 +226,8 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		Inputs:    args.Inputs,
 		Deps:      rpc.GetDependencies(),
 		Providers: rpc.GetProviders(),
+
+		IgnoreChanges: rpc.GetIgnoreChanges(),
 	}
 	r.URN = m.urn(r.Parent, r.Type, r.Name)
 	m.mu.Lock()
@@ -271,6 +304,9 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 }
 
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.calls = append(m.calls, args.Token)
+	m.mu.Unlock()
 	switch args.Token {
 	case "azure-native:authorization:getClientConfig":
 		return resource.NewPropertyMapFromMap(map[string]any{
@@ -311,6 +347,7 @@ func or(a, b string) string {
 // returns what it registered and its outputs.
 type result struct {
 	records  []*record
+	calls    []string
 	outputs  map[string]any
 	secretOf map[string]bool
 }
@@ -349,5 +386,6 @@ func run(t *testing.T, stack string, sc *stackConfig) (*result, error) {
 		res.secretOf[k] = pulumi.IsSecret(o)
 	}
 	res.records = m.records
+	res.calls = m.calls
 	return res, err
 }

@@ -88,17 +88,15 @@ func Deploy(ctx *pulumi.Context) (Outputs, error) {
 			return nil, err
 		}
 		comps, err := dapr.NewComponents(ctx, "dapr", &dapr.ComponentsArgs{
-			Namespace:      ns.Name,
-			ControlPlane:   cp,
-			Kafka:          events,
-			DatabaseSecret: db.Secret,
-			DatabaseKey:    database.KeyURL,
-			Services:       apps.Names(),
-			Broadcast:      apps.Broadcaster(),
-			Subscriptions:  apps.Subscriptions(),
-			Declarative:    cfg.Dapr.DeclarativeSubscriptions,
-			Route:          cfg.Dapr.SubscriptionRoute,
-			Provider:       k8s,
+			Namespace:     ns.Name,
+			ControlPlane:  cp,
+			Kafka:         events,
+			Services:      apps.Names(),
+			Broadcast:     apps.Broadcaster(),
+			Subscriptions: apps.Subscriptions(),
+			Declarative:   cfg.Dapr.DeclarativeSubscriptions,
+			Route:         cfg.Dapr.SubscriptionRoute,
+			Provider:      k8s,
 		})
 		if err != nil {
 			return nil, err
@@ -172,7 +170,23 @@ func Deploy(ctx *pulumi.Context) (Outputs, error) {
 		"images":       refs,
 		"ingress":      svcs.Ingress,
 		"transport":    pulumi.String(cfg.Transport),
+		// Where users go and who signs them in (infra/README.md, "After up").
+		"url":    pulumi.String(publicURL(cfg)),
+		"issuer": pulumi.String(cfg.Auth.Issuer),
 	}, nil
+}
+
+// publicURL is the address of the web app: the Ingress host, https when
+// the Ingress has TLS; "" when the stack has no Ingress host (minikube:
+// the address of `minikube ip`; local: the Service's cluster IP).
+func publicURL(cfg *config.Config) string {
+	if !cfg.Ingress.Enabled || cfg.Ingress.Host == "" {
+		return ""
+	}
+	if cfg.Ingress.TLSSecretName != "" {
+		return "https://" + cfg.Ingress.Host + "/"
+	}
+	return "http://" + cfg.Ingress.Host + "/"
 }
 
 // sourceRoot is the Go module the images are built from: images.source,

@@ -2,12 +2,14 @@ package platform
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"gopkg.in/yaml.v3"
 
 	"github.com/todo-platform/todo/infra/apps"
 	"github.com/todo-platform/todo/infra/dapr"
@@ -31,7 +33,15 @@ type expectation struct {
 	kafkaAuth     bool // SASL credentials in the kafka Secret
 	privateCA     bool // the brokers' CA is mounted
 	ingressClass  string
-	noIngress     bool
+	// ingressClassAnnotated: the class is the kubernetes.io/ingress.class
+	// annotation, and spec.ingressClassName is absent (GKE).
+	ingressClassAnnotated bool
+	noIngress             bool
+	// kafkaProtocolVersion is the Dapr pubsub.kafka "version" the stack's
+	// Kafka needs ("" = none set).
+	kafkaProtocolVersion string
+	// apiServerPort is the API server port the Dapr sidecars must reach.
+	apiServerPort int
 	// daprValues are Dapr chart values the stack must set (path -> value).
 	daprValues map[string]any
 	// transport overrides the stack's eventsTransport.
@@ -48,16 +58,18 @@ var expectations = []expectation{
 		partitions:    map[string]int{kafka.TopicTaskEvents: 3, kafka.TopicReminders: 3, kafka.TopicTaskEventsDLQ: 1, kafka.TopicRemindersDLQ: 1},
 		dapr:          true,
 		ingressClass:  "nginx",
+		apiServerPort: 8443, // minikube's API server
 	},
 	{
 		// The local cluster: an external Kafka (make cluster's broker, so
 		// the program creates no topics), no Ingress, and with the dapr
 		// transport the Dapr images from the cluster's registry.
-		stack:       "local",
-		transport:   "dapr",
-		dapr:        true,
-		noIngress:   true,
-		autoscalers: []string{"taskapi"},
+		stack:         "local",
+		transport:     "dapr",
+		dapr:          true,
+		apiServerPort: 6443,
+		noIngress:     true,
+		autoscalers:   []string{"taskapi"},
 		daprValues: map[string]any{
 			"global.registry":          "127.0.0.1:5050/todo-cluster",
 			"global.tag":               "1.16.5",
@@ -79,6 +91,9 @@ var expectations = []expectation{
 		autoscaled:    true,
 		kafkaAuth:     true,
 		ingressClass:  "nginx",
+		// Dapr's Kafka client must announce protocol 1.0.0 to Event Hubs.
+		kafkaProtocolVersion: "1.0.0",
+		apiServerPort:        443,
 	},
 	{
 		stack: "gke",
@@ -93,6 +108,8 @@ var expectations = []expectation{
 		autoscaled:    true,
 		kafkaAuth:     true,
 		ingressClass:  "gce",
+		// GKE: the class is the annotation, never spec.ingressClassName.
+		ingressClassAnnotated: true,
 	},
 	{
 		stack: "doks",
@@ -131,11 +148,13 @@ func prepare(t *testing.T, stack string) *stackConfig {
 		}
 		return sc
 	}
-	if len(sc.secretKeys) > 0 {
-		t.Fatalf("the %s stack file holds secrets %v; operators set those with pulumi config set --secret", stack, sc.secretKeys)
-	}
+	// The secrets the operators set (pulumi config set --secret, which
+	// writes their ciphertext into the stack file): stand-ins for those
+	// the file does not hold yet.
 	for _, k := range []string{"databaseUrl", "databaseDirectUrl", "jwtSecret", "internalToken", "smtpPassword"} {
-		sc.setSecret("todo:"+k, fmt.Sprintf("TEST-SECRET-%s-%s", stack, k))
+		if !slices.Contains(sc.secretKeys, "todo:"+k) {
+			sc.setSecret("todo:"+k, standIn(stack, k))
+		}
 	}
 	// Credentials the cloud mocks hand out.
 	sc.secrets = append(sc.secrets, "eventhubs-key", "c2VydmljZS1hY2NvdW50LWtleQ==", "kafka-user-password", "do-token")
@@ -290,6 +309,13 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 				}
 			}
 		}
+		if e.dapr {
+			for _, svc := range apps.Catalog {
+				if !egressAllowsPort(perService[svc.Name], e.apiServerPort) {
+					t.Errorf("%s: the Dapr sidecar cannot reach the API server on %d: egress %v", svc.Name, e.apiServerPort, dig(perService[svc.Name].obj(), "spec", "egress"))
+				}
+			}
+		}
 		// Only recurring may call taskapi's internal endpoint.
 		ingress := fmt.Sprint(dig(perService["taskapi"].obj(), "spec", "ingress"))
 		if !strings.Contains(ingress, "recurring") {
@@ -308,9 +334,29 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		if len(ings) != 1 {
 			t.Fatalf("%d Ingresses, want 1", len(ings))
 		}
+		wantURL := map[string]string{"aks": "https://todo.example.com/", "gke": "http://todo.example.com/", "minikube": ""}
+		if want, ok := wantURL[e.stack]; ok && res.outputs["url"] != want {
+			t.Errorf("url output %v, want %q", res.outputs["url"], want)
+		}
 		o := ings[0].obj()
-		if got := str(dig(o, "spec", "ingressClassName")); got != e.ingressClass {
-			t.Errorf("ingress class %q, want %q", got, e.ingressClass)
+		className, hasClassName := asMap(dig(o, "spec"))["ingressClassName"]
+		annotation := str(dig(o, "metadata", "annotations", "kubernetes.io/ingress.class"))
+		if e.ingressClassAnnotated {
+			// GKE's controller ignores spec.ingressClassName and acts on
+			// the annotation only: with the field set, no load balancer.
+			if hasClassName {
+				t.Errorf("spec.ingressClassName %v on %s, whose Ingress controller ignores it", className, e.stack)
+			}
+			if annotation != e.ingressClass {
+				t.Errorf("kubernetes.io/ingress.class annotation %q, want %q", annotation, e.ingressClass)
+			}
+		} else {
+			if str(className) != e.ingressClass {
+				t.Errorf("ingress class %q, want %q", className, e.ingressClass)
+			}
+			if annotation != "" {
+				t.Errorf("deprecated kubernetes.io/ingress.class annotation %q beside spec.ingressClassName", annotation)
+			}
 		}
 		routes := map[string]string{}
 		for _, rule := range arr(dig(o, "spec", "rules")) {
@@ -481,12 +527,26 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		} else if md["authType"]["value"] != "none" {
 			t.Errorf("pubsub authType %v", md["authType"])
 		}
-		state := comps["statestore"]
-		if state == nil || str(dig(state.obj(), "spec", "type")) != "state.postgresql" {
-			t.Fatal("no state.postgresql component")
+		for _, c := range []*record{pubsub, broadcast} {
+			if got := metadata(c)["version"]["value"]; got != e.kafkaProtocolVersion {
+				t.Errorf("%s: Kafka protocol version %q, want %q", c.Name, got, e.kafkaProtocolVersion)
+			}
 		}
-		if ref := metadata(state)["connectionString"]; ref["secretKeyRef.name"] != "database" || ref["secretKeyRef.key"] != "url" {
-			t.Errorf("statestore connectionString = %v, want a reference to database/url", ref)
+		// No service uses Dapr's state API: a state store would only make
+		// every sidecar connect to the database at start.
+		for n, c := range comps {
+			if typ := str(dig(c.obj(), "spec", "type")); strings.HasPrefix(typ, "state.") {
+				t.Errorf("state store component %s (%s): no service uses Dapr's state API", n, typ)
+			}
+		}
+		// The sidecars read the Kafka credentials through the secret store,
+		// and no other Secret.
+		for _, role := range byType["kubernetes:rbac.authorization.k8s.io/v1:Role"] {
+			for _, rule := range arr(dig(role.obj(), "rules")) {
+				if got := strs(dig(rule, "resourceNames")); !slices.Equal(got, []string{kafka.SecretName}) {
+					t.Errorf("Role %s lets the sidecar read Secrets %v, want only %s", role.Name, got, kafka.SecretName)
+				}
+			}
 		}
 		if s := comps["secretstore"]; s == nil || str(dig(s.obj(), "spec", "type")) != "secretstores.kubernetes" {
 			t.Error("no secretstores.kubernetes component")
@@ -507,6 +567,63 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 			if got := str(dig(o, "spec", "routes", "default")); got != "/dapr/events/"+topic {
 				t.Errorf("subscription %s: route %q, want the services' /dapr/events/%s", s.Name, got, topic)
 			}
+		}
+	})
+
+	t.Run("strimzi", func(t *testing.T) {
+		// The custom resources speak the API version the pinned chart
+		// serves, without the annotations it ignores.
+		want := kafka.StrimziAPIVersion(chartVersion(t, "strimzi"))
+		n := 0
+		for _, r := range res.records {
+			if crGroup(r.Type) != "kafka.strimzi.io" {
+				continue
+			}
+			n++
+			if got := str(dig(r.obj(), "apiVersion")); got != want {
+				t.Errorf("%s %s: apiVersion %s, want %s (the pinned chart's)", r.Type, r.Name, got, want)
+			}
+			for _, a := range []string{"strimzi.io/kraft", "strimzi.io/node-pools"} {
+				if v, ok := asMap(dig(r.obj(), "metadata", "annotations"))[a]; ok {
+					t.Errorf("%s %s: annotation %s=%v, which Strimzi 0.48 and later ignore", r.Type, r.Name, a, v)
+				}
+			}
+		}
+		if e.stack == "minikube" && n == 0 {
+			t.Error("no Strimzi resources on minikube")
+		}
+	})
+
+	t.Run("autoscaled node pools", func(t *testing.T) {
+		// AKS refuses a manual scale of a pool under its autoscaler: the
+		// count is the initial size only, never diffed again.
+		want := map[string]string{
+			"azure-native:containerservice:ManagedCluster": "agentPoolProfiles[0].count",
+			"azure-native:containerservice:AgentPool":      "count",
+		}
+		for typ, path := range want {
+			for _, r := range byType[typ] {
+				if !slices.Contains(r.IgnoreChanges, path) {
+					t.Errorf("%s %s: ignoreChanges %v, want %s (the autoscaler owns it)", typ, r.Name, r.IgnoreChanges, path)
+				}
+			}
+		}
+	})
+
+	t.Run("kubeconfig in state", func(t *testing.T) {
+		if e.stack != "minikube" && e.stack != "local" {
+			return
+		}
+		// The test kubeconfig has a second context with a cloud token:
+		// only the chosen context may reach the state.
+		kc := str(plain(provider.Inputs["kubeconfig"]))
+		for _, leak := range []string{"other-cloud", otherContextToken} {
+			if strings.Contains(kc, leak) {
+				t.Errorf("the state's kubeconfig holds %q of another context:\n%s", leak, kc)
+			}
+		}
+		if !strings.Contains(kc, "kubeconfig-test-token-not-a-secret") || !strings.Contains(kc, "current-context: minikube") {
+			t.Errorf("the state's kubeconfig lost the chosen context:\n%s", kc)
 		}
 	})
 
@@ -696,6 +813,52 @@ func crGroup(typ string) string {
 	return group
 }
 
+// otherContextToken is the token of the test kubeconfig's other context
+// (testdata/kubeconfig), which must never reach the state.
+const otherContextToken = "other-context-cloud-token"
+
+// chartVersion is the default version of a chart in Pulumi.yaml.
+func chartVersion(t *testing.T, chart string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var project struct {
+		Config struct {
+			Charts struct {
+				Default map[string]struct {
+					Version string `yaml:"version"`
+				} `yaml:"default"`
+			} `yaml:"charts"`
+		} `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(raw, &project); err != nil {
+		t.Fatal(err)
+	}
+	v := project.Config.Charts.Default[chart].Version
+	if v == "" {
+		t.Fatalf("Pulumi.yaml pins no version of the %s chart", chart)
+	}
+	return v
+}
+
+// egressAllowsPort reports whether a NetworkPolicy has an egress rule
+// allowing TCP port.
+func egressAllowsPort(np *record, port int) bool {
+	if np == nil {
+		return false
+	}
+	for _, rule := range arr(dig(np.obj(), "spec", "egress")) {
+		for _, p := range arr(dig(rule, "ports")) {
+			if num(dig(p, "port")) == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // metadata flattens a Dapr component's metadata list: name -> {value,
 // secretKeyRef.name, secretKeyRef.key}.
 func metadata(r *record) map[string]map[string]string {
@@ -817,5 +980,33 @@ func TestMissingSecretNamesKey(t *testing.T) {
 	_, err := run(t, "aks", sc)
 	if err == nil || !strings.Contains(err.Error(), "todo:databaseUrl") || !strings.Contains(err.Error(), "pulumi config set --secret") {
 		t.Fatalf("error %v does not name todo:databaseUrl", err)
+	}
+}
+
+// TestStackFileSecrets: a cloud stack file may hold its secrets as
+// ciphertext of its secrets provider (what pulumi config set --secret
+// writes), never as plaintext.
+func TestStackFileSecrets(t *testing.T) {
+	t.Parallel()
+	const head = "config:\n  todo:cloud: aks\n"
+	cases := []struct {
+		name, file string
+		ok         bool
+	}{
+		{"ciphertext", head + "  todo:databaseUrl:\n    secure: AAABAHsP0Ah1Wp3bq6kF0J1hE1z6c0mVt7YkQ0n8yQ==\n", true},
+		{"plaintext", head + "  todo:databaseUrl: postgresql://user:password@db.example/todo\n", false},
+		{"plaintext optional", head + "  todo:smtpPassword: hunter2\n", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			sc, err := parseStack(t, "aks", []byte(c.file))
+			if (err == nil) != c.ok {
+				t.Fatalf("accepted=%v (err %v), want %v", err == nil, err, c.ok)
+			}
+			if c.ok && (!slices.Contains(sc.secretKeys, "todo:databaseUrl") || sc.values["todo:databaseUrl"] != standIn("aks", "databaseUrl")) {
+				t.Errorf("the encrypted databaseUrl is not a set secret: %v %v", sc.secretKeys, sc.values["todo:databaseUrl"])
+			}
+		})
 	}
 }
