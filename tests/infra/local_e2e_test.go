@@ -110,6 +110,7 @@ func TestLocalStack(t *testing.T) {
 	p := newPlatform(t, ctx, c, secret.Value)
 	p.checkPods("dapr")
 	daprRestarts := p.checkDaprControlPlane()
+	figures.note("Dapr control plane restarts at the first install: %v", daprRestarts)
 	p.checkObjects()
 	p.exercise("dapr")
 
