@@ -46,6 +46,7 @@ const (
 	DaprPlacement         = "placement"
 	DaprScheduler         = "scheduler"
 	CoreDNS               = "coredns"
+	KubeRouter            = "kube-router"
 )
 
 // tool is one binary: the tool (build) that makes it, its file name and the
@@ -74,6 +75,7 @@ var tools = []tool{
 	{DaprPlacement, "dapr", "placement", "DAPR_VERSION"},
 	{DaprScheduler, "dapr", "scheduler", "DAPR_VERSION"},
 	{CoreDNS, "coredns", "coredns", "COREDNS_VERSION"},
+	{KubeRouter, "kube-router", "kube-router", "KUBE_ROUTER_VERSION"},
 }
 
 // lookupTool accepts a binary's name as Path takes it, or its file name

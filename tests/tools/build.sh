@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the heavy end-to-end test tools and the local cluster's binaries
-# (Pulumi CLI, etcd, Kubernetes, Pulumi Kubernetes provider, Dapr, CoreDNS)
+# (Pulumi CLI, etcd, Kubernetes, Pulumi Kubernetes provider, Dapr, CoreDNS,
+# kube-router)
 # from the Go module proxy into a versioned cache outside the checkout:
 #
 #   ${TODO_TOOLS_DIR:-$HOME/.cache/todo-platform/tools}/<tool>-<version>/bin/<binary>
@@ -13,7 +14,7 @@
 # binaries (<tool>-<version>/build.log).
 #
 # Usage: tests/tools/build.sh [tool ...]
-#   tools: pulumi etcd kubernetes pulumi-kubernetes dapr coredns (default: all, in that order)
+#   tools: pulumi etcd kubernetes pulumi-kubernetes dapr coredns kube-router (default: all, in that order)
 #
 # Builds run one after another (each needs several GB of memory) under
 # `nice -n 10`, so the machine stays usable.
@@ -24,7 +25,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/versions.env"
 
 TOOLS_DIR="${TODO_TOOLS_DIR:-$HOME/.cache/todo-platform/tools}"
-ALL_TOOLS=(pulumi etcd kubernetes pulumi-kubernetes dapr coredns)
+ALL_TOOLS=(pulumi etcd kubernetes pulumi-kubernetes dapr coredns kube-router)
 
 # The tool modules are standalone; never let a go.work or vendor setting from
 # the environment leak into them.
@@ -45,6 +46,7 @@ tool_version() {
 	pulumi-kubernetes) echo "$PULUMI_KUBERNETES_VERSION" ;;
 	dapr) echo "$DAPR_VERSION" ;;
 	coredns) echo "$COREDNS_VERSION" ;;
+	kube-router) echo "$KUBE_ROUTER_VERSION" ;;
 	*) return 1 ;;
 	esac
 }
@@ -67,6 +69,7 @@ tool_what() {
 	pulumi-kubernetes) echo "Pulumi Kubernetes provider $PULUMI_KUBERNETES_PLUGIN_VERSION (github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_KUBERNETES_VERSION)" ;;
 	dapr) echo "Dapr $DAPR_VERSION: daprd (tag stablecomponents) and the control plane: operator, injector, sentry, placement, scheduler (github.com/dapr/dapr/cmd/...)" ;;
 	coredns) echo "CoreDNS $COREDNS_VERSION (github.com/coredns/coredns)" ;;
+	kube-router) echo "kube-router $KUBE_ROUTER_VERSION, its network policy controller (github.com/k3s-io/kube-router/v2)" ;;
 	esac
 }
 
@@ -81,6 +84,7 @@ tool_duration() {
 	pulumi-kubernetes) echo "about 15-25 minutes cold, ~4.5 GB of memory" ;;
 	dapr) echo "about 18-25 minutes cold, ~2.3 GB of memory" ;;
 	coredns) echo "about 4-8 minutes cold, ~1.5 GB of memory" ;;
+	kube-router) echo "about 2-5 minutes cold, ~1.5 GB of memory" ;;
 	esac
 }
 
@@ -170,6 +174,13 @@ build_coredns() {
 	go_build -trimpath -o "$1/coredns" \
 		-ldflags "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
 		github.com/coredns/coredns
+}
+
+build_kube-router() {
+	cd "$HERE/kube-router"
+	go_build -trimpath -o "$1/kube-router" \
+		-ldflags "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+		github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 }
 
 fmt_secs() {

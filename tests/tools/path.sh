@@ -11,7 +11,7 @@
 #     exits non-zero, naming the missing tools, unless every named tool
 #     (default: all) is built. Prints nothing on success.
 #
-# Tools: pulumi etcd kubernetes pulumi-kubernetes dapr coredns.
+# Tools: pulumi etcd kubernetes pulumi-kubernetes dapr coredns kube-router.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,7 +19,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/versions.env"
 
 TOOLS_DIR="${TODO_TOOLS_DIR:-$HOME/.cache/todo-platform/tools}"
-ALL_TOOLS=(pulumi etcd kubernetes pulumi-kubernetes dapr coredns)
+ALL_TOOLS=(pulumi etcd kubernetes pulumi-kubernetes dapr coredns kube-router)
 
 bin_dir() {
 	local v
@@ -30,6 +30,7 @@ bin_dir() {
 	pulumi-kubernetes) v="$PULUMI_KUBERNETES_VERSION" ;;
 	dapr) v="$DAPR_VERSION" ;;
 	coredns) v="$COREDNS_VERSION" ;;
+	kube-router) v="$KUBE_ROUTER_VERSION" ;;
 	*)
 		echo "path.sh: unknown tool '$1' (known: ${ALL_TOOLS[*]})" >&2
 		exit 2

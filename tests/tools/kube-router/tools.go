@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins kube-router, whose network policy controller enforces
+// the NetworkPolicies of the local cluster.
+package tools
+
+import (
+	_ "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"
+)
