@@ -117,12 +117,12 @@ APT_INSTALL = { { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt=()
 	"$${apt[@]}" apt-get update -qq && "$${apt[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 .PHONY: node-bin
-node-bin: ## Install what a Kubernetes node needs when missing (Debian: containerd, runc, CNI plugins, iptables, conntrack)
-	@missing=""; for c in containerd containerd-shim-runc-v2 runc iptables conntrack ip; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+node-bin: ## Install what a Kubernetes node needs when missing (Debian: containerd, runc, CNI plugins, iptables, conntrack, ipset)
+	@missing=""; for c in containerd containerd-shim-runc-v2 runc iptables conntrack ip ipset; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	[ -x /usr/lib/cni/bridge ] || missing="$$missing cni-plugins"; \
 	if [ -n "$$missing" ]; then \
-		echo "node packages missing ($$missing): installing containerd runc containernetworking-plugins iptables conntrack iproute2"; \
-		pkgs="containerd runc containernetworking-plugins iptables conntrack iproute2"; \
+		echo "node packages missing ($$missing): installing containerd runc containernetworking-plugins iptables conntrack iproute2 ipset"; \
+		pkgs="containerd runc containernetworking-plugins iptables conntrack iproute2 ipset"; \
 		$(APT_INSTALL) $$pkgs >/dev/null || { echo "cannot install them here: install $$pkgs" >&2; exit 1; }; \
 	fi
 

@@ -2,7 +2,8 @@
 // Docker: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 // kube-proxy (iptables) and kubelet from the pinned Kubernetes version (built
 // by `make tools`), containerd + runc + the CNI bridge plugin from the
-// distribution, CoreDNS as a Deployment, and an image registry (the mirror
+// distribution, kube-router's network policy controller (the
+// NetworkPolicies are enforced), CoreDNS as a Deployment, and an image registry (the mirror
 // of the images the cluster runs, and where a stack pushes its own). Beside
 // it, on the node's bridge address, run what the platform finds outside a
 // cluster in production: PostgreSQL (Neon's stand-in) and a Kafka-protocol
@@ -213,10 +214,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		{"etcd", c.startEtcd},
 		{"kube-apiserver on https://" + net.JoinHostPort(NodeIP, strconv.Itoa(APIPort)), c.startAPIServer},
 		{"kube-controller-manager and kube-scheduler", c.startControllers},
-		{"images: pause, CoreDNS, Dapr " + c.State.DaprTag + " (mirrored into the registry) and the Dapr chart", c.mirrorImages},
+		{"images: pause, probe, CoreDNS, Dapr " + c.State.DaprTag + " (mirrored into the registry) and the Dapr chart", c.mirrorImages},
 		{"containerd", c.startContainerd},
 		{"kubelet (node " + NodeName + ")", c.startKubelet},
 		{"kube-proxy (iptables)", c.startKubeProxy},
+		{"network policies (kube-router's policy controller)", c.startKubeRouter},
 		{"PostgreSQL on " + net.JoinHostPort(NodeIP, strconv.Itoa(PostgresPort)), c.startPostgres},
 		{"Kafka-protocol broker on " + KafkaBrokers(), c.startKafka},
 		{"CoreDNS on " + DNSServiceIP, c.startDNS},
@@ -283,7 +285,7 @@ func (c *Cluster) Stop() error {
 		c.logf("stopping the cluster")
 		var errs []error
 		// The node first, so that nothing restarts what is stopped next.
-		for _, name := range []string{"kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager"} {
+		for _, name := range []string{"kube-router", "kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager"} {
 			if p := c.proc(name); p != nil {
 				p.stop(10 * time.Second)
 			}
@@ -425,6 +427,12 @@ func (c *Cluster) kubectl(ctx context.Context, stdin string, args ...string) (st
 // Kubectl runs kubectl against the cluster and returns its output.
 func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
 	return c.kubectl(ctx, "", args...)
+}
+
+// Apply applies a manifest (kubectl apply --server-side).
+func (c *Cluster) Apply(ctx context.Context, manifest string) error {
+	_, err := c.kubectl(ctx, manifest, "apply", "--server-side", "-f", "-")
+	return err
 }
 
 // TempDir makes a new state folder under the system's temporary folder that

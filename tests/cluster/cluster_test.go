@@ -127,3 +127,26 @@ func TestAddressesAndConfigs(t *testing.T) {
 		t.Error("a placeholder is left in the node configuration")
 	}
 }
+
+func TestClusterRulesAndSets(t *testing.T) {
+	for line, want := range map[string]bool{
+		`-A FORWARD -m comment --comment "kube-router netpol - TEMCG2JMHZYE7H7T" -j KUBE-ROUTER-FORWARD`:                                                         true,
+		`-A INPUT -m comment --comment "KUBE-ROUTER rule to explicitly ACCEPT traffic that comply to network policies" -m mark --mark 0x20000/0x20000 -j ACCEPT`: true,
+		`-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD`:                                                                          true,
+		`-A POSTROUTING -s 198.18.0.0/16 -m comment --comment "name: \"todo\" id: \"abc\"" -j CNI-0123456789abcdef`:                                              true,
+		`-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT`:                                                                                                            false,
+		`-A FORWARD -m comment --comment "a rule of someone else that mentions kube-router" -j DOCKER`:                                                           false,
+	} {
+		if got := clusterRule(line); got != want {
+			t.Errorf("clusterRule(%s) = %v, want %v", line, got, want)
+		}
+	}
+	for name, want := range map[string]bool{
+		"KUBE-SRC-ABCDEFGHIJKLMNOP": true, "KUBE-DST-ABCDEFGHIJKLMNOP": true, "inet6:KUBE-DST-ABCDEFGHIJKLMNOP": true,
+		"docker-allow": false, "KUBE-NODE-PORT": false,
+	} {
+		if got := clusterIPSet(name); got != want {
+			t.Errorf("clusterIPSet(%s) = %v, want %v", name, got, want)
+		}
+	}
+}

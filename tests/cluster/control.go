@@ -34,6 +34,7 @@ func (c *Cluster) certificates(context.Context) error {
 		{file: "controller-manager", cn: "system:kube-controller-manager", client: true},
 		{file: "scheduler", cn: "system:kube-scheduler", client: true},
 		{file: "kube-proxy", cn: "system:kube-proxy", client: true},
+		{file: "kube-router", cn: kubeRouterUser, client: true},
 		{file: "kubelet-client", cn: "system:node:" + NodeName, orgs: []string{"system:nodes"}, client: true},
 		{file: "kubelet", cn: NodeName, server: true, ips: []net.IP{node, loopback}, dns: []string{NodeName, "localhost"}},
 	}
@@ -51,6 +52,7 @@ func (c *Cluster) certificates(context.Context) error {
 		{"controller-manager.kubeconfig", "controller-manager"},
 		{"scheduler.kubeconfig", "scheduler"},
 		{"kube-proxy.kubeconfig", "kube-proxy"},
+		{"kube-router.kubeconfig", "kube-router"},
 		{"kubelet.kubeconfig", "kubelet-client"},
 		{"kubeconfig", "admin"},
 	} {

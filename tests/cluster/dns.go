@@ -9,7 +9,9 @@ import (
 
 // dnsManifest is CoreDNS as kubeadm deploys it, answering the cluster's own
 // names only (no forward plugin: nothing outside the machine is asked),
-// running as non-root on port 1053 behind the kube-dns Service.
+// running as non-root on port 53 (the pod's net.ipv4.ip_unprivileged_port_start
+// sysctl, namespaced and safe, lets it bind there without a capability), so
+// that NetworkPolicies allowing DNS on port 53 match the pod's own port.
 const dnsManifest = `apiVersion: v1
 kind: ServiceAccount
 metadata:
@@ -48,7 +50,7 @@ metadata:
   namespace: kube-system
 data:
   Corefile: |
-    .:1053 {
+    .:53 {
         errors
         health {
             lameduck 5s
@@ -85,13 +87,15 @@ spec:
         runAsNonRoot: true
         runAsUser: 65532
         seccompProfile: {type: RuntimeDefault}
+        sysctls:
+        - {name: net.ipv4.ip_unprivileged_port_start, value: "0"}
       containers:
       - name: coredns
         image: {{image}}
         args: ["-conf", "/etc/coredns/Corefile"]
         ports:
-        - {name: dns, containerPort: 1053, protocol: UDP}
-        - {name: dns-tcp, containerPort: 1053, protocol: TCP}
+        - {name: dns, containerPort: 53, protocol: UDP}
+        - {name: dns-tcp, containerPort: 53, protocol: TCP}
         readinessProbe:
           httpGet: {path: /ready, port: 8181}
         livenessProbe:
@@ -121,8 +125,8 @@ spec:
   selector: {k8s-app: kube-dns}
   clusterIP: {{dns}}
   ports:
-  - {name: dns, port: 53, targetPort: 1053, protocol: UDP}
-  - {name: dns-tcp, port: 53, targetPort: 1053, protocol: TCP}
+  - {name: dns, port: 53, targetPort: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, targetPort: 53, protocol: TCP}
 `
 
 // startDNS deploys CoreDNS and waits until it is rolled out.

@@ -23,7 +23,7 @@ import (
 // hostCommands are the distribution's programs the node needs (Debian
 // packages containerd, runc, containernetworking-plugins, iptables,
 // conntrack, iproute2); `make cluster` installs them when missing.
-var hostCommands = []string{"containerd", "containerd-shim-runc-v2", "runc", "iptables", "ip6tables", "conntrack", "ip"}
+var hostCommands = []string{"containerd", "containerd-shim-runc-v2", "runc", "iptables", "ip6tables", "conntrack", "ip", "ipset"}
 
 // CNIBinDir holds the CNI plugins (Debian's containernetworking-plugins).
 const CNIBinDir = "/usr/lib/cni"
@@ -45,12 +45,12 @@ func preflight() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("missing on this machine: %s (Debian: apt-get install containerd runc containernetworking-plugins iptables conntrack iproute2; `make cluster` does it)",
+		return fmt.Errorf("missing on this machine: %s (Debian: apt-get install containerd runc containernetworking-plugins iptables conntrack iproute2 ipset; `make cluster` does it)",
 			strings.Join(missing, ", "))
 	}
 	for _, t := range []string{toolchain.Etcd, toolchain.KubeAPIServer, toolchain.KubeControllerManager, toolchain.KubeScheduler,
 		toolchain.KubeProxy, toolchain.Kubelet, toolchain.Kubectl, toolchain.CoreDNS, toolchain.Daprd, toolchain.DaprOperator,
-		toolchain.DaprInjector, toolchain.DaprSentry, toolchain.DaprPlacement, toolchain.DaprScheduler} {
+		toolchain.DaprInjector, toolchain.DaprSentry, toolchain.DaprPlacement, toolchain.DaprScheduler, toolchain.KubeRouter} {
 		if _, err := toolchain.Path(t); err != nil {
 			return err
 		}
@@ -216,6 +216,9 @@ func cleanupHost(ctx context.Context, dir, ipForward string, progress io.Writer)
 	if err := cleanupIPTables(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if err := cleanupIPSets(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if linkExists(Bridge) {
 		if err := run(ctx, "ip", "link", "del", Bridge); err != nil {
 			errs = append(errs, err)
@@ -315,6 +318,17 @@ func clusterChain(name string) bool {
 	return strings.HasPrefix(name, "KUBE-") || strings.HasPrefix(name, "CNI-")
 }
 
+// clusterRule says whether a rule (a line of iptables -S) in a chain
+// outside the cluster is the cluster's: it jumps into a cluster chain, or
+// it is kube-router's ACCEPT of the traffic its policies marked.
+func clusterRule(line string) bool {
+	f := strings.Fields(line)
+	if i := slices.Index(f, "-j"); i >= 0 && i+1 < len(f) && clusterChain(f[i+1]) {
+		return true
+	}
+	return strings.Contains(line, `--comment "KUBE-ROUTER rule`)
+}
+
 // cleanupIPTables removes the node's chains and every rule that jumps to
 // them, in the filter, nat, mangle and raw tables, IPv4 and IPv6. Rules are
 // deleted by their number (iptables -S quotes comments, which a split on
@@ -340,7 +354,7 @@ func cleanupIPTables(ctx context.Context) error {
 					chains = append(chains, f[1])
 				case len(f) >= 2 && f[0] == "-A" && !clusterChain(f[1]):
 					num[f[1]]++
-					if i := slices.Index(f, "-j"); i >= 0 && i+1 < len(f) && clusterChain(f[i+1]) {
+					if clusterRule(line) {
 						jumps[f[1]] = append(jumps[f[1]], num[f[1]])
 					}
 				}
@@ -369,7 +383,7 @@ func cleanupIPTables(ctx context.Context) error {
 
 // Leftovers lists what a cluster could have left on the machine and is still
 // there: processes in its cgroup, mounts under dir, the bridge, veths on it,
-// iptables chains, cgroups, the record. Empty means clean.
+// iptables chains and rules, kube-router's ipsets, cgroups, the record. Empty means clean.
 func Leftovers(ctx context.Context, dir string) []string {
 	var out []string
 	if pids := cgroupPIDs(); len(pids) > 0 {
@@ -397,11 +411,18 @@ func Leftovers(ctx context.Context, dir string) []string {
 				continue
 			}
 			for _, line := range strings.Split(string(raw), "\n") {
-				if f := strings.Fields(line); len(f) >= 2 && f[0] == "-N" && clusterChain(f[1]) {
+				f := strings.Fields(line)
+				switch {
+				case len(f) >= 2 && f[0] == "-N" && clusterChain(f[1]):
 					out = append(out, fmt.Sprintf("%s -t %s chain %s", bin, table, f[1]))
+				case len(f) >= 2 && f[0] == "-A" && !clusterChain(f[1]) && clusterRule(line):
+					out = append(out, fmt.Sprintf("%s -t %s rule %s", bin, table, line))
 				}
 			}
 		}
+	}
+	if sets, _ := ipsets(ctx); len(sets) > 0 {
+		out = append(out, fmt.Sprintf("ipsets: %v", sets))
 	}
 	if dirs := cgroupDirs(); len(dirs) > 0 {
 		out = append(out, fmt.Sprintf("cgroups: %v", dirs))

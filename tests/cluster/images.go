@@ -60,19 +60,20 @@ func (c *Cluster) startRegistry(ctx context.Context) error {
 
 // mirrorImages builds the images the cluster itself runs from binaries
 // built here and pushes them into the registry: the pods' sandbox (pause),
-// CoreDNS, and the Dapr control plane and sidecar, which the Dapr chart
+// the network probe (probe: State.Images["probe"]), CoreDNS, and the Dapr control plane and sidecar, which the Dapr chart
 // then pulls from the registry (global.registry).
 func (c *Cluster) mirrorImages(ctx context.Context) error {
 	if err := c.copyDaprChart(ctx); err != nil {
 		return err
 	}
-	pause, err := c.buildPause(ctx)
-	if err != nil {
-		return err
-	}
 	type src struct{ name, binary, path, repo, tag string }
-	srcs := []src{
-		{"pause", pause, "/pause", MirrorRepo + "/pause", "latest"},
+	var srcs []src
+	for _, prog := range []string{"pause", "probe"} {
+		bin, err := c.buildProgram(ctx, prog)
+		if err != nil {
+			return err
+		}
+		srcs = append(srcs, src{prog, bin, "/" + prog, MirrorRepo + "/" + prog, "latest"})
 	}
 	coredns, err := toolchain.Path(toolchain.CoreDNS)
 	if err != nil {
@@ -129,11 +130,12 @@ func push(ctx context.Context, tag string, img v1.Image) (string, error) {
 	return t.Context().Name() + "@" + d.String(), nil
 }
 
-// buildPause compiles the sandbox program (./pause beside this file) into the
+// buildProgram compiles one of the cluster's own programs (./pause, the
+// pods' sandbox, or ./probe, the network probe; beside this file) into the
 // state folder.
-func (c *Cluster) buildPause(ctx context.Context) (string, error) {
-	out := filepath.Join(c.dir, "bin", "pause")
-	src, err := pauseSource(ctx)
+func (c *Cluster) buildProgram(ctx context.Context, prog string) (string, error) {
+	out := filepath.Join(c.dir, "bin", prog)
+	src, err := programSource(ctx, prog)
 	if err != nil {
 		return "", err
 	}
@@ -141,16 +143,16 @@ func (c *Cluster) buildPause(ctx context.Context) (string, error) {
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build the pause program: %w: %s", err, b)
+		return "", fmt.Errorf("go build the %s program: %w: %s", prog, err, b)
 	}
 	return out, nil
 }
 
-// pauseSource finds tests/cluster/pause: beside this source file, or under
-// the module of the working directory.
-func pauseSource(ctx context.Context) (string, error) {
+// programSource finds tests/cluster/<prog>: beside this source file, or
+// under the module of the working directory.
+func programSource(ctx context.Context, prog string) (string, error) {
 	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		d := filepath.Join(filepath.Dir(file), "pause")
+		d := filepath.Join(filepath.Dir(file), prog)
 		if _, err := os.Stat(filepath.Join(d, "main.go")); err == nil {
 			return d, nil
 		}
@@ -158,13 +160,13 @@ func pauseSource(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err == nil {
 		if mod := strings.TrimSpace(string(out)); mod != "" && mod != os.DevNull {
-			d := filepath.Join(filepath.Dir(mod), "tests", "cluster", "pause")
+			d := filepath.Join(filepath.Dir(mod), "tests", "cluster", prog)
 			if _, err := os.Stat(filepath.Join(d, "main.go")); err == nil {
 				return d, nil
 			}
 		}
 	}
-	return "", errors.New("cannot find the pause program's source (tests/cluster/pause): run from inside the checkout")
+	return "", fmt.Errorf("cannot find the %s program's source (tests/cluster/%s): run from inside the checkout", prog, prog)
 }
 
 // copyDaprChart copies the Dapr chart of the pinned github.com/dapr/dapr
