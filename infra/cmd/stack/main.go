@@ -96,6 +96,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
 		}
 	}
+	if short == "local" && getenv("PULUMI_K8S_DELETE_UNREACHABLE") == "" {
+		// The local cluster is disposable: `make cluster-down && make
+		// cluster` starts a new one (a new CA, an empty etcd), and the
+		// objects in the state went with the old one. Their deletion is
+		// then a no-op instead of an "unreachable cluster" failure, so the
+		// next up recreates them in the new cluster.
+		env["PULUMI_K8S_DELETE_UNREACHABLE"] = "true"
+	}
 	opts := []auto.LocalWorkspaceOption{auto.WorkDir(root), auto.EnvVars(env)}
 	if dev {
 		opts = append(opts, auto.SecretsProvider("passphrase"))
