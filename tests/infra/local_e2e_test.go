@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +114,7 @@ func TestLocalStack(t *testing.T) {
 	daprRestarts := p.checkDaprControlPlane()
 	figures.note("Dapr control plane restarts at the first install: %v", daprRestarts)
 	p.checkObjects()
+	p.checkPolicies()
 	p.exercise("dapr")
 
 	// 2. A rolling update of every Deployment under load.
@@ -311,6 +314,75 @@ func (p *deployed) checkDaprControlPlane() map[string]int {
 		p.t.Fatalf("Dapr control plane: %s\n%s", strings.Join(problems, "; "), podReport(p.ctx, p.c))
 	}
 	return restarts
+}
+
+// checkPolicies asserts that the NetworkPolicies are enforced (the cluster
+// runs kube-router's policy controller): a pod in the services' namespace
+// that no policy allows reaches neither PostgreSQL nor taskapi (whose
+// /internal/ routes only recurring calls); a pod with recurring's labels
+// reaches both, so the probe itself works.
+func (p *deployed) checkPolicies() {
+	p.t.Helper()
+	targets := []string{
+		"tcp://" + net.JoinHostPort(cluster.NodeIP, strconv.Itoa(cluster.PostgresPort)),
+		p.serviceURL("taskapi") + "/internal/v1/tasks/00000000-0000-0000-0000-000000000000/occurrences",
+	}
+	probe := func(name string, labels map[string]string) map[string]bool {
+		p.t.Helper()
+		var lines []string
+		for k, v := range labels {
+			lines = append(lines, fmt.Sprintf("%q: %q", k, v))
+		}
+		args, _ := json.Marshal(append([]string{"-delay=5s"}, targets...))
+		manifest := fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s, namespace: todo, labels: {%s}}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: probe
+    image: %s
+    args: %s
+    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+`, name, strings.Join(lines, ", "), p.c.State.Images["probe"], args)
+		if err := p.c.Apply(p.ctx, manifest); err != nil {
+			p.t.Fatalf("probe pod %s: %v", name, err)
+		}
+		defer func() { _, _ = p.c.Kubectl(p.ctx, "delete", "pod", "-n", "todo", name, "--wait=true") }()
+		p.eventually(2*time.Minute, "probe pod "+name+" done", func() bool {
+			out, _ := p.c.Kubectl(p.ctx, "get", "pod", "-n", "todo", name, "-o", "jsonpath={.status.phase}")
+			return out == "Succeeded" || out == "Failed"
+		})
+		out, err := p.c.Kubectl(p.ctx, "logs", "-n", "todo", name)
+		if err != nil {
+			p.t.Fatalf("probe pod %s logs: %v", name, err)
+		}
+		reached := map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var r struct {
+				Target  string
+				Reached bool
+				Error   string
+			}
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				p.t.Fatalf("probe pod %s: %q: %v", name, line, err)
+			}
+			reached[r.Target] = r.Reached
+		}
+		p.t.Logf("probe %s: %s", name, strings.TrimSpace(out))
+		return reached
+	}
+	intruder := probe("np-intruder", map[string]string{"app.kubernetes.io/name": "intruder"})
+	caller := probe("np-recurring", map[string]string{"app.kubernetes.io/name": "recurring", "app.kubernetes.io/component": apps.ComponentServer})
+	for _, target := range targets {
+		if intruder[target] {
+			p.t.Errorf("a pod no NetworkPolicy allows reached %s", target)
+		}
+		if !caller[target] {
+			p.t.Errorf("a pod with recurring's labels did not reach %s: the policies or the probe are wrong", target)
+		}
+	}
 }
 
 // checkObjects asserts the workload objects the stack promises.
