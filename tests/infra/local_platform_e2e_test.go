@@ -253,8 +253,12 @@ type loadResult struct {
 }
 
 func (r loadResult) String() string {
-	return fmt.Sprintf("%d requests (%d creates, %d reads) in %s, %d failed, %d writes acknowledged",
+	s := fmt.Sprintf("%d requests (%d creates, %d reads) in %s, %d failed, %d writes acknowledged",
 		r.total, r.creates, r.reads, r.finished.Sub(r.started).Round(100*time.Millisecond), r.failed, len(r.acknowledged))
+	if r.failed > 0 {
+		s += " (first failure: " + r.firstErr + ")"
+	}
+	return s
 }
 
 // startLoad runs two clients, each creating a task and reading it back in a
