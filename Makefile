@@ -52,7 +52,7 @@ test-e2e: tools postgres-bin chromium-bin node-bin ## Run the end-to-end tests w
 	PATH="$$(bash tests/tools/path.sh):$$PATH" PULUMI_SKIP_UPDATE_CHECK=true $(GO) test -tags e2e -count=1 -timeout 60m ./tests/...
 
 .PHONY: tools
-tools: ## Build the heavy test tools once into ~/.cache/todo-platform/tools (about an hour in all when cold; instant when cached)
+tools: ## Build the heavy test tools once into ~/.cache/todo-platform/tools (about 30 minutes in all when cold on a quiet 2-core machine; instant when cached)
 	bash tests/tools/build.sh
 
 .PHONY: lint

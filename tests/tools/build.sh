@@ -73,18 +73,20 @@ tool_what() {
 	esac
 }
 
-# Measured on 2 cores (Go 1.26, empty build cache; the later tools reuse
-# packages the earlier ones compiled). Memory is the peak of the biggest
-# single compile/link process.
+# Measured on a quiet 2-core machine (Go 1.26, empty build cache, modules
+# already downloaded; the later tools reuse packages the earlier ones
+# compiled): 28m39s for all, in the order below; about three times as long
+# while other builds or tests run. Memory is the peak of the biggest single
+# compile/link process.
 tool_duration() {
 	case "$1" in
-	pulumi) echo "about 5-15 minutes cold, ~2.3 GB of memory" ;;
-	etcd) echo "about 1-3 minutes cold, ~0.5 GB of memory" ;;
-	kubernetes) echo "about 8-15 minutes cold, ~2 GB of memory" ;;
-	pulumi-kubernetes) echo "about 15-25 minutes cold, ~4.5 GB of memory" ;;
-	dapr) echo "about 18-25 minutes cold, ~2.3 GB of memory" ;;
-	coredns) echo "about 4-8 minutes cold, ~1.5 GB of memory" ;;
-	kube-router) echo "about 2-5 minutes cold, ~1.5 GB of memory" ;;
+	pulumi) echo "about 5 minutes cold (5m04s measured), ~2.3 GB of memory" ;;
+	etcd) echo "about 1 minute cold (0m37s), ~0.5 GB of memory" ;;
+	kubernetes) echo "about 6 minutes cold (6m11s), ~2.2 GB of memory" ;;
+	pulumi-kubernetes) echo "about 9 minutes cold (8m58s), ~4.5 GB of memory" ;;
+	dapr) echo "about 4 minutes cold after the tools above (3m59s), ~2.3 GB of memory" ;;
+	coredns) echo "about 2 minutes cold (1m35s), ~1.3 GB of memory" ;;
+	kube-router) echo "about 2 minutes cold (2m15s), ~3 GB of memory" ;;
 	esac
 }
 

@@ -74,7 +74,7 @@ done
 if $check; then
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "path.sh: missing end-to-end test tools: ${missing[*]} (not in $TOOLS_DIR)." >&2
-		echo "path.sh: run \`make tools\` (bash tests/tools/build.sh) to build them once (about an hour cold, then never again)." >&2
+		echo "path.sh: run \`make tools\` (bash tests/tools/build.sh) to build them once (about 30 minutes cold on a quiet 2-core machine, then never again)." >&2
 		exit 1
 	fi
 	exit 0
