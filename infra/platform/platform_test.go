@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/todo-platform/todo/infra/apps"
 	"github.com/todo-platform/todo/infra/dapr"
