@@ -20,8 +20,9 @@ import (
 	"github.com/todo-platform/todo/infra/kube"
 )
 
-// Topics of the platform (see DESIGN.md): the two event streams and their
-// dead-letter topics.
+// Topics of the platform: the two event streams and their dead-letter
+// topics, the same as pkg/events.Topics (infra/platform's contracts test
+// compares them).
 const (
 	TopicTaskEvents    = "task-events"
 	TopicReminders     = "reminders"

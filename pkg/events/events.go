@@ -32,7 +32,8 @@ const (
 func DeadLetterTopic(topic string) string { return topic + ".dlq" }
 
 // Topics are the platform's topics and their dead-letter topics. The
-// deployment creates the same (infra/kafka; a test there compares them).
+// deployment creates the same (infra/kafka.Topics; infra/platform's
+// contracts test compares them).
 func Topics() []string {
 	return []string{
 		TopicTaskEvents, DeadLetterTopic(TopicTaskEvents),
