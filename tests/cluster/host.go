@@ -22,7 +22,7 @@ import (
 
 // hostCommands are the distribution's programs the node needs (Debian
 // packages containerd, runc, containernetworking-plugins, iptables,
-// conntrack, iproute2); `make cluster` installs them when missing.
+// conntrack, iproute2, ipset); `make cluster` installs them when missing.
 var hostCommands = []string{"containerd", "containerd-shim-runc-v2", "runc", "iptables", "ip6tables", "conntrack", "ip", "ipset"}
 
 // CNIBinDir holds the CNI plugins (Debian's containernetworking-plugins).
@@ -383,7 +383,8 @@ func cleanupIPTables(ctx context.Context) error {
 
 // Leftovers lists what a cluster could have left on the machine and is still
 // there: processes in its cgroup, mounts under dir, the bridge, veths on it,
-// iptables chains and rules, kube-router's ipsets, cgroups, the record. Empty means clean.
+// iptables chains and rules, kube-router's ipsets, cgroups, the record.
+// Empty means clean.
 func Leftovers(ctx context.Context, dir string) []string {
 	var out []string
 	if pids := cgroupPIDs(); len(pids) > 0 {
