@@ -148,7 +148,8 @@ func Registry(pool *pgxpool.Pool) *prometheus.Registry {
 
 // Serve runs srv (see web.Serve) and, beside it, each of background until
 // ctx ends. When any of them returns, the others are stopped too; Serve
-// waits for all and returns their errors joined.
+// waits for all and returns their errors joined, leaving out a background
+// loop's context.Canceled once it has been stopped.
 func Serve(ctx context.Context, srv *http.Server, log *slog.Logger, grace time.Duration, background ...func(context.Context) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -159,7 +160,9 @@ func Serve(ctx context.Context, srv *http.Server, log *slog.Logger, grace time.D
 		go func() {
 			defer wg.Done()
 			defer cancel()
-			errs[i+1] = run(ctx)
+			if err := run(ctx); !stopped(ctx, err) {
+				errs[i+1] = err
+			}
 		}()
 	}
 	errs[0] = web.Serve(ctx, srv, log, grace)

@@ -6,15 +6,13 @@ package audit
 import (
 	"context"
 	"io"
-	"os/signal"
-	"syscall"
+	"net/http"
 	"time"
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
-	"github.com/todo-platform/todo/pkg/web"
 )
 
 // ConsumedRetention is how long the record of a consumed event is kept: longer
@@ -53,37 +51,21 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 // the consumer of task-events and reminders. args[1] may be "migrate" (apply
 // the migrations and exit) or "serve" (the default).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	svc, done, err := service.Open(ctx, "audit", args, cfg.Base, stdout, Migrations)
-	if err != nil || done {
-		return err
-	}
-	defer svc.Pool.Close()
-	log, pool, reg := svc.Log, svc.Pool, svc.Registry
-	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
-	if err != nil {
-		return err
-	}
-	bus, err := transport.Open(cfg.Events, log)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = bus.Close() }()
-
-	consumer, err := consume.Start(pool, bus, consume.Spec{
-		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
-		Topics: Topics, Handler: Handle, Retention: ConsumedRetention,
+	return service.Run(ctx, args, stdout, service.Spec{
+		Name: "audit", Base: cfg.Base, Migrations: Migrations, JWT: &cfg.JWT, Events: &cfg.Events,
+		Build: func(_ context.Context, p service.Parts) (http.Handler, []func(context.Context) error, error) {
+			consumer, err := consume.Start(p.Pool, p.Bus, consume.Spec{
+				Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: p.Log, Registerer: p.Registry},
+				Topics: Topics, Handler: Handle, Retention: ConsumedRetention,
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			return NewServer(Deps{Store: NewStore(p.Pool), Verifier: p.Verifier, Log: p.Log, Registry: p.Registry, Dapr: consumer.Dapr}), consumer.Loops, nil
+		},
 	})
-	if err != nil {
-		return err
-	}
-	store := NewStore(pool)
-	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{Store: store, Verifier: verifier, Log: log, Registry: reg, Dapr: consumer.Dapr}), log)
-	return service.Serve(ctx, srv, log, cfg.ShutdownGrace, consumer.Loops...)
 }

@@ -8,13 +8,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/todo-platform/todo/pkg/auth"
@@ -23,7 +21,6 @@ import (
 	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
-	"github.com/todo-platform/todo/pkg/web"
 )
 
 // ConsumedRetention is how long the record of a consumed event is kept:
@@ -118,29 +115,22 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 // outbox relay and the delivery worker. args[1] may be "migrate" (apply the
 // migrations and exit) or "serve" (the default).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	svc, done, err := service.Open(ctx, "notifier", args, cfg.Base, stdout, Migrations)
-	if err != nil || done {
-		return err
-	}
-	defer svc.Pool.Close()
-	log, pool, reg := svc.Log, svc.Pool, svc.Registry
-	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
-	if err != nil {
-		return err
-	}
-	bus, err := transport.Open(cfg.Events, log)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = bus.Close() }()
+	return service.Run(ctx, args, stdout, service.Spec{
+		Name: "notifier", Base: cfg.Base, Migrations: Migrations, JWT: &cfg.JWT, Events: &cfg.Events,
+		Build: func(_ context.Context, p service.Parts) (http.Handler, []func(context.Context) error, error) {
+			return build(cfg, p)
+		},
+	})
+}
 
+// build makes the notifier from its parts: the relay, the firing loop, the
+// delivery worker, the consumer, the pruning and the HTTP API.
+func build(cfg Config, p service.Parts) (http.Handler, []func(context.Context) error, error) {
+	log, pool, reg := p.Log, p.Pool, p.Registry
 	m := NewMetrics(reg)
 	outboxNotifier := pgnotify.NewNotifier(pool, OutboxChannel)
 	scheduleNotifier := pgnotify.NewNotifier(pool, ScheduleChannel)
@@ -150,13 +140,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// notification would arrive.
 	listen, err := cfg.ListenConfig()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	relay, err := outbox.NewRelay(pool, bus, outbox.RelayConfig{
+	relay, err := outbox.NewRelay(pool, p.Bus, outbox.RelayConfig{
 		Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: log.With("component", "relay"), Registerer: reg,
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	firer := NewFirer(pool, FirerConfig{
 		Grace: cfg.Grace, BatchSize: cfg.Batch, PollInterval: cfg.Poll, Listen: true, ListenConfig: listen,
@@ -165,7 +155,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var mailer *Mailer
 	if cfg.SMTP.Addr != "" {
 		if mailer, err = NewMailer(cfg.SMTP); err != nil {
-			return err
+			return nil, nil, err
 		}
 	} else {
 		log.Info("email is off: SMTP_ADDR is not set")
@@ -177,7 +167,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	h := &Events{Metrics: m, EmailOn: mailer != nil}
 	wakeSchedule := func() { firer.Wake(); scheduleNotifier.Notify() }
-	consumer, err := consume.Start(pool, bus, consume.Spec{
+	consumer, err := consume.Start(pool, p.Bus, consume.Spec{
 		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
 		Topics: Topics, Handler: h.Handle, Retention: ConsumedRetention,
 		Wrap: func(p consume.Process, b consume.ProcessBatch) (consume.Process, consume.ProcessBatch) {
@@ -185,23 +175,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		},
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	store := NewStore(pool)
 	store.Changed = wakeSchedule
 	if cfg.AllowPrivate {
 		log.Warn("webhooks may target private and loopback addresses (WEBHOOK_ALLOW_PRIVATE=true)")
 	}
-	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
-		Store: store, Verifier: verifier, Log: log, Registry: reg, AllowPrivateWebhooks: cfg.AllowPrivate, Dapr: consumer.Dapr,
-	}), log)
-
-	err = service.Serve(ctx, srv, log, cfg.ShutdownGrace, append(consumer.Loops,
+	api := NewServer(Deps{
+		Store: store, Verifier: p.Verifier, Log: log, Registry: reg, AllowPrivateWebhooks: cfg.AllowPrivate, Dapr: consumer.Dapr,
+	})
+	return api, append(consumer.Loops,
 		relay.Run, firer.Run, deliverer.Run,
 		func(ctx context.Context) error { return store.PruneEvery(ctx, time.Hour, log) },
-	)...)
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	), nil
 }

@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/signal"
-	"syscall"
+	"net/http"
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
-	"github.com/todo-platform/todo/pkg/web"
 	webapp "github.com/todo-platform/todo/services/web"
 )
 
@@ -81,48 +79,36 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 
 // Run runs taskapi until ctx ends or SIGINT/SIGTERM arrives. args[1] may be
 // "migrate" (apply the migrations and exit) or "serve" (the default).
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	svc, done, err := service.Open(ctx, "taskapi", args, cfg.Base, stdout, Migrations)
-	if err != nil || done {
-		return err
+	spec := service.Spec{Name: "taskapi", Base: cfg.Base, Migrations: Migrations, JWT: &cfg.JWT}
+	if cfg.Relay {
+		spec.Events = &cfg.Events
 	}
-	defer svc.Pool.Close()
-	log, pool, reg := svc.Log, svc.Pool, svc.Registry
-	verifier, err := auth.NewVerifier(ctx, cfg.JWT)
-	if err != nil {
-		return err
+	spec.Build = func(_ context.Context, p service.Parts) (http.Handler, []func(context.Context) error, error) {
+		h := NewServer(Deps{
+			Store: NewStore(p.Pool), Verifier: p.Verifier, InternalToken: cfg.InternalToken, Log: p.Log, Registry: p.Registry,
+			Site: siteOptions(cfg.RealtimeURL, cfg.OIDCIssuer, cfg.OIDCClientID),
+		})
+		if p.Bus == nil {
+			p.Log.Info("outbox relay off (OUTBOX_RELAY=false): another process must publish the outbox")
+			return h, nil, nil
+		}
+		listen, err := cfg.ListenConfig()
+		if err != nil {
+			return nil, nil, err
+		}
+		relay, err := outbox.NewRelay(p.Pool, p.Bus, outbox.RelayConfig{
+			Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: p.Log.With("component", "relay"), Registerer: p.Registry,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		p.Log.Info("outbox relay on", "transport", p.Bus.Kind())
+		return h, []func(context.Context) error{relay.Run}, nil
 	}
-
-	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
-		Store: NewStore(pool), Verifier: verifier, InternalToken: cfg.InternalToken, Log: log, Registry: reg,
-		Site: siteOptions(cfg.RealtimeURL, cfg.OIDCIssuer, cfg.OIDCClientID),
-	}), log)
-	if !cfg.Relay {
-		log.Info("outbox relay off (OUTBOX_RELAY=false): another process must publish the outbox")
-		return web.Serve(ctx, srv, log, cfg.ShutdownGrace)
-	}
-	bus, err := transport.Open(cfg.Events, log.With("component", "relay"))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = bus.Close() }()
-	listen, err := cfg.ListenConfig()
-	if err != nil {
-		return err
-	}
-	relay, err := outbox.NewRelay(pool, bus, outbox.RelayConfig{
-		Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: log.With("component", "relay"), Registerer: reg,
-	})
-	if err != nil {
-		return err
-	}
-	log.Info("outbox relay on", "transport", bus.Kind())
-	return service.Serve(ctx, srv, log, cfg.ShutdownGrace, relay.Run)
+	return service.Run(ctx, args, stdout, spec)
 }

@@ -3,16 +3,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
+	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/services/notifier"
 )
 
 func main() {
-	if err := notifier.Run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "notifier:", err)
-		os.Exit(1)
-	}
+	service.Main("notifier", notifier.Run)
 }

@@ -3,16 +3,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
+	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/services/realtime"
 )
 
 func main() {
-	if err := realtime.Run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "realtime:", err)
-		os.Exit(1)
-	}
+	service.Main("realtime", realtime.Run)
 }
