@@ -10,9 +10,10 @@ import (
 )
 
 // TableSQL creates the table of consumed events. A consuming service owns
-// it: copy this into one of its migrations, which run with the service's
-// schema first on the search path, and give the schema-qualified name
-// ("<service>.consumed_events") as Config.Table.
+// it: one of its migrations, which run with the service's schema first on
+// the search path, says {{ .ConsumedEventsTable }}, and its Migrations give
+// this as that value (database.Migrations.With); Config.Table is then the
+// schema-qualified name ("<service>.consumed_events").
 //
 // One row per event and consumer: the primary key is what makes a second
 // delivery of an event a no-op. CloudEvents ids are unique per source, hence

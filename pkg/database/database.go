@@ -84,6 +84,22 @@ func parse(url string) (*pgxpool.Config, error) {
 type Migrations struct {
 	Schema string
 	FS     fs.FS
+	// Data is what the migrations, text/template templates, may use:
+	// {{ .Name }} stands for Data["Name"] (see With).
+	Data map[string]any
+}
+
+// With returns m with Data[name] set to v, for a migration that says
+// {{ .name }}: SQL that one package defines for many services (such as
+// consume.TableSQL) is written once.
+func (m Migrations) With(name string, v any) Migrations {
+	data := make(map[string]any, len(m.Data)+1)
+	for k, x := range m.Data {
+		data[k] = x
+	}
+	data[name] = v
+	m.Data = data
+	return m
 }
 
 // Embedded returns the migrations of schema held in the folder dir of fsys
@@ -127,6 +143,9 @@ func MigrateTo(ctx context.Context, url string, m Migrations, target int32, log 
 	mig, err := migrate.NewMigrator(ctx, conn, pgx.Identifier{m.Schema, "schema_version"}.Sanitize())
 	if err != nil {
 		return 0, fmt.Errorf("prepare migrations of %s: %w", m.Schema, err)
+	}
+	for k, v := range m.Data {
+		mig.Data[k] = v
 	}
 	if err := mig.LoadMigrations(m.FS); err != nil {
 		return 0, fmt.Errorf("load migrations of %s: %w", m.Schema, err)

@@ -3,6 +3,7 @@ package audit
 import (
 	"embed"
 
+	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 )
 
@@ -10,4 +11,5 @@ import (
 var migrationFiles embed.FS
 
 // Migrations are audit's schema: the entries and its table of consumed events.
-var Migrations = database.Embedded("audit", migrationFiles, "migrations")
+var Migrations = database.Embedded("audit", migrationFiles, "migrations").
+	With("ConsumedEventsTable", consume.TableSQL)

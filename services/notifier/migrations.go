@@ -3,6 +3,7 @@ package notifier
 import (
 	"embed"
 
+	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 )
 
@@ -12,4 +13,5 @@ var migrationFiles embed.FS
 // Migrations are the notifier's schema: the reminder schedule, its outbox,
 // its table of consumed events, the inbox, the settings, the webhooks and
 // the deliveries.
-var Migrations = database.Embedded("notifier", migrationFiles, "migrations")
+var Migrations = database.Embedded("notifier", migrationFiles, "migrations").
+	With("ConsumedEventsTable", consume.TableSQL)

@@ -3,6 +3,7 @@ package recurring
 import (
 	"embed"
 
+	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 )
 
@@ -10,4 +11,5 @@ import (
 var migrationFiles embed.FS
 
 // Migrations are recurring's schema: its consumed events and series progress.
-var Migrations = database.Embedded("recurring", migrationFiles, "migrations")
+var Migrations = database.Embedded("recurring", migrationFiles, "migrations").
+	With("ConsumedEventsTable", consume.TableSQL)
