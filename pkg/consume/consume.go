@@ -119,7 +119,7 @@ type Consumer struct {
 	cfg      Config
 	types    map[string]bool
 	log      *slog.Logger
-	m        *metrics
+	m        *consumerMetrics
 	record   string
 	seen     string
 	prune    string

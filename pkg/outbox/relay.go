@@ -16,6 +16,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/broker"
+	"github.com/todo-platform/todo/pkg/metrics"
 	"github.com/todo-platform/todo/pkg/pgnotify"
 )
 
@@ -366,26 +367,26 @@ type relayMetrics struct {
 
 func newRelayMetrics(reg prometheus.Registerer, table string) *relayMetrics {
 	l := []string{"table"}
-	published := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	published := metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "outbox_published_total", Help: "Outbox rows the broker acknowledged.",
 	}, l))
-	errs := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	errs := metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "outbox_publish_errors_total", Help: "Failed attempts to publish an outbox row.",
 	}, l))
-	pruned := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	pruned := metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "outbox_pruned_total", Help: "Published outbox rows deleted after the retention.",
 	}, l))
-	pending := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	pending := metrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "outbox_pending_rows", Help: "Outbox rows not yet published (the relay's lag).",
 	}, l))
-	oldest := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	oldest := metrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "outbox_oldest_pending_age_seconds", Help: "Age of the oldest outbox row not yet published (0: none).",
 	}, l))
-	duration := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	duration := metrics.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "outbox_publish_duration_seconds", Help: "Time the broker took to acknowledge one outbox row.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 	}, l))
-	delay := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	delay := metrics.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "outbox_publish_delay_seconds", Help: "Time from writing an outbox row to the broker's acknowledgement.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 	}, l))
@@ -394,21 +395,6 @@ func newRelayMetrics(reg prometheus.Registerer, table string) *relayMetrics {
 		pending: pending.WithLabelValues(table), oldest: oldest.WithLabelValues(table),
 		duration: duration.WithLabelValues(table), delay: delay.WithLabelValues(table),
 	}
-}
-
-// register registers c, or returns the collector already registered under
-// its name (several relays in one process share the metric families).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }
 
 func signal(c chan<- struct{}) {

@@ -1,9 +1,9 @@
 package notifier
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/todo-platform/todo/pkg/metrics"
 )
 
 // Metrics are the notifier's own figures.
@@ -24,40 +24,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg = prometheus.NewRegistry()
 	}
 	return &Metrics{
-		scheduled: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		scheduled: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "notifier_reminders_scheduled_total", Help: "Reminders scheduled or moved to a new fire time by task events.",
 		})),
-		fired: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		fired: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "notifier_reminders_fired_total", Help: "Reminders fired (reminder.due events written to the outbox).",
 		})),
-		missed: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		missed: metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "notifier_reminders_missed_total", Help: "Reminders found due longer ago than the grace window, recorded as missed and not fired.",
 		})),
-		lateness: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+		lateness: metrics.Register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "notifier_reminder_fire_lateness_seconds", Help: "How long after its fire time a reminder fired.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600},
 		})),
-		sent: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		sent: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "notifier_deliveries_sent_total", Help: "Deliveries sent, per channel.",
 		}, []string{"channel"})),
-		failed: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		failed: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "notifier_deliveries_failed_total", Help: "Deliveries given up after their last attempt (dead-lettered), per channel.",
 		}, []string{"channel"})),
-		retried: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		retried: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "notifier_deliveries_retried_total", Help: "Failed delivery attempts scheduled for a retry, per channel.",
 		}, []string{"channel"})),
 	}
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }
