@@ -13,6 +13,15 @@ import (
 // when a reminder of a task falls due.
 const TypeReminderDue = "todo.reminder.due.v1"
 
+// TaskTypes are this version's task event types, on task-events.
+func TaskTypes() []string {
+	return []string{TypeTaskCreated, TypeTaskUpdated, TypeTaskCompleted, TypeTaskReopened, TypeTaskDeleted}
+}
+
+// Types are every event type of this version: the task events and
+// TypeReminderDue.
+func Types() []string { return append(TaskTypes(), TypeReminderDue) }
+
 // ReminderDue is the data of a reminder.due event, version 1. Times are RFC
 // 3339 in UTC.
 type ReminderDue struct {

@@ -16,10 +16,7 @@ var Topics = []string{events.TopicTaskEvents, events.TopicReminders}
 
 // Types are the event types audit logs; any other goes to the dead-letter
 // topic, where a newer version waits for an audit that knows it.
-var Types = []string{
-	events.TypeTaskCreated, events.TypeTaskUpdated, events.TypeTaskCompleted,
-	events.TypeTaskReopened, events.TypeTaskDeleted, events.TypeReminderDue,
-}
+var Types = events.Types()
 
 // Handle is audit's event handler: it appends the event to the log in the
 // consumer's transaction.

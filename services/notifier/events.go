@@ -25,10 +25,7 @@ const Group = "notifier"
 var Topics = []string{events.TopicTaskEvents, events.TopicReminders}
 
 // Types are the event types the notifier handles; others are dead-lettered.
-var Types = []string{
-	events.TypeTaskCreated, events.TypeTaskUpdated, events.TypeTaskCompleted,
-	events.TypeTaskReopened, events.TypeTaskDeleted, events.TypeReminderDue,
-}
+var Types = events.Types()
 
 // Events is the notifier's event handler: task events keep the reminder
 // schedule, reminder.due events fill the inbox and queue the deliveries.

@@ -25,10 +25,7 @@ var Topics = []string{events.TopicTaskEvents}
 const ConsumedTable = "recurring.consumed_events"
 
 // Types are the task events recurring reads; it acts on completions only.
-var Types = []string{
-	events.TypeTaskCreated, events.TypeTaskUpdated, events.TypeTaskCompleted,
-	events.TypeTaskReopened, events.TypeTaskDeleted,
-}
+var Types = events.TaskTypes()
 
 // Occurrences creates the next occurrence of a series.
 type Occurrences interface {

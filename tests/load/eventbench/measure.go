@@ -182,7 +182,7 @@ func measure(ctx context.Context, e *env, cfg config, kind string, progress func
 	defer func() { _ = bus.Close() }()
 	consumer, err := consume.New(e.pool, col.handle, consume.Config{
 		Name: group, Table: "eventbench.consumed_events", DeadLetters: bus, Log: log,
-		Types: []string{events.TypeTaskCreated, events.TypeTaskUpdated, events.TypeTaskCompleted, events.TypeTaskReopened, events.TypeTaskDeleted},
+		Types: events.TaskTypes(),
 	})
 	if err != nil {
 		return tr, err
