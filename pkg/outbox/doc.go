@@ -3,17 +3,12 @@
 // describes, so that an event exists exactly when its change does. A relay
 // publishes the rows to the broker afterwards.
 //
-// An outbox table has this shape (each owning service creates its own, in its
-// own schema; after each commit the writer wakes the relays with a
-// pgnotify.Notifier, NOTIFY "<schema>_outbox"):
-//
-//	id            bigserial PRIMARY KEY   -- publication order
-//	topic         text NOT NULL
-//	partition_key text NOT NULL           -- the Kafka message key (the owner's user id)
-//	event_id      uuid NOT NULL
-//	event         jsonb NOT NULL          -- the CloudEvents JSON
-//	created_at    timestamptz NOT NULL DEFAULT now()
-//	published_at  timestamptz
+// An outbox table has the shape TableSQL creates (each owning service
+// creates its own, in its own schema; after each commit the writer wakes the
+// relays with a pgnotify.Notifier, NOTIFY "<schema>_outbox"): rows in
+// publication order (id), each with its topic, partition key (the Kafka
+// message key: the owner's user id), event id, CloudEvents JSON and, once
+// the broker has it, published_at.
 //
 // A Relay publishes the rows of one outbox table to the broker, as follows.
 //

@@ -5,6 +5,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/outbox"
 )
 
 //go:embed migrations/*.sql
@@ -14,4 +15,5 @@ var migrationFiles embed.FS
 // its table of consumed events, the inbox, the settings, the webhooks and
 // the deliveries.
 var Migrations = database.Embedded("notifier", migrationFiles, "migrations").
-	With("ConsumedEventsTable", consume.TableSQL)
+	With("ConsumedEventsTable", consume.TableSQL).
+	With("OutboxTable", outbox.TableSQL)

@@ -4,10 +4,12 @@ import (
 	"embed"
 
 	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/outbox"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
 // Migrations are taskapi's schema: the tasks and their outbox.
-var Migrations = database.Embedded("taskapi", migrationFiles, "migrations")
+var Migrations = database.Embedded("taskapi", migrationFiles, "migrations").
+	With("OutboxTable", outbox.TableSQL)

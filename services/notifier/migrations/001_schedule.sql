@@ -39,16 +39,7 @@ CREATE TABLE reminders (
 CREATE INDEX reminders_pending ON reminders (fire_at, id)
     WHERE fired_at IS NULL AND missed_at IS NULL AND canceled_at IS NULL;
 
--- The notifier's transactional outbox (pkg/outbox): reminder.due events and
--- delivery dead letters, written in the transaction that fires or gives up.
-CREATE TABLE outbox (
-    id            bigserial   PRIMARY KEY,
-    topic         text        NOT NULL,
-    partition_key text        NOT NULL,
-    event_id      uuid        NOT NULL,
-    event         jsonb       NOT NULL,
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    published_at  timestamptz
-);
-
-CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL;
+-- The notifier's transactional outbox (pkg/outbox.TableSQL): reminder.due
+-- events and delivery dead letters, written in the transaction that fires or
+-- gives up.
+{{ .OutboxTable }}

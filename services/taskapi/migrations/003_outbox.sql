@@ -1,16 +1,7 @@
--- The transactional outbox: every task change writes its event here in the
--- same transaction; the relay publishes the rows in id order.
-CREATE TABLE outbox (
-    id            bigserial   PRIMARY KEY,
-    topic         text        NOT NULL,
-    partition_key text        NOT NULL,
-    event_id      uuid        NOT NULL,
-    event         jsonb       NOT NULL,
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    published_at  timestamptz
-);
-
-CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL;
+-- The transactional outbox (pkg/outbox.TableSQL): every task change writes
+-- its event here in the same transaction; the relay publishes the rows in id
+-- order.
+{{ .OutboxTable }}
 
 -- Wake the relay at commit; it also polls, in case a notification is missed.
 CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
