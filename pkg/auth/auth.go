@@ -17,6 +17,7 @@ import (
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
 
 	"github.com/todo-platform/todo/pkg/web"
 )
@@ -33,6 +34,16 @@ var (
 	ErrNoToken       = errors.New("no bearer token")
 	ErrInvalidToken  = errors.New("invalid token")
 	ErrNotConfigured = errors.New("no JWT key configured: set JWT_SECRET (HS256) or JWT_JWKS_URL")
+)
+
+// A token whose kid is not in the key set makes the verifier fetch the set
+// again (a rotated key), at most once every UnknownKIDRefreshEvery; the
+// fetch, and a token's wait for its turn, last at most JWKSFetchTimeout. So
+// tokens with made-up kids cost the issuer one fetch a minute and never hold
+// a request longer than that timeout, even when the issuer hangs.
+const (
+	UnknownKIDRefreshEvery = time.Minute
+	JWKSFetchTimeout       = 5 * time.Second
 )
 
 // Config selects the keys and the claims a token must carry.
@@ -123,7 +134,11 @@ func NewVerifier(ctx context.Context, c Config) (*Verifier, error) {
 				return nil, fmt.Errorf("JWT_ALGORITHMS: unknown algorithm %q", a)
 			}
 		}
-		k, err := keyfunc.NewDefaultCtx(ctx, []string{c.JWKSURL})
+		k, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{c.JWKSURL}, keyfunc.Override{
+			HTTPTimeout:       JWKSFetchTimeout,
+			RateLimitWaitMax:  JWKSFetchTimeout,
+			RefreshUnknownKID: rate.NewLimiter(rate.Every(UnknownKIDRefreshEvery), 1),
+		})
 		if err != nil {
 			return nil, fmt.Errorf("load JWKS from %s: %w", c.JWKSURL, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -33,14 +34,21 @@ type jwksServer struct {
 	mu      sync.Mutex
 	keys    []map[string]string
 	fetches int
+	hang    bool // answer nothing until the client gives up
 }
 
 func newJWKS(t *testing.T, keys ...map[string]string) *jwksServer {
 	s := &jwksServer{keys: keys}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.fetches++
+		if s.hang {
+			s.mu.Unlock()
+			<-r.Context().Done()
+			s.mu.Lock()
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": s.keys})
 	}))
@@ -205,6 +213,40 @@ func TestJWKS(t *testing.T) {
 	rejected(t, v, sign(t, jwt.SigningMethodRS256, "k9", k2, claims("carol", time.Hour)), "signature or algorithm")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("refusing an unknown kid took %v", d)
+	}
+}
+
+// TestUnknownKIDWhileTheIssuerHangs: tokens with made-up kids, sent while
+// the issuer's JWKS endpoint answers nothing, are refused within the fetch
+// timeout; only one of them fetches. (The library's defaults held each such
+// request for up to a minute.)
+func TestUnknownKIDWhileTheIssuerHangs(t *testing.T) {
+	t.Parallel()
+	k1, jwk1 := rsaJWK(t, "k1")
+	srv := newJWKS(t, jwk1)
+	v := verifier(t, auth.Config{JWKSURL: srv.URL})
+	srv.mu.Lock()
+	srv.hang = true
+	before := srv.fetches
+	srv.mu.Unlock()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rejected(t, v, sign(t, jwt.SigningMethodRS256, fmt.Sprintf("made-up-%d", i), k1, claims("mallory", time.Hour)), "signature or algorithm")
+		}()
+	}
+	wg.Wait()
+	// The bound is the fetch timeout plus room for a busy machine, far
+	// below the minute the requests waited before.
+	if d := time.Since(start); d > auth.JWKSFetchTimeout+15*time.Second {
+		t.Errorf("20 tokens with unknown kids took %v to refuse", d)
+	}
+	if n := srv.fetched() - before; n != 1 {
+		t.Errorf("the unknown kids fetched the key set %d times, want 1", n)
 	}
 }
 
