@@ -100,36 +100,7 @@ func (w *Deliverer) Wake() {
 // Run delivers until ctx ends; it returns nil then.
 func (w *Deliverer) Run(ctx context.Context) error {
 	w.log.Info("delivery worker started", "max_attempts", w.cfg.MaxAttempts, "min_backoff", w.cfg.MinBackoff, "max_backoff", w.cfg.MaxBackoff)
-	failures := 0
-	for {
-		next, err := w.drain(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			failures++
-			d := backoff.Delay(failures, 100*time.Millisecond, 10*time.Second)
-			w.log.Warn("delivering failed; retrying", "attempt", failures, "retry_in", d.Round(time.Millisecond), "err", err)
-			backoff.Sleep(ctx, d)
-			continue
-		}
-		failures = 0
-		sleep := w.cfg.PollInterval
-		if next != nil {
-			if d := time.Until(*next); d < sleep {
-				sleep = max(d, 0)
-			}
-		}
-		t := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-w.wake:
-		case <-t.C:
-		}
-		t.Stop()
-	}
+	return drainLoop(ctx, w.log, "delivering", w.cfg.PollInterval, w.wake, time.Now, w.drain)
 }
 
 const nextDelivery = `SELECT min(next_attempt_at) FROM notifier.deliveries WHERE status = 'pending'`

@@ -29,7 +29,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/pgnotify"
 )
@@ -104,42 +103,7 @@ func (f *Firer) Run(ctx context.Context) error {
 		go func() { defer close(done); f.listen(ctx) }()
 		defer func() { <-done }()
 	}
-	failures := 0
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		next, err := f.drain(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			failures++
-			d := backoff.Delay(failures, 100*time.Millisecond, 10*time.Second)
-			f.log.Warn("firing reminders failed; retrying", "attempt", failures, "retry_in", d.Round(time.Millisecond), "err", err)
-			backoff.Sleep(ctx, d)
-			continue
-		}
-		failures = 0
-		sleep := f.cfg.PollInterval
-		if next != nil {
-			if d := next.Sub(f.now()); d < sleep {
-				sleep = max(d, 0)
-			}
-		}
-		timer.Reset(sleep)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-f.wake:
-		case <-timer.C:
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-	}
+	return drainLoop(ctx, f.log, "firing reminders", f.cfg.PollInterval, f.wake, f.now, f.drain)
 }
 
 const nextFire = `SELECT min(fire_at) FROM notifier.reminders
