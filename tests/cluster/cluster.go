@@ -241,9 +241,6 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	return c, nil
 }
 
-// Dir is the cluster's state folder.
-func (c *Cluster) Dir() string { return c.dir }
-
 // Kubeconfig is the path of the admin kubeconfig (context "todo-local").
 func (c *Cluster) Kubeconfig() string { return c.State.Kubeconfig }
 
@@ -378,10 +375,6 @@ func (c *Cluster) startPostgres(ctx context.Context) error {
 	}
 	return nil
 }
-
-// AdminDatabaseURL is the superuser's URL of the cluster's PostgreSQL (its
-// Unix socket), for tests that look into the database.
-func (c *Cluster) AdminDatabaseURL(db string) string { return c.pg.URL(db) }
 
 // startKafka runs the Kafka-protocol broker (kfake) on the node address with
 // the platform's topics.
