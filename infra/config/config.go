@@ -426,7 +426,21 @@ var (
 	platformRE  = regexp.MustCompile(`^linux/(amd64|arm64)$`)
 )
 
+// validate checks the whole configuration, section by section, and
+// records every problem in p.
 func (c *Config) validate(p *parser) {
+	c.validateBasics(p)
+	c.validateCluster(p)
+	c.validateKafka(p)
+	c.validateCharts(p)
+	c.validateImages(p)
+	c.validateIngress(p)
+	c.validateAuth(p)
+	c.validateApps(p)
+}
+
+// validateBasics checks the keys every stack sets: cloud, namespace, log level and transport.
+func (c *Config) validateBasics(p *parser) {
 	if c.Cloud == "" {
 		p.fail("cloud", "is required (minikube, local, aks, gke or doks)")
 	} else if !slices.Contains(Clouds, c.Cloud) {
@@ -444,8 +458,10 @@ func (c *Config) validate(p *parser) {
 	if c.Transport == TransportDapr && !c.Dapr.On() {
 		p.fail("dapr", `eventsTransport is "dapr" but dapr.enabled is false`)
 	}
+}
 
-	// Cluster.
+// validateCluster checks the cluster section for the stack's cloud.
+func (c *Config) validateCluster(p *parser) {
 	cl := c.Cluster
 	switch c.Cloud {
 	case Minikube, Local:
@@ -490,8 +506,10 @@ func (c *Config) validate(p *parser) {
 			p.fail("cluster", fmt.Sprintf("registrySku %q: want starter, basic or professional on doks", cl.RegistrySKU))
 		}
 	}
+}
 
-	// Kafka.
+// validateKafka checks the kafka section: sizes, and the provider the cloud offers.
+func (c *Config) validateKafka(p *parser) {
 	k := c.Kafka
 	if k.Partitions < 1 || k.Partitions > 1024 {
 		p.fail("kafka", fmt.Sprintf("partitions must be within 1..1024, got %d", k.Partitions))
@@ -512,6 +530,11 @@ func (c *Config) validate(p *parser) {
 	if wantProvider != nil && !slices.Contains(wantProvider, k.Provider) {
 		p.fail("kafka", fmt.Sprintf("provider %q is not available on %s (want %s)", k.Provider, c.Cloud, strings.Join(wantProvider, " or ")))
 	}
+	k.validateProvider(p)
+}
+
+// validateProvider checks the settings of the Kafka provider chosen.
+func (k Kafka) validateProvider(p *parser) {
 	switch k.Provider {
 	case KafkaStrimzi:
 		if k.Nodes < 1 {
@@ -581,8 +604,10 @@ func (c *Config) validate(p *parser) {
 	default:
 		p.fail("kafka", fmt.Sprintf("unknown provider %q", k.Provider))
 	}
+}
 
-	// Dapr.
+// validateCharts checks the Dapr section and the charts the stack installs.
+func (c *Config) validateCharts(p *parser) {
 	if c.Dapr.On() {
 		if !dnsLabel.MatchString(c.Dapr.Namespace) {
 			p.fail("dapr", fmt.Sprintf("namespace %q is not a valid namespace name", c.Dapr.Namespace))
@@ -595,14 +620,16 @@ func (c *Config) validate(p *parser) {
 		}
 		p.chart("dapr", c.Charts.Dapr)
 	}
-	if k.Provider == KafkaStrimzi {
+	if c.Kafka.Provider == KafkaStrimzi {
 		p.chart("strimzi", c.Charts.Strimzi)
 	}
 	if c.Ingress.InstallController {
 		p.chart("ingressNginx", c.Charts.IngressNginx)
 	}
+}
 
-	// Images.
+// validateImages checks how the images are built and published.
+func (c *Config) validateImages(p *parser) {
 	im := c.Images
 	switch im.Publish {
 	case PublishLoad:
@@ -640,16 +667,20 @@ func (c *Config) validate(p *parser) {
 	if im.Publish != PublishNone && im.Base == "" {
 		p.fail("images", `base is required (an image reference pinned by digest, or "scratch")`)
 	}
+}
 
-	// Ingress.
+// validateIngress checks the ingress section.
+func (c *Config) validateIngress(p *parser) {
 	if c.Ingress.Enabled && c.Ingress.ClassName == "" {
 		p.fail("ingress", "className is required when the ingress is enabled")
 	}
 	if c.Ingress.TLSSecretName != "" && c.Ingress.Host == "" {
 		p.fail("ingress", "host is required with tlsSecretName")
 	}
+}
 
-	// Auth and SMTP.
+// validateAuth checks the auth and smtp sections.
+func (c *Config) validateAuth(p *parser) {
 	if c.Auth.Issuer == "" || c.Auth.Audience == "" {
 		p.fail("auth", "issuer and audience are required")
 	}
@@ -659,8 +690,10 @@ func (c *Config) validate(p *parser) {
 	if c.SMTP.Addr != "" && !hostPort.MatchString(c.SMTP.Addr) {
 		p.fail("smtp", fmt.Sprintf("addr %q is not host:port", c.SMTP.Addr))
 	}
+}
 
-	// Apps.
+// validateApps checks each service's size.
+func (c *Config) validateApps(p *parser) {
 	for _, name := range Services {
 		a := c.Apps[name]
 		switch {
