@@ -28,10 +28,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/tracing"
 )
 
 // Handler applies an event within tx. It returns nil when the event is
@@ -109,6 +112,10 @@ type Config struct {
 
 	Log        *slog.Logger          // default: discard
 	Registerer prometheus.Registerer // default: a private registry
+	// Tracer, when it records (see pkg/tracing), makes a consumer span of
+	// each message handled, continuing the trace its headers or its
+	// event's traceparent carry.
+	Tracer trace.TracerProvider
 }
 
 // Consumer processes deliveries with a handler.
@@ -123,6 +130,7 @@ type Consumer struct {
 	record   string
 	seen     string
 	prune    string
+	tracing  bool // cfg.Tracer records spans
 }
 
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$`)
@@ -181,7 +189,7 @@ func newConsumer(pool *pgxpool.Pool, p Prepare, prepared bool, cfg Config) (*Con
 	return &Consumer{
 		pool: pool, prepare: p, prepared: prepared, cfg: cfg, types: types,
 		log: cfg.Log.With("consumer", cfg.Name),
-		m:   newMetrics(cfg.Registerer),
+		m:   newMetrics(cfg.Registerer), tracing: tracing.On(cfg.Tracer),
 		record: `INSERT INTO ` + t + ` (consumer, event_source, event_id, event_type, topic, kafka_partition, kafka_offset)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
 		seen:  `SELECT EXISTS (SELECT FROM ` + t + ` WHERE consumer = $1 AND event_source = $2 AND event_id = $3)`,
@@ -193,10 +201,15 @@ func newConsumer(pool *pgxpool.Pool, p Prepare, prepared bool, cfg Config) (*Con
 // it was handled, it was a duplicate, or it went to the dead-letter topic.
 // It returns an error only when ctx ended first; d must then be delivered
 // again (it is not acknowledged).
-func (c *Consumer) Process(ctx context.Context, d broker.Delivery) error {
+func (c *Consumer) Process(ctx context.Context, d broker.Delivery) (err error) {
 	e, err := events.Parse(d.Value)
 	if err != nil {
 		return c.deadLetter(ctx, d, "", ReasonMalformed, err, 0)
+	}
+	if c.tracing {
+		var span trace.Span
+		ctx, span = c.span(ctx, d, e)
+		defer func() { tracing.End(span, err) }()
 	}
 	if !c.types[e.Type()] {
 		return c.deadLetter(ctx, d, e.ID(), ReasonUnknownType, fmt.Errorf("event type %q is not one this consumer knows", e.Type()), 0)
@@ -263,7 +276,20 @@ func (c *Consumer) ProcessBatch(ctx context.Context, ds []broker.Delivery) (int,
 		evs[i] = e
 	}
 	if whole {
+		var spans []trace.Span
+		if c.tracing {
+			spans = make([]trace.Span, len(ds))
+			for i := range ds {
+				_, spans[i] = c.span(ctx, ds[i], evs[i])
+			}
+		}
 		dups, err := c.batchOnce(ctx, ds, evs)
+		for _, span := range spans {
+			if err != nil {
+				span.SetAttributes(attribute.Bool("consumer.batch_failed", true))
+			}
+			tracing.End(span, err)
+		}
 		if err == nil {
 			for i, d := range ds {
 				if dups[i] {
@@ -286,6 +312,20 @@ func (c *Consumer) ProcessBatch(ctx context.Context, ds []broker.Delivery) (int,
 		}
 	}
 	return len(ds), nil
+}
+
+// span starts the consumer span of d, continuing the trace of its headers
+// or of its event's extensions.
+func (c *Consumer) span(ctx context.Context, d broker.Delivery, e events.Event) (context.Context, trace.Span) {
+	parent := tracing.Extract(ctx, tracing.EventHeaders(d.Headers, e))
+	return tracing.Tracer(c.cfg.Tracer).Start(parent, "process "+d.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", d.Topic),
+			attribute.String("messaging.consumer.group.name", c.cfg.Name),
+			attribute.String("messaging.message.id", e.ID()),
+			attribute.String("cloudevents.event_type", e.Type()),
+		))
 }
 
 // batchOnce runs the handler on each event in one transaction that records

@@ -142,6 +142,12 @@ func (p *Publisher) Publish(ctx context.Context, m broker.Publication) error {
 		return fmt.Errorf("dapr publish to %s: %w", m.Topic, err)
 	}
 	req.Header.Set("Content-Type", ContentType)
+	// The W3C trace context, also as the sidecar's own tracing reads it.
+	for _, h := range []string{"traceparent", "tracestate"} {
+		if v := m.Headers[h]; v != "" {
+			req.Header.Set(h, v)
+		}
+	}
 	if p.token != "" {
 		req.Header.Set("dapr-api-token", p.token)
 	}

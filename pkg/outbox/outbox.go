@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/tracing"
 )
 
 // Message is one event bound for a topic.
@@ -20,7 +21,7 @@ type Message struct {
 // within tx.
 func Insert(ctx context.Context, tx pgx.Tx, table string, msgs ...Message) error {
 	batch := &pgx.Batch{}
-	if err := Queue(batch, table, msgs...); err != nil {
+	if err := Queue(ctx, batch, table, msgs...); err != nil {
 		return err
 	}
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
@@ -32,10 +33,13 @@ func Insert(ctx context.Context, tx pgx.Tx, table string, msgs ...Message) error
 // Queue adds the inserts of msgs into table to batch, so that they travel in
 // one round trip with the change they describe (and, outside an explicit
 // transaction, commit or fail with it: a batch runs as one implicit
-// transaction).
-func Queue(batch *pgx.Batch, table string, msgs ...Message) error {
+// transaction). When ctx carries a span (tracing is on), each event carries
+// its trace context (see tracing.WithEventTrace), so that the relay and the
+// consumers continue the trace.
+func Queue(ctx context.Context, batch *pgx.Batch, table string, msgs ...Message) error {
 	q := "INSERT INTO " + table + " (topic, partition_key, event_id, event) VALUES ($1, $2, $3, $4)"
 	for _, m := range msgs {
+		tracing.WithEventTrace(ctx, &m.Event)
 		b, err := json.Marshal(m.Event)
 		if err != nil {
 			return fmt.Errorf("encode event %s: %w", m.Event.ID(), err)

@@ -13,11 +13,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/broker"
+	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/metrics"
 	"github.com/todo-platform/todo/pkg/pgnotify"
+	"github.com/todo-platform/todo/pkg/tracing"
 )
 
 // RelayConfig configures a Relay. Table and Channel are required.
@@ -43,6 +47,10 @@ type RelayConfig struct {
 
 	Log        *slog.Logger          // default: discard
 	Registerer prometheus.Registerer // default: a private registry
+	// Tracer, when it records (see pkg/tracing), makes a producer span of
+	// each publication, a child of the span that wrote the row, and sends
+	// its trace context in the message's headers.
+	Tracer trace.TracerProvider
 }
 
 // Relay publishes the rows of one outbox table.
@@ -53,6 +61,7 @@ type Relay struct {
 	log      *slog.Logger
 	m        *relayMetrics
 	lockName string
+	tracing  bool // cfg.Tracer records spans
 
 	selectPending, markPublished, pruneOld, oldestRow, lag string
 }
@@ -107,6 +116,7 @@ func NewRelay(pool *pgxpool.Pool, pub broker.Publisher, cfg RelayConfig) (*Relay
 		log:      cfg.Log.With("outbox", cfg.Table),
 		m:        newRelayMetrics(cfg.Registerer, cfg.Table),
 		lockName: "outbox relay " + cfg.Table,
+		tracing:  tracing.On(cfg.Tracer),
 		selectPending: `SELECT id, topic, partition_key, event_id::text, event::text, created_at FROM ` + t +
 			` WHERE published_at IS NULL ORDER BY id LIMIT $1`,
 		markPublished: `UPDATE ` + t + ` SET published_at = now() WHERE id = ANY($1)`,
@@ -260,7 +270,7 @@ func (r *Relay) publish(ctx context.Context, rows []pendingRow) ([]int64, error)
 			defer func() { <-slots; wg.Done() }()
 			for i, row := range lane {
 				start := time.Now()
-				err := r.pub.Publish(ctx, broker.Publication{Topic: row.topic, Key: row.key, Value: []byte(row.event), EventID: row.eventID})
+				err := r.publishRow(ctx, row)
 				r.m.duration.Observe(time.Since(start).Seconds())
 				if err != nil {
 					r.m.errors.Inc()
@@ -285,6 +295,31 @@ func (r *Relay) publish(ctx context.Context, rows []pendingRow) ([]int64, error)
 		firstErr = fmt.Errorf("%w (and %d more rows held back)", firstErr, failed-1)
 	}
 	return done, firstErr
+}
+
+// publishRow publishes one row; with tracing on, inside a producer span
+// that continues the trace of the row's event.
+func (r *Relay) publishRow(ctx context.Context, row *pendingRow) error {
+	m := broker.Publication{Topic: row.topic, Key: row.key, Value: []byte(row.event), EventID: row.eventID}
+	if !r.tracing {
+		return r.pub.Publish(ctx, m)
+	}
+	parent := ctx
+	if e, err := events.Parse([]byte(row.event)); err == nil {
+		parent = tracing.Extract(ctx, tracing.EventHeaders(nil, e))
+	}
+	sctx, span := tracing.Tracer(r.cfg.Tracer).Start(parent, "publish "+row.topic, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", row.topic),
+			attribute.String("messaging.message.id", row.eventID),
+			attribute.String("outbox.table", r.cfg.Table),
+		))
+	m.Headers = map[string]string{}
+	tracing.Inject(sctx, m.Headers)
+	err := r.pub.Publish(sctx, m)
+	tracing.End(span, err)
+	return err
 }
 
 // listen wakes the relay on every notification of its channel (see

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/todo-platform/todo/pkg/tracing"
 	"github.com/todo-platform/todo/pkg/web"
 )
 
@@ -31,7 +32,7 @@ var ErrDatabaseUnreachable = errors.New("the database is not reachable")
 // The service adds its own routes to it.
 func Router(log *slog.Logger, reg *prometheus.Registry, ready func(context.Context) error, dapr http.Handler) chi.Router {
 	r := chi.NewRouter()
-	r.Use(web.RequestIDs(log), web.Observe(web.RequestDuration(reg)), web.Recover)
+	r.Use(tracing.NameRoute, web.RequestIDs(log), web.Observe(web.RequestDuration(reg)), web.Recover)
 	r.NotFound(web.NotFound)
 	r.MethodNotAllowed(web.MethodNotAllowed)
 

@@ -5,13 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/tracing"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
 )
@@ -37,6 +42,10 @@ type Parts struct {
 	*Service
 	Verifier *auth.Verifier       // nil unless Spec.JWT is set
 	Bus      *transport.Transport // nil unless Spec.Events is set
+	// Tracer is the service's tracer provider (see pkg/tracing): a no-op
+	// one unless OTEL_EXPORTER_OTLP_ENDPOINT is set. Its HTTP spans are
+	// made by Run; relays and consumers take it in their configuration.
+	Tracer trace.TracerProvider
 }
 
 // Spec describes a service with a database for Run.
@@ -64,7 +73,12 @@ func Run(ctx context.Context, args []string, stdout io.Writer, s Spec) error {
 		return err
 	}
 	defer svc.Pool.Close()
-	p := Parts{Service: svc}
+	tp, err := StartTracing(ctx, s.Base.Server, s.Name, svc.Log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tp.Shutdown(context.WithoutCancel(ctx)) }() // StartTracing's provider logs a failure
+	p := Parts{Service: svc, Tracer: tp}
 	if s.JWT != nil {
 		if p.Verifier, err = auth.NewVerifier(ctx, *s.JWT); err != nil {
 			return err
@@ -80,7 +94,31 @@ func Run(ctx context.Context, args []string, stdout io.Writer, s Spec) error {
 	if err != nil {
 		return err
 	}
-	return Serve(ctx, web.NewHTTPServer(s.Base.Addr, h, svc.Log), svc.Log, s.Base.ShutdownGrace, background...)
+	return Serve(ctx, web.NewHTTPServer(s.Base.Addr, tracing.HTTP(tp, s.Name, h), svc.Log), svc.Log, s.Base.ShutdownGrace, background...)
+}
+
+// StartTracing returns the tracer provider of the service name (see
+// pkg/tracing) and logs whether traces are exported. Its Shutdown exports
+// what is left, within 5 s.
+func StartTracing(ctx context.Context, srv Server, name string, log *slog.Logger) (*tracing.Provider, error) {
+	tp, err := tracing.New(ctx, srv.Tracing, name)
+	if err != nil {
+		return nil, err
+	}
+	if srv.Tracing.On() {
+		log.Info("exporting traces", "endpoint", srv.Tracing.Endpoint, "protocol", srv.Tracing.Protocol)
+		shutdown := tp.Shutdown
+		tp.Shutdown = func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			err := shutdown(ctx)
+			if err != nil {
+				log.Warn("exporting the last traces failed", "err", err)
+			}
+			return err
+		}
+	}
+	return tp, nil
 }
 
 // stopped reports whether err is only the end of ctx: what a background

@@ -19,16 +19,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/todo-platform/todo/pkg/database"
+	"github.com/todo-platform/todo/pkg/tracing"
 	"github.com/todo-platform/todo/pkg/web"
 )
 
 // Server is what every service reads to serve: its address, logging and
 // shutdown.
 type Server struct {
-	Addr          string        // ADDR, default ":8080"
-	LogLevel      slog.Level    // LOG_LEVEL, default info
-	LogFormat     string        // LOG_FORMAT: json (default) or text
-	ShutdownGrace time.Duration // SHUTDOWN_GRACE, default 15s: how long work in flight may finish at shutdown
+	Addr          string         // ADDR, default ":8080"
+	LogLevel      slog.Level     // LOG_LEVEL, default info
+	LogFormat     string         // LOG_FORMAT: json (default) or text
+	ShutdownGrace time.Duration  // SHUTDOWN_GRACE, default 15s: how long work in flight may finish at shutdown
+	Tracing       tracing.Config // OTEL_*: traces exported over OTLP when an endpoint is set
 }
 
 // ServerFromEnv reads the server configuration, naming the variable of any
@@ -49,7 +51,10 @@ func ServerFromEnv(getenv func(string) string) (Server, error) {
 		return s, fmt.Errorf("LOG_FORMAT=%q: want json or text", s.LogFormat)
 	}
 	var err error
-	s.ShutdownGrace, err = EnvDuration(getenv, "SHUTDOWN_GRACE", 15*time.Second)
+	if s.ShutdownGrace, err = EnvDuration(getenv, "SHUTDOWN_GRACE", 15*time.Second); err != nil {
+		return s, err
+	}
+	s.Tracing, err = tracing.ConfigFromEnv(getenv)
 	return s, err
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/web"
 )

@@ -143,7 +143,7 @@ func build(cfg Config, p service.Parts) (http.Handler, []func(context.Context) e
 		return nil, nil, err
 	}
 	relay, err := outbox.NewRelay(pool, p.Bus, outbox.RelayConfig{
-		Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: log.With("component", "relay"), Registerer: reg,
+		Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: log.With("component", "relay"), Registerer: reg, Tracer: p.Tracer,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -168,7 +168,7 @@ func build(cfg Config, p service.Parts) (http.Handler, []func(context.Context) e
 	h := &Events{Metrics: m, EmailOn: mailer != nil}
 	wakeSchedule := func() { firer.Wake(); scheduleNotifier.Notify() }
 	consumer, err := consume.Start(pool, p.Bus, consume.Spec{
-		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg},
+		Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: log, Registerer: reg, Tracer: p.Tracer},
 		Topics: Topics, Handler: h.Handle, Retention: ConsumedRetention,
 		Wrap: func(p consume.Process, b consume.ProcessBatch) (consume.Process, consume.ProcessBatch) {
 			return h.Process(p, wakeSchedule, deliverer.Wake), h.ProcessBatch(b, wakeSchedule, deliverer.Wake)

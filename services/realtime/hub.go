@@ -12,8 +12,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/tracing"
 )
 
 // Errors of registering a connection.
@@ -91,7 +95,17 @@ type Hub struct {
 	localSeq map[string]int64 // per topic, for events without coordinates
 	closing  bool
 	started  bool
-	handlers atomic.Int64 // sockets being served (a counter, not a WaitGroup: new ones may start while Shutdown waits)
+	handlers atomic.Int64         // sockets being served (a counter, not a WaitGroup: new ones may start while Shutdown waits)
+	tracer   trace.TracerProvider // nil: no spans (see SetTracer)
+}
+
+// SetTracer makes the hub record a span of each event it pushes, in the
+// trace the event carries (see pkg/tracing). Call it before the consumer
+// starts.
+func (h *Hub) SetTracer(tp trace.TracerProvider) {
+	if tracing.On(tp) {
+		h.tracer = tp
+	}
 }
 
 // NewHub returns a hub that keeps replaySize events per partition and allows
@@ -180,13 +194,28 @@ type wireEvent struct {
 // Process takes one delivered message (Kafka or Dapr) and dispatches it. A
 // message that is not an event, or has no owner, is dropped with an error
 // (logged by the transport; nothing else to do with it).
-func (h *Hub) Process(_ context.Context, d broker.Delivery) error {
+func (h *Hub) Process(ctx context.Context, d broker.Delivery) (err error) {
 	e, err := events.Parse(d.Value)
 	if err != nil {
 		h.m.dropped.WithLabelValues("malformed").Inc()
 		return err
 	}
-	owner := events.PartitionKey(e)
+	var owner string
+	if h.tracer != nil {
+		_, span := tracing.Tracer(h.tracer).Start(tracing.Extract(ctx, tracing.EventHeaders(d.Headers, e)), "push "+d.Topic,
+			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(
+				attribute.String("messaging.operation.type", "process"),
+				attribute.String("messaging.destination.name", d.Topic),
+				attribute.String("messaging.message.id", e.ID()),
+				attribute.String("cloudevents.event_type", e.Type()),
+			))
+		defer func() {
+			span.SetAttributes(attribute.Int("realtime.connections", h.connsOf(owner)))
+			tracing.End(span, err)
+		}()
+	}
+	owner = events.PartitionKey(e)
 	if events.IsTaskEvent(e.Type()) {
 		if s, err := events.TaskData(e); err == nil {
 			owner = s.OwnerID
@@ -213,6 +242,13 @@ func (h *Hub) Process(_ context.Context, d broker.Delivery) error {
 	h.m.received.WithLabelValues(d.Topic).Inc()
 	h.dispatch(d.Topic, d.Partition, d.Offset, owner, w)
 	return nil
+}
+
+// connsOf counts the open connections of user.
+func (h *Hub) connsOf(user string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.users[user])
 }
 
 // dispatch records the event in its partition's ring and queues it to the

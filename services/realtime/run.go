@@ -53,6 +53,7 @@ import (
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/service"
+	"github.com/todo-platform/todo/pkg/tracing"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/pkg/web"
 )
@@ -149,9 +150,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	tp, err := service.StartTracing(ctx, cfg.Server, "realtime", log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tp.Shutdown(context.WithoutCancel(ctx)) }()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hub := NewHub(cfg.Options.ReplaySize, cfg.Options.MaxConnsPerUser, newMetrics(reg))
+	hub.SetTracer(tp)
 
 	sub, consumeLoop, err := transport.SubscribeAll(cfg.Events, log, transport.Broadcast{
 		Name: "realtime", Topics: Topics, Process: hub.Process, OnStart: hub.Started, StartAt: hub.Next,
@@ -162,9 +169,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if sub != nil {
 		hub.markStarted() // the sidecar delivers when it has something
 	}
-	srv := web.NewHTTPServer(cfg.Addr, NewServer(Deps{
+	srv := web.NewHTTPServer(cfg.Addr, tracing.HTTP(tp, "realtime", NewServer(Deps{
 		Hub: hub, Verifier: verifier, Options: cfg.Options, Log: log, Registry: reg, Dapr: sub,
-	}), log)
+	})), log)
 	log.Info("realtime starting", "transport", cfg.Events.Kind, "allowed_origins", cfg.Options.AllowedOrigins)
 
 	return service.Serve(ctx, srv, log, cfg.ShutdownGrace,

@@ -68,7 +68,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Name: "recurring", Base: cfg.Base, Migrations: Migrations, Events: &cfg.Events,
 		Build: func(_ context.Context, p service.Parts) (http.Handler, []func(context.Context) error, error) {
 			consumer, err := consume.Start(p.Pool, p.Bus, consume.Spec{
-				Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: p.Log, Registerer: p.Registry},
+				Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: p.Log, Registerer: p.Registry, Tracer: p.Tracer},
 				Topics: Topics, Prepare: NewPrepare(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), p.Pool, p.Log), Retention: ConsumedRetention,
 			})
 			if err != nil {

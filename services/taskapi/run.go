@@ -102,7 +102,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return nil, nil, err
 		}
 		relay, err := outbox.NewRelay(p.Pool, p.Bus, outbox.RelayConfig{
-			Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: p.Log.With("component", "relay"), Registerer: p.Registry,
+			Table: OutboxTable, Channel: OutboxChannel, ListenConfig: listen, Log: p.Log.With("component", "relay"), Registerer: p.Registry, Tracer: p.Tracer,
 		})
 		if err != nil {
 			return nil, nil, err

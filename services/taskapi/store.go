@@ -117,12 +117,12 @@ func validID(id string) bool {
 func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // queueEvent adds the outbox insert of the event of a change of t to batch.
-func queueEvent(batch *pgx.Batch, typ string, t *task.Task, at time.Time) error {
+func queueEvent(ctx context.Context, batch *pgx.Batch, typ string, t *task.Task, at time.Time) error {
 	e, err := events.NewTaskEvent(EventSource, typ, t.Snapshot(), at)
 	if err != nil {
 		return err
 	}
-	return outbox.Queue(batch, OutboxTable, outbox.Message{Topic: events.TopicTaskEvents, Event: e})
+	return outbox.Queue(ctx, batch, OutboxTable, outbox.Message{Topic: events.TopicTaskEvents, Event: e})
 }
 
 // sendBatch runs batch on db (a pool: as one implicit transaction; a
@@ -163,7 +163,7 @@ func (s *Store) Create(ctx context.Context, owner string, f task.Fields) (*task.
 	// The task and its event in one round trip, committed together.
 	batch := &pgx.Batch{}
 	batch.Queue(insertTask, insertArgs(t, nil)...)
-	if err := queueEvent(batch, events.TypeTaskCreated, t, now); err != nil {
+	if err := queueEvent(ctx, batch, events.TypeTaskCreated, t, now); err != nil {
 		return nil, fmt.Errorf("create task: %w", err)
 	}
 	if err := s.committed(sendBatch(ctx, s.pool, batch)); err != nil {
@@ -250,7 +250,7 @@ func (s *Store) change(ctx context.Context, owner, id string, ifVersion int64, t
 		t.UpdatedAt = now
 		batch := &pgx.Batch{}
 		queueSave(batch, t)
-		if err := queueEvent(batch, typ, t, now); err != nil {
+		if err := queueEvent(ctx, batch, typ, t, now); err != nil {
 			return err
 		}
 		if err := sendBatch(ctx, tx, batch); err != nil {
