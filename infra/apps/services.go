@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -327,6 +328,16 @@ func serviceEnv(cfg *config.Config, svc Service, args *ServicesArgs) corev1.EnvV
 			env = append(env, envSecret("SMTP_PASSWORD", pulumi.String(AppSecretName), KeySMTPPassword))
 		}
 	}
+	if tr := cfg.Tracing; tr.Endpoint != "" {
+		// Read by pkg/tracing and the OpenTelemetry SDK: a caller's sampled
+		// trace is followed, new ones are kept at the configured ratio.
+		env = append(env,
+			envVal("OTEL_EXPORTER_OTLP_ENDPOINT", tr.Endpoint),
+			envVal("OTEL_EXPORTER_OTLP_PROTOCOL", tr.Protocol),
+			envVal("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+			envVal("OTEL_TRACES_SAMPLER_ARG", strconv.FormatFloat(tr.SampleRatio, 'f', -1, 64)),
+		)
+	}
 	if svc.Broadcast {
 		env = append(env, &corev1.EnvVarArgs{
 			Name: pulumi.String("POD_NAME"),
@@ -463,10 +474,33 @@ func egressRules(cfg *config.Config, svc Service, k *kafka.Kafka, daprOn bool) n
 	if svc.VerifiesJWT && cfg.Auth.JWKSURL != "" && !svc.Outbound {
 		internet = append(internet, 443)
 	}
+	if port := collectorPort(cfg.Tracing); port > 0 {
+		internet = append(internet, port)
+	}
 	if len(internet) > 0 {
 		rules = append(rules, portsEgress(internet...))
 	}
 	return rules
+}
+
+// collectorPort is the port of the trace collector's endpoint (the
+// protocol's default when the URL names none), 0 without tracing.
+func collectorPort(tr config.Tracing) int {
+	u, err := url.Parse(tr.Endpoint)
+	if tr.Endpoint == "" || err != nil {
+		return 0
+	}
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		return p
+	}
+	switch {
+	case u.Scheme == "https":
+		return 443
+	case tr.Protocol == "grpc":
+		return 4317
+	default:
+		return 4318
+	}
 }
 
 // newIngress routes the public endpoints to their services. Only the

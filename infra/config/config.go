@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -97,6 +98,7 @@ type Config struct {
 	Network Network
 	Auth    Auth
 	SMTP    SMTP
+	Tracing Tracing
 	Apps    map[string]App // every name in Services, defaults applied
 
 	Secrets Secrets
@@ -227,6 +229,14 @@ type SMTP struct {
 	From     string `json:"from"`
 }
 
+// Tracing sends the services' traces to an OpenTelemetry collector over
+// OTLP (the services' OTEL_* variables); off when Endpoint is empty.
+type Tracing struct {
+	Endpoint    string  `json:"endpoint"`    // e.g. http://otel-collector.observability:4318
+	Protocol    string  `json:"protocol"`    // http/protobuf or grpc
+	SampleRatio float64 `json:"sampleRatio"` // share of new traces kept (0..1); a caller's decision is followed
+}
+
 // App sizes one service.
 type App struct {
 	Replicas             int    `json:"replicas"`    // minimum replicas
@@ -345,6 +355,8 @@ func Parse(project, stack string, lookup Lookup, isSecret func(key string) bool)
 	p.object("auth", &c.Auth)
 	c.SMTP = d.SMTP
 	p.object("smtp", &c.SMTP)
+	c.Tracing = d.Tracing
+	p.object("tracing", &c.Tracing)
 
 	apps := map[string]App{}
 	p.object("apps", &apps)
@@ -679,7 +691,7 @@ func (c *Config) validateIngress(p *parser) {
 	}
 }
 
-// validateAuth checks the auth and smtp sections.
+// validateAuth checks the auth, smtp and tracing sections.
 func (c *Config) validateAuth(p *parser) {
 	if c.Auth.Issuer == "" || c.Auth.Audience == "" {
 		p.fail("auth", "issuer and audience are required")
@@ -689,6 +701,16 @@ func (c *Config) validateAuth(p *parser) {
 	}
 	if c.SMTP.Addr != "" && !hostPort.MatchString(c.SMTP.Addr) {
 		p.fail("smtp", fmt.Sprintf("addr %q is not host:port", c.SMTP.Addr))
+	}
+	tr := c.Tracing
+	if u, err := url.Parse(tr.Endpoint); tr.Endpoint != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		p.fail("tracing", fmt.Sprintf("endpoint %q: want the collector's http:// or https:// URL", tr.Endpoint))
+	}
+	if tr.Protocol != "http/protobuf" && tr.Protocol != "grpc" {
+		p.fail("tracing", fmt.Sprintf("protocol %q: want http/protobuf or grpc", tr.Protocol))
+	}
+	if tr.SampleRatio < 0 || tr.SampleRatio > 1 {
+		p.fail("tracing", fmt.Sprintf("sampleRatio must be within 0..1, got %v", tr.SampleRatio))
 	}
 }
 

@@ -18,6 +18,7 @@ type DefaultValues struct {
 	Network         Network
 	Auth            Auth
 	SMTP            SMTP
+	Tracing         Tracing
 	Apps            map[string]App // key "default" applies to every service
 }
 
@@ -88,6 +89,10 @@ func Defaults() DefaultValues {
 		},
 		SMTP: SMTP{
 			From: "todo@localhost",
+		},
+		Tracing: Tracing{
+			Protocol:    "http/protobuf",
+			SampleRatio: 0.1,
 		},
 		Apps: map[string]App{
 			"default": {

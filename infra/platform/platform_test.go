@@ -738,6 +738,9 @@ func checkDeployment(t *testing.T, e expectation, d *record, jobs map[string]*re
 			t.Errorf("%s: DAPR_PUBSUB %v, want %s", name, dig(env["DAPR_PUBSUB"], "value"), want)
 		}
 	}
+	if env["OTEL_EXPORTER_OTLP_ENDPOINT"] != nil {
+		t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT set, but the stack sets no tracing endpoint", name)
+	}
 	if svc.VerifiesJWT && env["JWT_SECRET"] == nil && env["JWT_JWKS_URL"] == nil {
 		t.Errorf("%s: neither JWT_SECRET nor JWT_JWKS_URL", name)
 	}
@@ -973,6 +976,59 @@ func strs(v any) []string {
 }
 
 // A stack without one of its secrets fails with a message that names the key.
+// TestTracing: with a tracing endpoint, every service gets the OTEL_*
+// settings (sampling new traces at the ratio, following a caller's) and may
+// reach the collector's port.
+func TestTracing(t *testing.T) {
+	t.Parallel()
+	sc := prepare(t, "gke")
+	sc.values["todo:tracing"] = `{"endpoint":"http://otel-collector.observability:4318","sampleRatio":0.25}`
+	res, err := run(t, "gke", sc)
+	if err != nil {
+		t.Fatalf("program failed: %v", err)
+	}
+	policies := map[string]*record{}
+	var deployments []*record
+	for _, r := range res.records {
+		switch r.Type {
+		case "kubernetes:networking.k8s.io/v1:NetworkPolicy":
+			policies[str(dig(r.obj(), "spec", "podSelector", "matchLabels", "app.kubernetes.io/name"))] = r
+		case "kubernetes:apps/v1:Deployment":
+			deployments = append(deployments, r)
+		}
+	}
+	if len(deployments) != len(apps.Catalog) {
+		t.Fatalf("%d Deployments, want %d", len(deployments), len(apps.Catalog))
+	}
+	want := map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+		"OTEL_TRACES_SAMPLER":         "parentbased_traceidratio",
+		"OTEL_TRACES_SAMPLER_ARG":     "0.25",
+	}
+	for _, d := range deployments {
+		name := str(dig(d.obj(), "metadata", "name"))
+		env := map[string]string{}
+		for _, v := range arr(dig(arr(dig(d.obj(), "spec", "template", "spec", "containers"))[0], "env")) {
+			env[str(dig(v, "name"))] = str(dig(v, "value"))
+		}
+		for k, v := range want {
+			if env[k] != v {
+				t.Errorf("%s: %s=%q, want %q", name, k, env[k], v)
+			}
+		}
+		if !egressAllowsPort(policies[name], 4318) {
+			t.Errorf("%s: the NetworkPolicy does not let it reach the collector's port 4318", name)
+		}
+	}
+
+	sc = prepare(t, "gke")
+	sc.values["todo:tracing"] = `{"endpoint":"collector:4318"}`
+	if _, err := run(t, "gke", sc); err == nil || !strings.Contains(err.Error(), "tracing") {
+		t.Errorf("an endpoint without a scheme: %v, want an error naming tracing", err)
+	}
+}
+
 func TestMissingSecretNamesKey(t *testing.T) {
 	t.Parallel()
 	sc := prepare(t, "aks")
