@@ -70,7 +70,9 @@ func Start(pool *pgxpool.Pool, bus *transport.Transport, spec Spec) (*Started, e
 	if spec.Wrap != nil {
 		process, batch = spec.Wrap(process, batch)
 	}
-	sub, loop, err := bus.Subscribe(transport.Subscription{Group: spec.Name, Topics: spec.Topics, Process: process, ProcessBatch: batch})
+	sub, loop, err := bus.Subscribe(transport.Subscription{
+		Group: spec.Name, Topics: spec.Topics, Process: process, ProcessBatch: batch, Registerer: spec.Registerer,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/broker"
+	"github.com/todo-platform/todo/pkg/metrics"
 )
 
 // Group is one member of a consumer group.
@@ -31,6 +34,10 @@ type Group struct {
 	// OnAssign, if set, is told the partitions this member got at the start
 	// of each session (after each rebalance).
 	OnAssign func(claims map[string][]int32)
+	// Registerer, if set, gets the kafka_consumer_lag gauge: per group,
+	// topic and partition, the messages behind the partition's newest one
+	// after each message (or batch) this member finished.
+	Registerer prometheus.Registerer
 }
 
 // Consume runs the member until ctx ends (it returns nil then) or the group
@@ -79,6 +86,12 @@ func Consume(ctx context.Context, cfg Config, g Group) error {
 	}()
 
 	h := &groupHandler{process: g.Process, processBatch: g.ProcessBatch, maxBatch: g.MaxBatch, onAssign: g.OnAssign, log: log}
+	if g.Registerer != nil {
+		h.lag = metrics.Register(g.Registerer, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kafka_consumer_lag",
+			Help: "Messages of a partition not yet handled by this member's group, after its last handled one.",
+		}, []string{"group", "topic", "partition"})).MustCurryWith(prometheus.Labels{"group": g.Group})
+	}
 	log.Info("kafka consumer started", "topics", g.Topics)
 	failures := 0
 	for {
@@ -111,6 +124,15 @@ type groupHandler struct {
 	maxBatch     int
 	onAssign     func(map[string][]int32)
 	log          *slog.Logger
+	lag          *prometheus.GaugeVec // curried with the group; nil: not measured
+}
+
+// measure records the lag of claim after msg was handled.
+func (h *groupHandler) measure(claim sarama.ConsumerGroupClaim, msg *sarama.ConsumerMessage) {
+	if h.lag == nil {
+		return
+	}
+	h.lag.WithLabelValues(msg.Topic, strconv.Itoa(int(msg.Partition))).Set(float64(max(claim.HighWaterMarkOffset()-msg.Offset-1, 0)))
 }
 
 func (h *groupHandler) Setup(s sarama.ConsumerGroupSession) error {
@@ -147,6 +169,7 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 				return fmt.Errorf("%s not processed: %w", d, err)
 			}
 			s.MarkMessage(msg, "")
+			h.measure(claim, msg)
 		case <-s.Context().Done():
 			return nil
 		}
@@ -189,6 +212,9 @@ func (h *groupHandler) consumeBatches(s sarama.ConsumerGroupSession, claim saram
 		n, err := h.processBatch(s.Context(), ds)
 		for _, m := range msgs[:n] {
 			s.MarkMessage(m, "")
+		}
+		if n > 0 {
+			h.measure(claim, msgs[n-1])
 		}
 		if err != nil {
 			// As in ConsumeClaim: what is not done is delivered again.

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/dapr"
 	"github.com/todo-platform/todo/pkg/kafka"
@@ -131,6 +133,8 @@ type Subscription struct {
 	// (consume.Consumer.ProcessBatch fits); the Kafka transport uses it.
 	// The sidecar delivers one message per request, so Dapr uses Process.
 	ProcessBatch func(ctx context.Context, ds []broker.Delivery) (int, error)
+	// Registerer, if set, gets the Kafka consumer's lag gauge.
+	Registerer prometheus.Registerer
 }
 
 // Subscribe returns what delivers the subscription's messages to Process:
@@ -150,7 +154,9 @@ func (t *Transport) Subscribe(s Subscription) (http.Handler, func(context.Contex
 	}
 	cfg := t.cfg.Kafka
 	return nil, func(ctx context.Context) error {
-		return kafka.Consume(ctx, cfg, kafka.Group{Group: s.Group, Topics: s.Topics, Process: s.Process, ProcessBatch: s.ProcessBatch, Log: t.log})
+		return kafka.Consume(ctx, cfg, kafka.Group{
+			Group: s.Group, Topics: s.Topics, Process: s.Process, ProcessBatch: s.ProcessBatch, Log: t.log, Registerer: s.Registerer,
+		})
 	}, nil
 }
 
