@@ -18,14 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
@@ -33,6 +31,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/broker"
+	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/tracing"
 )
@@ -508,17 +507,5 @@ func isTransient(err error) bool {
 	if errors.As(err, &te) {
 		return true
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
-			strings.HasPrefix(pgErr.Code, "53"),  // insufficient resources
-			strings.HasPrefix(pgErr.Code, "57P"): // operator intervention: shutdown, cannot connect now
-			return true
-		}
-		return false
-	}
-	var netErr net.Error
-	var connErr *pgconn.ConnectError
-	return errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err)
+	return database.Unavailable(err)
 }

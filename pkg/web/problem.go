@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+
+	"github.com/todo-platform/todo/pkg/database"
 )
 
 // ProblemContentType is the media type of RFC 9457 problem details.
@@ -86,10 +88,23 @@ func Fail(w http.ResponseWriter, r *http.Request, status int, detail string) {
 
 // Internal logs err with the request's logger and sends a 500 whose body says
 // only "internal error": the client never sees internals.
+// A failure that says the database is unavailable (database.Unavailable) is
+// not the server's fault: it is answered 503 with Retry-After, logged as a
+// warning.
 func Internal(w http.ResponseWriter, r *http.Request, err error) {
+	if database.Unavailable(err) {
+		Logger(r.Context()).Warn("database unavailable", "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterUnavailable))
+		Fail(w, r, http.StatusServiceUnavailable, "the database is unavailable; retry in a few seconds")
+		return
+	}
 	Logger(r.Context()).Error("internal error", "err", err)
 	Fail(w, r, http.StatusInternalServerError, "internal error")
 }
+
+// RetryAfterUnavailable is the Retry-After, in seconds, of a 503 for an
+// unavailable database.
+const RetryAfterUnavailable = 5
 
 // NotFound is the router's handler for unknown paths.
 func NotFound(w http.ResponseWriter, r *http.Request) {
