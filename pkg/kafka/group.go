@@ -239,4 +239,4 @@ func delivery(m *sarama.ConsumerMessage) broker.Delivery {
 	return d
 }
 
-func groupBackoff(n int) time.Duration { return backoff.Delay(n, 250*time.Millisecond, 30*time.Second) }
+func groupBackoff(n int) time.Duration { return backoff.Delay(n, 250*time.Millisecond, 5*time.Second) }
