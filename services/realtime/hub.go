@@ -32,7 +32,8 @@ type entry struct {
 	seq    uint64 // this replica's dispatch order, across partitions
 	offset int64
 	owner  string
-	msg    []byte
+	id     string // the event's id
+	msg    []byte // nil: a second copy of an event, kept only to keep the offsets complete
 }
 
 // partition is what the hub knows of one partition: the next offset it
@@ -45,22 +46,35 @@ type partition struct {
 	ring  []entry // circular, cap = replay size
 	start int     // index of the oldest entry
 	n     int
+	ids   map[string]int // event ids in the ring: the relay publishes at least once
 }
 
 func (p *partition) push(e entry) {
 	if cap(p.ring) == 0 {
 		return
 	}
+	if p.ids == nil {
+		p.ids = map[string]int{}
+	}
+	p.ids[e.id]++
 	if p.n < cap(p.ring) {
 		p.ring = append(p.ring, e)
 		p.n++
 		return
 	}
 	old := p.ring[p.start]
+	if p.ids[old.id]--; p.ids[old.id] <= 0 {
+		delete(p.ids, old.id)
+	}
 	p.from = old.offset + 1
 	p.ring[p.start] = e
 	p.start = (p.start + 1) % p.n
 }
+
+// seen reports whether the ring holds an event with this id: a second
+// copy of an event (the outbox relay publishes at least once: a row whose
+// "published" mark was lost is published again, at a new offset).
+func (p *partition) seen(id string) bool { return p.ids[id] > 0 }
 
 // has reports whether the ring holds offset.
 func (p *partition) has(offset int64) bool {
@@ -289,6 +303,12 @@ func (h *Hub) dispatch(topic string, part int32, offset int64, owner string, w w
 		return
 	}
 	p.next = offset + 1
+	if p.seen(w.ID) {
+		// Pushed already; the entry keeps the ring's offsets complete.
+		h.m.dropped.WithLabelValues("duplicate_event").Inc()
+		p.push(entry{seq: h.seq, offset: offset, owner: owner, id: w.ID})
+		return
+	}
 	h.seq++
 	w.Cursor = h.cursorLocked()
 	msg, err := json.Marshal(w)
@@ -296,7 +316,7 @@ func (h *Hub) dispatch(topic string, part int32, offset int64, owner string, w w
 		h.m.dropped.WithLabelValues("encode").Inc()
 		return
 	}
-	p.push(entry{seq: h.seq, offset: offset, owner: owner, msg: msg})
+	p.push(entry{seq: h.seq, offset: offset, owner: owner, id: w.ID, msg: msg})
 	for c := range h.users[owner] {
 		c.send(msg)
 	}
@@ -404,7 +424,7 @@ func (h *Hub) missedLocked(user, cur string, limit int) ([]*entry, string) {
 			return nil, "the gap is older than the replay buffer"
 		}
 		p.each(func(e *entry) {
-			if e.offset >= from && e.owner == user {
+			if e.offset >= from && e.owner == user && e.msg != nil {
 				missed = append(missed, e)
 			}
 		})

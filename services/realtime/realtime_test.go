@@ -325,3 +325,44 @@ func snapshot(id, owner string) task.Snapshot {
 }
 
 func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+// TestSecondCopyOfAnEventIsNotPushed: the outbox relay publishes at least
+// once, so the same event may come twice at two offsets. The socket gets
+// it once, live and on a resume, and the events around it as usual.
+func TestSecondCopyOfAnEventIsNotPushed(t *testing.T) {
+	t.Parallel()
+	_, kcfg := kafkatest.Start(t)
+	r := startReplica(t, kafkaEnv(kcfg, "REALTIME_REPLAY_SIZE", "16"))
+	pub := newPublisher(t, kcfg)
+	a, _ := connect(t, r.url(""), "alice")
+	before := pub.task("alice")
+	m := a.nextEvent()
+	if m.taskID(t) != before {
+		t.Fatalf("got %+v, want %s", m, before)
+	}
+	cursor := m.Cursor
+
+	id := uuid.NewString()
+	e, err := events.NewTaskEvent("/todo/test", events.TypeTaskCreated, task.Snapshot{ID: id, OwnerID: "alice", Title: "twice"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.publish(events.TopicTaskEvents, "alice", e)
+	pub.publish(events.TopicTaskEvents, "alice", e) // the relay's second copy
+	after := pub.task("alice")
+	for _, want := range []string{id, after} {
+		if m := a.nextEvent(); m.taskID(t) != want {
+			t.Fatalf("live: got %+v, want the event of %s (once)", m, want)
+		}
+	}
+
+	c := mustDial(t, r.url("cursor="+cursor), token(t, "alice", time.Hour))
+	for _, want := range []string{id, after} {
+		if m := c.next(); m.Type != "event" || m.taskID(t) != want {
+			t.Fatalf("replay: got %+v, want the event of %s (once)", m, want)
+		}
+	}
+	if m := c.next(); m.Type != "ready" || m.Replayed == nil || *m.Replayed != 2 {
+		t.Fatalf("after the replay: %+v, want ready with replayed 2", m)
+	}
+}
