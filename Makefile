@@ -61,6 +61,10 @@ lint: ## Run gofmt, go vet and golangci-lint
 	$(GO) vet ./...
 	$(GO) run $(GOLANGCI_LINT) run ./...
 
+.PHONY: test-chaos
+test-chaos: postgres-bin ## Run the platform as separate processes under load, inject faults one at a time, and count the invariants (about 5 minutes)
+	$(GO) run ./tests/chaos $(CHAOS_FLAGS)
+
 .PHONY: bench
 bench: postgres-bin ## Benchmark the task API: 100 users x 10,000 tasks, open-loop mixed load (3-5 minutes)
 	$(GO) run ./tests/load/taskbench $(BENCH_FLAGS)

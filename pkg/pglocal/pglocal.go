@@ -249,6 +249,15 @@ func (c *Cluster) Stop() error {
 	return c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")
 }
 
+// Crash stops the server as a crash would (immediate mode: no checkpoint,
+// every connection cut; the next start recovers from the WAL). Start with
+// the same Dir and Port starts it again.
+func (c *Cluster) Crash() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "immediate", "-w", "stop")
+}
+
 // Remove stops the server and deletes its folder.
 func (c *Cluster) Remove() error {
 	err := c.Stop()
