@@ -48,6 +48,7 @@ type Cluster struct {
 	port     int
 	host     string
 	cred     *syscall.Credential
+	watchdog *os.Process // stops the server when this process is gone
 }
 
 // BinDir finds the directory holding initdb and pg_ctl: $PG_BIN, then PATH,
@@ -158,6 +159,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		settings["port"] = strconv.Itoa(c.port)
 		err := c.run(ctx, "pg_ctl", "-D", data, "-l", logFile, "-o", options(settings), "-w", "-t", "60", "start")
 		if err == nil {
+			c.watch()
 			return c, nil
 		}
 		tail, _ := os.ReadFile(logFile) //nolint:gosec // the server log this package wrote
@@ -244,15 +246,40 @@ func (c *Cluster) Port() int { return c.port }
 
 // Stop shuts the server down (fast mode: running transactions are rolled back).
 func (c *Cluster) Stop() error {
+	c.unwatch()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "fast", "-w", "stop")
+}
+
+// watch starts the watchdog: a shell in a session of its own that waits
+// for this process to be gone and then stops the server (immediate mode).
+// So a test binary killed by its timeout, or `make up` killed with -9,
+// leaves no PostgreSQL running. Without a shell there is no watchdog.
+func (c *Cluster) watch() {
+	script := `while [ -d "/proc/$1" ]; do sleep 1; done; exec "$2" -D "$3" -m immediate stop`
+	cmd := exec.Command("/bin/sh", "-c", script, "pglocal-watchdog", strconv.Itoa(os.Getpid()), filepath.Join(c.bin, "pg_ctl"), c.dataDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: c.cred}
+	if err := cmd.Start(); err != nil {
+		return
+	}
+	c.watchdog = cmd.Process
+	go func() { _ = cmd.Wait() }()
+}
+
+// unwatch ends the watchdog: the server is being stopped on purpose.
+func (c *Cluster) unwatch() {
+	if c.watchdog != nil {
+		_ = c.watchdog.Kill()
+		c.watchdog = nil
+	}
 }
 
 // Crash stops the server as a crash would (immediate mode: no checkpoint,
 // every connection cut; the next start recovers from the WAL). Start with
 // the same Dir and Port starts it again.
 func (c *Cluster) Crash() error {
+	c.unwatch()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-m", "immediate", "-w", "stop")
