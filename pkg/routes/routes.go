@@ -42,6 +42,7 @@ var Public = []Route{
 	{"/api/v1/notifications", Prefix, "notifier"},
 	{"/api/v1/notification-settings", Exact, "notifier"},
 	{"/api/v1/webhooks", Prefix, "notifier"},
+	{"/api/v1/deliveries", Exact, "notifier"},
 	{"/api/v1/audit", Prefix, "audit"},
 	// Live updates (WebSocket).
 	{"/ws", Prefix, "realtime"},

@@ -16,6 +16,7 @@ func TestLookup(t *testing.T) {
 		"/api/v1/notifications/1/read":      "notifier",
 		"/api/v1/notification-settings":     "notifier",
 		"/api/v1/webhooks":                  "notifier",
+		"/api/v1/deliveries":                "notifier",
 		"/api/v1/audit":                     "audit",
 		"/ws":                               "realtime",
 		"/internal/v1/tasks/1/occurrences":  "",

@@ -41,6 +41,7 @@ func NewServer(d Deps) http.Handler {
 			r.Get("/", handleListWebhooks(d.Store))
 			r.Delete("/{id}", handleDeleteWebhook(d.Store))
 		})
+		r.Get("/deliveries", handleListDeliveries(d.Store))
 		r.Get("/notification-settings", handleGetSettings(d.Store))
 		r.Put("/notification-settings", handlePutSettings(d.Store))
 	})
