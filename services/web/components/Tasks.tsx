@@ -1,6 +1,6 @@
 "use client";
 
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { usePathname, useSearchParams } from "next/navigation";
 
 import { ApiError, OfflineError, PRIORITIES, type Client, type Priority, type Task } from "../lib/api";
@@ -10,6 +10,9 @@ import { apiQuery, dayKey, highlight, readFilters, SORTS, VIEW_LABELS, VIEWS, wr
 import { Inbox } from "./Inbox";
 import { QuickAdd } from "./QuickAdd";
 import { TaskEditor } from "./TaskEditor";
+
+// The settings dialog loads when it is first opened: not part of the first load.
+const Settings = lazy(() => import("./Settings").then((m) => ({ default: m.Settings })));
 
 interface Toast {
   id: number;
@@ -55,6 +58,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
   const [editing, setEditing] = useState<Task | null>(null);
   const [selected, setSelected] = useState(0);
   const [help, setHelp] = useState(false);
+  const [settings, setSettings] = useState(false);
   const [reminders, setReminders] = useState(0);
   const [search, setSearch] = useState(filters.q);
   const quickAdd = useRef<HTMLInputElement>(null);
@@ -333,6 +337,9 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
           {live === "live" ? "Live" : live === "connecting" ? "Connecting…" : "Reconnecting…"}
         </span>
         <Inbox api={api} timeZone={timeZone} version={reminders} onError={fail} />
+        <button id="settings-button" aria-haspopup="dialog" onClick={() => setSettings(true)}>
+          Settings
+        </button>
         <span id="who">Signed in as {props.user}</span>
         <button onClick={props.onSignOut}>Sign out</button>
       </header>
@@ -487,6 +494,11 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
           </dl>
           <button onClick={() => setHelp(false)}>Close</button>
         </div>
+      )}
+      {settings && (
+        <Suspense fallback={null}>
+          <Settings api={api} timeZone={timeZone} onClose={() => setSettings(false)} />
+        </Suspense>
       )}
       {editing && (
         <TaskEditor

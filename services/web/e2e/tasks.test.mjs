@@ -1,6 +1,7 @@
 // The web app against the real platform (make up's): each test is what a
 // person does with it.
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
 
 import { api, launch, signIn, unique } from "./helpers.mjs";
@@ -179,6 +180,69 @@ describe("notifications", () => {
   });
 });
 
+describe("notification settings", () => {
+  it("registers a webhook (its secret shown once), lists its deliveries and failures, deletes it", async () => {
+    // Two receivers on this machine (make up allows private webhook targets):
+    // one takes reminders, the other is down.
+    const got = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        if (req.url === "/down") {
+          res.writeHead(500).end("down");
+          return;
+        }
+        got.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${server.address().port}`;
+    const { page, context, errors } = await signIn(browser, "alice");
+    try {
+      await page.locator("#settings-button").click();
+      const dialog = page.locator("dialog.settings");
+      await dialog.waitFor();
+      for (const path of ["/ok", "/down"]) {
+        await dialog.getByLabel("Webhook URL").fill(base + path);
+        await dialog.getByRole("button", { name: "Add webhook" }).click();
+        const secret = dialog.getByLabel("Webhook secret");
+        await secret.waitFor();
+        assert.match(await secret.inputValue(), /^whsec_/);
+        await dialog.getByRole("button", { name: "I have copied it" }).click();
+        await secret.waitFor({ state: "detached" });
+      }
+      await dialog.getByRole("list", { name: "Registered webhooks" }).getByText(base + "/down").waitFor();
+      const hooks = await api("GET", "/api/v1/webhooks");
+      assert.ok(hooks.body.items.every((h) => !h.secret), "the list shows no secret");
+
+      const title = unique("Webhook reminder");
+      await api("POST", "/api/v1/tasks", { title, due_at: new Date(Date.now() + 2000).toISOString(), reminders: [{ before: "0s" }] });
+      for (let i = 0; i < 100 && !got.some((g) => g.body.includes(title)); i++) await new Promise((r) => setTimeout(r, 200));
+      assert.ok(got.some((g) => g.body.includes(title) && /^v1=/.test(g.headers["webhook-signature"])), "the webhook got the signed reminder");
+      const deliveries = dialog.getByRole("list", { name: "Deliveries" });
+      for (let i = 0; i < 50 && (await deliveries.locator("li", { hasText: "webhook answered 500" }).count()) === 0; i++) {
+        await dialog.getByRole("button", { name: "Refresh" }).click();
+        await page.waitForTimeout(300);
+      }
+      await deliveries.locator('li[data-status="sent"]', { hasText: title }).waitFor();
+      await deliveries.locator("li", { hasText: title }).filter({ hasText: "webhook answered 500" }).waitFor();
+
+      // Remove both again; nothing else of alice's depends on them.
+      for (const path of ["/ok", "/down"]) {
+        await dialog.getByRole("button", { name: `Delete webhook ${base + path}` }).click();
+      }
+      await dialog.getByText("No webhooks.").waitFor();
+      assert.deepEqual((await api("GET", "/api/v1/webhooks")).body.items.filter((h) => h.url.startsWith(base)), []);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+      server.close();
+    }
+  });
+});
+
 describe("accessibility", () => {
   it("axe-core finds no violations on any view, the editor and the inbox, wide and narrow, light and dark", async () => {
     const { default: AxeBuilder } = await import("@axe-core/playwright");
@@ -207,6 +271,11 @@ describe("accessibility", () => {
       await page.locator("#inbox-button").click();
       await page.locator("#inbox").waitFor();
       await check(page, `inbox ${scheme}`);
+      await page.locator("#inbox-button").click();
+      await page.locator("#settings-button").click();
+      await page.locator("dialog.settings").getByRole("list", { name: "Deliveries" }).or(page.getByText("No deliveries yet.")).first().waitFor();
+      await check(page, `settings ${scheme}`);
+      await page.keyboard.press("Escape");
       await context.close();
     }
   });
