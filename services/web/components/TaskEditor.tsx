@@ -5,6 +5,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, PRIORITIES, type AuditEntry, type Client, type Priority, type Reminder, type Task, type TaskPatch } from "../lib/api";
 import { describeRule, formatDue, nextOccurrences } from "../lib/quickadd";
 import { instantOf, isZone, wallTime } from "../lib/zone";
+import { RecurrenceBuilder } from "./RecurrenceBuilder";
 
 interface Draft {
   title: string;
@@ -257,20 +258,23 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; onSav
         </fieldset>
         <fieldset>
           <legend>Repeat</legend>
-          <label>
-            Rule (RRULE)
-            <input name="rule" value={draft.rule} placeholder="FREQ=WEEKLY;BYDAY=MO" onChange={(e) => set("rule", e.target.value)} aria-describedby={described("recurrence.rule")} />
-          </label>
+          <RecurrenceBuilder rule={draft.rule} zone={isZone(draft.zone) ? draft.zone : "UTC"} onChange={(r) => set("rule", r)} describedBy={described("recurrence.rule")} />
           {field("recurrence.rule")}
           {field("recurrence")}
-          <label>
-            From
-            <select name="anchor" value={draft.anchor} onChange={(e) => set("anchor", e.target.value as "due" | "completion")}>
-              <option value="due">the due date</option>
-              <option value="completion">completion</option>
-            </select>
-          </label>
-          {draft.rule && <p className="hint">{describeRule(draft.rule)}</p>}
+          {draft.rule && (
+            <label>
+              From
+              <select name="anchor" value={draft.anchor} onChange={(e) => set("anchor", e.target.value as "due" | "completion")}>
+                <option value="due">the due date</option>
+                <option value="completion">completion</option>
+              </select>
+            </label>
+          )}
+          {draft.rule && (
+            <p className="hint" data-field="rule-text">
+              Repeats {describeRule(draft.rule, isZone(draft.zone) ? draft.zone : "UTC")}
+            </p>
+          )}
           {occurrences.length > 0 && (
             <ol className="occurrences" aria-label="Next occurrences">
               {occurrences.map((d) => (

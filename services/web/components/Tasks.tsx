@@ -9,9 +9,9 @@ import { describeRule, formatDue } from "../lib/quickadd";
 import { apiQuery, dayKey, highlight, readFilters, SORTS, VIEW_LABELS, VIEWS, writeFilters, type Filters } from "../lib/views";
 import { Inbox } from "./Inbox";
 import { QuickAdd } from "./QuickAdd";
-import { TaskEditor } from "./TaskEditor";
 
-// The settings dialog loads when it is first opened: not part of the first load.
+// The editor and the settings dialog load when first opened: not part of the first load.
+const TaskEditor = lazy(() => import("./TaskEditor").then((m) => ({ default: m.TaskEditor })));
 const Settings = lazy(() => import("./Settings").then((m) => ({ default: m.Settings })));
 
 interface Toast {
@@ -429,7 +429,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
                       <span className="meta">
                         {t.priority !== "none" && <span className="prio">{t.priority}</span>}
                         {t.due_at && <time dateTime={t.due_at}>{formatDue(new Date(t.due_at), timeZone)}</time>}
-                        {t.recurrence && <span className="repeat">↻ {describeRule(t.recurrence.rule)}</span>}
+                        {t.recurrence && <span className="repeat">↻ {describeRule(t.recurrence.rule, t.time_zone)}</span>}
                         {(t.tags ?? []).map((tag) => (
                           <button key={tag} className="tag" onClick={() => setFilters({ tags: [tag] })}>
                             #{tag}
@@ -501,13 +501,9 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
         </Suspense>
       )}
       {editing && (
-        <TaskEditor
-          api={api}
-          task={editing}
-          zone={timeZone}
-          onSaved={(t) => apply(t)}
-          onClose={() => setEditing(null)}
-        />
+        <Suspense fallback={null}>
+          <TaskEditor api={api} task={editing} zone={timeZone} onSaved={(t) => apply(t)} onClose={() => setEditing(null)} />
+        </Suspense>
       )}
     </div>
   );

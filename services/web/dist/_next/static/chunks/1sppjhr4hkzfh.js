@@ -1,1 +1,0 @@
-(globalThis.TURBOPACK||(globalThis.TURBOPACK=[])).push(["object"==typeof document?document.currentScript:void 0,84445,t=>{t.v(o=>Promise.all(["static/chunks/0---9b7-jp2pu.js"].map(o=>t.l(o))).then(()=>o(84921)))}]);
