@@ -6,9 +6,11 @@ import { usePathname, useSearchParams } from "next/navigation";
 import { ApiError, OfflineError, PRIORITIES, type Client, type Priority, type Task } from "../lib/api";
 import { connectLive, socketURL, taskOf, type LiveState } from "../lib/live";
 import { describeRule, formatDue } from "../lib/quickadd";
-import { apiQuery, dayKey, highlight, readFilters, SORTS, VIEW_LABELS, VIEWS, writeFilters, type Filters } from "../lib/views";
+import { descriptionSnippet, foundOf, titleSegments, type Found } from "../lib/search";
+import { apiQuery, dayKey, readFilters, SORTS, VIEW_LABELS, VIEWS, writeFilters, type Filters } from "../lib/views";
 import { Inbox } from "./Inbox";
 import { QuickAdd } from "./QuickAdd";
+import { Snippet } from "./Snippet";
 
 // The editor and the settings dialog load when first opened: not part of the first load.
 const TaskEditor = lazy(() => import("./TaskEditor").then((m) => ({ default: m.TaskEditor })));
@@ -50,6 +52,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
   const filters = useMemo(() => readFilters(new URLSearchParams(params.toString())), [params]);
   const [tasks, setTasks] = useState<Task[]>([]);
   const [next, setNext] = useState<string | null>(null);
+  const [found, setFound] = useState<Map<string, Found>>(() => new Map());
   const [loading, setLoading] = useState(false);
   const [listError, setListError] = useState("");
   const [live, setLive] = useState<LiveState>("connecting");
@@ -104,6 +107,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
       try {
         const page = await api.list(q, signal);
         setTasks(page.items.filter((t) => !hidden.current.has(t.id)));
+        setFound(foundOf(page.items, page.matches));
         setNext(page.next_cursor);
         setListError("");
         setOnline(true);
@@ -136,6 +140,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
         const seen = new Set(ts.map((t) => t.id));
         return [...ts, ...page.items.filter((t) => !seen.has(t.id) && !hidden.current.has(t.id))];
       });
+      setFound((f) => new Map([...f, ...foundOf(page.items, page.matches)]));
       setNext(page.next_cursor);
     } catch (e) {
       fail(e);
@@ -424,8 +429,13 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
                     <input type="checkbox" checked={t.status === "done"} onChange={() => void complete(t)} aria-label={`${t.status === "done" ? "Reopen" : "Complete"} ${t.title}`} />
                     <div className="body">
                       <span className="title">
-                        {highlight(t.title, filters.q).map((p, k) => (p.match ? <mark key={k}>{p.text}</mark> : <span key={k}>{p.text}</span>))}
+                        <Snippet segments={titleSegments(t, found.get(t.id), filters.q)} />
                       </span>
+                      {filters.q && descriptionSnippet(t, found.get(t.id)) && (
+                        <span className="snippet" data-field="description">
+                          <Snippet segments={descriptionSnippet(t, found.get(t.id)) ?? []} />
+                        </span>
+                      )}
                       <span className="meta">
                         {t.priority !== "none" && <span className="prio">{t.priority}</span>}
                         {t.due_at && <time dateTime={t.due_at}>{formatDue(new Date(t.due_at), timeZone)}</time>}

@@ -63,6 +63,19 @@ describe("the web app", () => {
     await context.close();
   });
 
+  it("shows where a search found a task: the passage of its description, marked, as text", async () => {
+    const word = `passport${Date.now().toString(36)}`;
+    const title = unique("Trip");
+    await api("POST", "/api/v1/tasks", { title, description: `Pack light. Remember the <b>${word}</b> and <img src=x onerror=alert(1)> the tickets.` });
+    const { page, context, errors } = await signIn(browser, "alice", `/?q=${word}`);
+    const snippet = row(page, title).locator('.snippet[data-field="description"]');
+    await snippet.locator("mark", { hasText: word }).waitFor();
+    assert.match(await snippet.textContent(), /<b>/);
+    assert.equal(await row(page, title).locator("b, img").count(), 0);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   it("edits with a merge patch and If-Match, and resolves a conflict", async () => {
     const title = unique("Edit me");
     const created = await api("POST", "/api/v1/tasks", { title });

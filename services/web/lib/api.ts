@@ -29,6 +29,20 @@ export interface Task {
 export interface Page {
   items: Task[];
   next_cursor: string | null;
+  /** matches are, with a search, what it found in each task of the page (by id). */
+  matches?: Record<string, SearchMatch>;
+}
+
+/** Segment is a piece of a search snippet: text, the found words marked. Never markup. */
+export interface Segment {
+  text: string;
+  match?: boolean;
+}
+
+export interface SearchMatch {
+  fields: ("title" | "description")[];
+  title?: Segment[];
+  description?: Segment[];
 }
 
 export interface TagCount {
