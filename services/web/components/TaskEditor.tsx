@@ -6,6 +6,7 @@ import { ApiError, PRIORITIES, type AuditEntry, type Client, type Priority, type
 import { describeRule, formatDue, nextOccurrences } from "../lib/quickadd";
 import { instantOf, isZone, wallTime } from "../lib/zone";
 import { RecurrenceBuilder } from "./RecurrenceBuilder";
+import { useTagAutocomplete } from "./TagAutocomplete";
 
 interface Draft {
   title: string;
@@ -99,7 +100,7 @@ const presets: { label: string; value: string }[] = [
   { label: "1 day before", value: "1d" },
 ];
 
-export function TaskEditor(props: { api: Client; task: Task; zone: string; onSaved(t: Task): void; onClose(): void }) {
+export function TaskEditor(props: { api: Client; task: Task; zone: string; tags?: string[]; onSaved(t: Task): void; onClose(): void }) {
   const [task, setTask] = useState(props.task);
   const [draft, setDraft] = useState(() => draftOf(props.task, props.zone));
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -107,6 +108,7 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; onSav
   const [conflict, setConflict] = useState<Task | null>(null);
   const dialog = useRef<HTMLDialogElement>(null);
   const [history, setHistory] = useState<AuditEntry[] | null>(null);
+  const tagAC = useTagAutocomplete({ id: "editor-tags", value: draft.tags, onValue: (v) => setDraft((d) => ({ ...d, tags: v })), tags: props.tags ?? [], mode: "list" });
 
   useEffect(() => {
     let live = true;
@@ -212,11 +214,25 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; onSav
               ))}
             </select>
           </label>
-          <label>
-            Tags
-            <input name="tags" value={draft.tags} onChange={(e) => set("tags", e.target.value)} aria-describedby={described("tags")} />
+          <div className="combo">
+            <label>
+              Tags
+              <input
+                id="editor-tags"
+                name="tags"
+                {...tagAC.inputProps}
+                value={draft.tags}
+                onChange={(e) => {
+                  set("tags", e.target.value);
+                  tagAC.changed(e);
+                }}
+                onKeyDown={(e) => void tagAC.onKeyDown(e)}
+                aria-describedby={described("tags")}
+              />
+            </label>
+            {tagAC.listbox}
             {field("tags")}
-          </label>
+          </div>
         </div>
         <div className="row">
           <label>

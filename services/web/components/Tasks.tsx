@@ -53,6 +53,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
   const [tasks, setTasks] = useState<Task[]>([]);
   const [next, setNext] = useState<string | null>(null);
   const [found, setFound] = useState<Map<string, Found>>(() => new Map());
+  const [tagNames, setTagNames] = useState<string[]>([]);
   const [loading, setLoading] = useState(false);
   const [listError, setListError] = useState("");
   const [live, setLive] = useState<LiveState>("connecting");
@@ -97,6 +98,15 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
     },
     [toast],
   );
+
+  // The user's tags, most used first, for autocomplete: at start and after each save here.
+  const loadTags = useCallback(() => {
+    api.tags().then(
+      (ts) => setTagNames(ts.map((t) => t.tag)),
+      () => {},
+    );
+  }, [api]);
+  useEffect(() => loadTags(), [loadTags]);
 
   // Load the first page whenever the filters change.
   const load = useCallback(
@@ -361,7 +371,16 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
         ))}
       </nav>
       <main>
-        <QuickAdd api={api} timeZone={timeZone} ref={quickAdd} onCreated={(t) => apply(t)} />
+        <QuickAdd
+          api={api}
+          timeZone={timeZone}
+          ref={quickAdd}
+          tags={tagNames}
+          onCreated={(t) => {
+            apply(t);
+            if (t.tags.length) loadTags();
+          }}
+        />
         <section className="filters" aria-label="Filters">
           <label>
             Search
@@ -512,7 +531,17 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
       )}
       {editing && (
         <Suspense fallback={null}>
-          <TaskEditor api={api} task={editing} zone={timeZone} onSaved={(t) => apply(t)} onClose={() => setEditing(null)} />
+          <TaskEditor
+            api={api}
+            task={editing}
+            zone={timeZone}
+            tags={tagNames}
+            onSaved={(t) => {
+              apply(t);
+              loadTags();
+            }}
+            onClose={() => setEditing(null)}
+          />
         </Suspense>
       )}
     </div>

@@ -42,6 +42,29 @@ describe("the web app", () => {
     await context.close();
   });
 
+  it("completes tags from the user's own as they are typed", async () => {
+    const tag = `zz${Date.now().toString(36)}`;
+    await api("POST", "/api/v1/tasks", { title: unique("Tagged"), tags: [tag] });
+    const { page, context, errors } = await signIn(browser, "alice");
+    await page.keyboard.press("q");
+    await page.keyboard.type(`${unique("Autocomplete")} #${tag.slice(0, 5)}`);
+    const option = page.getByRole("listbox", { name: "Your tags" }).getByRole("option", { name: `#${tag}` });
+    await option.waitFor();
+    while ((await option.getAttribute("aria-selected")) !== "true") await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("Enter");
+    assert.equal(await page.locator('#quick-add-preview [data-field="tags"]').textContent(), `#${tag}`);
+    assert.match(await page.locator("#quick-add-input").inputValue(), new RegExp(`#${tag} $`));
+    // Bob never gets alice's tags.
+    const bob = await signIn(browser, "bob");
+    await bob.page.keyboard.press("q");
+    await bob.page.keyboard.type(`x #${tag.slice(0, 5)}`);
+    await bob.page.waitForTimeout(300);
+    assert.equal(await bob.page.getByRole("option", { name: `#${tag}` }).count(), 0);
+    await bob.context.close();
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   it("keeps the view and the filters in the URL", async () => {
     const title = unique("Overdue report");
     await api("POST", "/api/v1/tasks", { title, tags: ["work"], due_at: new Date(Date.now() - 86400000).toISOString() });

@@ -1,1 +1,0 @@
-(globalThis.TURBOPACK||(globalThis.TURBOPACK=[])).push(["object"==typeof document?document.currentScript:void 0,84445,s=>{s.v(t=>Promise.all(["static/chunks/0---9b7-jp2pu.js"].map(t=>s.l(t))).then(()=>t(84921)))},62209,s=>{s.v(t=>Promise.all(["static/chunks/1n6_5fyavsm0u.js"].map(t=>s.l(t))).then(()=>t(75414)))}]);
