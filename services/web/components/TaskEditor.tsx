@@ -1,6 +1,6 @@
 "use client";
 
-import { useEffect, useMemo, useRef, useState } from "react";
+import { lazy, Suspense, useEffect, useMemo, useRef, useState } from "react";
 
 import { ApiError, PRIORITIES, type AuditEntry, type Client, type Priority, type Reminder, type Task, type TaskPatch } from "../lib/api";
 import { describeRule, formatDue, nextOccurrences } from "../lib/quickadd";
@@ -93,6 +93,9 @@ export function describeEvent(type: string): string {
   return words[`${m[1]}.${m[2]}`] ?? `${m[1]} ${m[2].replace(/_/g, " ")}`;
 }
 
+// The Markdown renderer loads with the first preview.
+const Markdown = lazy(() => import("./Markdown"));
+
 const presets: { label: string; value: string }[] = [
   { label: "At due time", value: "0s" },
   { label: "15 min before", value: "15m" },
@@ -108,6 +111,7 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; tags?
   const [conflict, setConflict] = useState<Task | null>(null);
   const dialog = useRef<HTMLDialogElement>(null);
   const [history, setHistory] = useState<AuditEntry[] | null>(null);
+  const [preview, setPreview] = useState(false);
   const tagAC = useTagAutocomplete({ id: "editor-tags", value: draft.tags, onValue: (v) => setDraft((d) => ({ ...d, tags: v })), tags: props.tags ?? [], mode: "list" });
 
   useEffect(() => {
@@ -201,10 +205,24 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; tags?
           {field("title")}
         </label>
         <label>
-          Description
+          Description <span className="hint">(Markdown)</span>
           <textarea name="description" rows={4} value={draft.description} onChange={(e) => set("description", e.target.value)} aria-describedby={described("description")} />
           {field("description")}
         </label>
+        {draft.description.trim() !== "" && (
+          <div className="description-preview">
+            <button type="button" aria-pressed={preview} aria-controls="description-preview" onClick={() => setPreview(!preview)}>
+              Preview
+            </button>
+            {preview && (
+              <section id="description-preview" aria-label="Description preview">
+                <Suspense fallback={<p className="hint">Loading…</p>}>
+                  <Markdown text={draft.description} />
+                </Suspense>
+              </section>
+            )}
+          </div>
+        )}
         <div className="row">
           <label>
             Priority
