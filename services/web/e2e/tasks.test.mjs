@@ -139,6 +139,23 @@ describe("the web app", () => {
     await context.close();
   });
 
+  it("previews a Markdown description without running its HTML", async () => {
+    const title = unique("Markdown");
+    await api("POST", "/api/v1/tasks", { title, description: "Bring **snacks**\n\n- [ ] tickets\n\n<img src=x onerror=\"window.__xss=1\"> [x](javascript:window.__xss=1)" });
+    const { page, context, errors } = await signIn(browser, "alice");
+    await row(page, title).getByRole("button", { name: /^Edit/ }).click();
+    const dialog = page.locator("dialog.editor");
+    await dialog.getByRole("button", { name: "Preview" }).click();
+    const preview = dialog.getByRole("region", { name: "Description preview" });
+    await preview.locator("strong", { hasText: "snacks" }).waitFor();
+    assert.equal(await preview.locator('input[type="checkbox"]').count(), 1);
+    assert.equal(await preview.locator("img, script").count(), 0);
+    assert.equal(await preview.locator('a[href^="javascript"]').count(), 0);
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   it("completes, reopens and deletes with Undo", async () => {
     const title = unique("Undo me");
     const created = await api("POST", "/api/v1/tasks", { title });
