@@ -11,6 +11,7 @@ import { apiQuery, dayKey, readFilters, SORTS, VIEW_LABELS, VIEWS, writeFilters,
 import { Inbox } from "./Inbox";
 import { QuickAdd } from "./QuickAdd";
 import { Snippet } from "./Snippet";
+import { TaskList } from "./TaskList";
 
 // The editor and the settings dialog load when first opened: not part of the first load.
 const TaskEditor = lazy(() => import("./TaskEditor").then((m) => ({ default: m.TaskEditor })));
@@ -282,13 +283,37 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
     return () => clearTimeout(h);
   }, [search, filters.q, setFilters]);
 
+  const groups = useMemo(() => {
+    if (filters.view !== "upcoming") return [{ key: "", label: "", first: 0, items: tasks }];
+    const out: { key: string; label: string; first: number; items: Task[] }[] = [];
+    for (const t of tasks) {
+      const key = t.due_at ? dayKey(new Date(t.due_at), timeZone) : "none";
+      let g = out.find((x) => x.key === key);
+      if (!g) {
+        const label = t.due_at ? new Intl.DateTimeFormat(undefined, { timeZone, weekday: "long", month: "long", day: "numeric" }).format(new Date(t.due_at)) : "No date";
+        g = { key, label, first: 0, items: [] };
+        out.push(g);
+      }
+      g.items.push(t);
+    }
+    // Rows are numbered in the order they are shown, as j and k move.
+    let n = 0;
+    for (const g of out) {
+      g.first = n;
+      n += g.items.length;
+    }
+    return out;
+  }, [filters.view, tasks, timeZone]);
+  // The rows in the order they are shown: what j, k, x and e act on.
+  const shown = useMemo(() => groups.flatMap((g) => g.items), [groups]);
+
   // Keyboard: q quick add, / search, j/k move, x complete, e edit, # tags, ? help.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const el = e.target as HTMLElement | null;
       if (el && (el.closest("input, textarea, select, dialog") || el.isContentEditable)) return;
       if (e.metaKey || e.ctrlKey || e.altKey) return;
-      const cur = tasks[selected];
+      const cur = shown[selected];
       switch (e.key) {
         case "q":
           e.preventDefault();
@@ -299,7 +324,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
           searchBox.current?.focus();
           break;
         case "j":
-          setSelected((i) => Math.min(i + 1, Math.max(tasks.length - 1, 0)));
+          setSelected((i) => Math.min(i + 1, Math.max(shown.length - 1, 0)));
           break;
         case "k":
           setSelected((i) => Math.max(i - 1, 0));
@@ -321,29 +346,13 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [complete, selected, tasks]);
+  }, [complete, selected, shown]);
 
   useEffect(() => {
     document.querySelector<HTMLElement>(`[data-index="${selected}"]`)?.scrollIntoView({ block: "nearest" });
   }, [selected]);
 
-  const groups = useMemo(() => {
-    if (filters.view !== "upcoming") return [{ key: "", label: "", items: tasks }];
-    const out: { key: string; label: string; items: Task[] }[] = [];
-    for (const t of tasks) {
-      const key = t.due_at ? dayKey(new Date(t.due_at), timeZone) : "none";
-      let g = out.find((x) => x.key === key);
-      if (!g) {
-        const label = t.due_at ? new Intl.DateTimeFormat(undefined, { timeZone, weekday: "long", month: "long", day: "numeric" }).format(new Date(t.due_at)) : "No date";
-        g = { key, label, items: [] };
-        out.push(g);
-      }
-      g.items.push(t);
-    }
-    return out;
-  }, [filters.view, tasks, timeZone]);
 
-  let index = 0;
   return (
     <div className="shell">
       <header className="top">
@@ -440,42 +449,48 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
         {groups.map((g) => (
           <section key={g.key || "all"} aria-label={g.label || VIEW_LABELS[filters.view]}>
             {g.label && <h3 className="day">{g.label}</h3>}
-            <ul id={g.key ? undefined : "tasks"} className="tasks">
-              {g.items.map((t) => {
-                const i = index++;
-                return (
-                  <li key={t.id} data-index={i} data-id={t.id} className={`task prio-${t.priority}${i === selected ? " selected" : ""}${t.status === "done" ? " done" : ""}`}>
-                    <input type="checkbox" checked={t.status === "done"} onChange={() => void complete(t)} aria-label={`${t.status === "done" ? "Reopen" : "Complete"} ${t.title}`} />
-                    <div className="body">
-                      <span className="title">
-                        <Snippet segments={titleSegments(t, found.get(t.id), filters.q)} />
-                      </span>
-                      {filters.q && descriptionSnippet(t, found.get(t.id)) && (
-                        <span className="snippet" data-field="description">
-                          <Snippet segments={descriptionSnippet(t, found.get(t.id)) ?? []} />
-                        </span>
-                      )}
-                      <span className="meta">
-                        {t.priority !== "none" && <span className="prio">{t.priority}</span>}
-                        {t.due_at && <time dateTime={t.due_at}>{formatDue(new Date(t.due_at), timeZone)}</time>}
-                        {t.recurrence && <span className="repeat">↻ {describeRule(t.recurrence.rule, t.time_zone)}</span>}
-                        {(t.tags ?? []).map((tag) => (
-                          <button key={tag} className="tag" onClick={() => setFilters({ tags: [tag] })}>
-                            #{tag}
-                          </button>
-                        ))}
-                      </span>
-                    </div>
-                    <button onClick={() => setEditing(t)} aria-label={`Edit ${t.title}`}>
-                      Edit
-                    </button>
-                    <button onClick={() => remove(t)} aria-label={`Delete ${t.title}`}>
-                      Delete
-                    </button>
-                  </li>
-                );
+            <TaskList
+              id={g.key ? undefined : "tasks"}
+              items={g.items}
+              first={g.first}
+              selected={selected}
+              keyOf={(t) => t.id}
+              rowProps={(t, i) => ({
+                className: `task prio-${t.priority}${i === selected ? " selected" : ""}${t.status === "done" ? " done" : ""}`,
+                "data-id": t.id,
               })}
-            </ul>
+              row={(t) => (
+                <>
+                  <input type="checkbox" checked={t.status === "done"} onChange={() => void complete(t)} aria-label={`${t.status === "done" ? "Reopen" : "Complete"} ${t.title}`} />
+                  <div className="body">
+                    <span className="title">
+                      <Snippet segments={titleSegments(t, found.get(t.id), filters.q)} />
+                    </span>
+                    {filters.q && descriptionSnippet(t, found.get(t.id)) && (
+                      <span className="snippet" data-field="description">
+                        <Snippet segments={descriptionSnippet(t, found.get(t.id)) ?? []} />
+                      </span>
+                    )}
+                    <span className="meta">
+                      {t.priority !== "none" && <span className="prio">{t.priority}</span>}
+                      {t.due_at && <time dateTime={t.due_at}>{formatDue(new Date(t.due_at), timeZone)}</time>}
+                      {t.recurrence && <span className="repeat">↻ {describeRule(t.recurrence.rule, t.time_zone)}</span>}
+                      {(t.tags ?? []).map((tag) => (
+                        <button key={tag} className="tag" onClick={() => setFilters({ tags: [tag] })}>
+                          #{tag}
+                        </button>
+                      ))}
+                    </span>
+                  </div>
+                  <button onClick={() => setEditing(t)} aria-label={`Edit ${t.title}`}>
+                    Edit
+                  </button>
+                  <button onClick={() => remove(t)} aria-label={`Delete ${t.title}`}>
+                    Delete
+                  </button>
+                </>
+              )}
+            />
           </section>
         ))}
         {!loading && tasks.length === 0 && !listError && <p className="empty">Nothing here.</p>}

@@ -206,6 +206,40 @@ describe("the web app", () => {
     await context.close();
   });
 
+  it("renders a long list virtualized, keeping j/k and accessibility", async () => {
+    const { default: AxeBuilder } = await import("@axe-core/playwright");
+    const tag = `long${Date.now().toString(36)}`;
+    const n = 150;
+    for (let i = 0; i < n; i += 10) {
+      await Promise.all(Array.from({ length: 10 }, (_, k) => api("POST", "/api/v1/tasks", { title: `Long list ${String(i + k).padStart(3, "0")}`, tags: [tag] })));
+    }
+    const { page, context, errors } = await signIn(browser, "alice", `/?tags=${tag}&sort=title`);
+    await page.locator("#tasks.virtual li").first().waitFor();
+    // The first page is 50; scrolling loads the rest.
+    for (let i = 0; i < 20 && (await page.locator("#tasks li").first().getAttribute("aria-setsize")) !== String(n); i++) {
+      await page.mouse.wheel(0, 20000);
+      await page.waitForTimeout(300);
+    }
+    assert.equal(await page.locator("#tasks li").first().getAttribute("aria-setsize"), String(n));
+    assert.ok((await page.locator("#tasks li").count()) < n / 2, "only the rows near the viewport are in the page");
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.locator("body").click({ position: { x: 5, y: 5 } });
+    for (let i = 0; i < 120; i++) await page.keyboard.press("j");
+    const selected = page.locator("#tasks li.selected");
+    await selected.waitFor();
+    assert.equal(await selected.getAttribute("data-index"), "120");
+    assert.match(await selected.textContent(), /Long list 120/);
+    assert.ok(await selected.isVisible());
+    const box = await selected.boundingBox();
+    assert.ok(box && box.y >= 0 && box.y + box.height <= 900, `the selected row is in the viewport (${JSON.stringify(box)})`);
+    for (let i = 0; i < 5; i++) await page.keyboard.press("k");
+    assert.equal(await page.locator("#tasks li.selected").getAttribute("data-index"), "115");
+    const r = await new AxeBuilder({ page }).analyze();
+    assert.deepEqual(r.violations.map((v) => `${v.id} ${v.nodes[0]?.target}`), []);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   it("works at 390 px wide", async () => {
     const { page, context } = await signIn(browser, "alice", "/", { width: 390, height: 844 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
