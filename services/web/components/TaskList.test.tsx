@@ -3,10 +3,13 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { TaskList, VIRTUAL_FROM } from "./TaskList";
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  window.scrollTo({ top: 0 });
+});
 
-// jsdom lays nothing out: rows are 50 px high here, and scrolling the
-// window moves scrollY and says so.
+// jsdom lays nothing out: here rows are 50 px high, the list starts at the
+// top of the page, and scrolling the window moves scrollY and says so.
 beforeAll(() => {
   Object.defineProperty(HTMLElement.prototype, "offsetHeight", {
     configurable: true,
@@ -14,6 +17,12 @@ beforeAll(() => {
       return this.tagName === "LI" ? 50 : 0;
     },
   });
+  // The list starts at the top of the page: on screen, as far up as the page is scrolled.
+  const rect = HTMLElement.prototype.getBoundingClientRect;
+  HTMLElement.prototype.getBoundingClientRect = function (this: HTMLElement) {
+    if (this.tagName !== "UL") return rect.call(this);
+    return { x: 0, y: -window.scrollY, top: -window.scrollY, left: 0, right: 800, bottom: 0, width: 800, height: 0, toJSON: () => ({}) } as DOMRect;
+  };
   Object.defineProperty(document.documentElement, "scrollHeight", { configurable: true, get: () => 50 * 10_000 + 1000 });
   window.scrollTo = ((opts: ScrollToOptions | number, y?: number) => {
     const top = typeof opts === "number" ? (y ?? 0) : (opts.top ?? 0);
@@ -66,5 +75,18 @@ describe("TaskList", () => {
     expect(row?.textContent).toBe("task 5000");
     expect(row?.className).toContain("selected");
     expect(container.querySelectorAll("li").length).toBeLessThan(60);
+  });
+
+  it("leaves the page where it is when more rows load", async () => {
+    const { container, rerender } = render(list(200, 0));
+    await vi.waitFor(() => expect(container.querySelector("ul.virtual")).not.toBeNull());
+    await act(async () => window.scrollTo({ top: 5000 }));
+    await act(async () => new Promise<void>((r) => requestAnimationFrame(() => r())));
+    expect(container.querySelector('li[data-index="100"]')).not.toBeNull();
+    await act(async () => rerender(list(250, 0)));
+    await act(async () => new Promise<void>((r) => requestAnimationFrame(() => r())));
+    expect(window.scrollY).toBe(5000);
+    expect(container.querySelector('li[data-index="0"]')).toBeNull();
+    expect(container.querySelector('li[data-index="100"]')).not.toBeNull();
   });
 });

@@ -30,8 +30,12 @@ export default function VirtualList<T>(props: Props<T>) {
     indexAttribute: "data-vindex",
   });
 
-  // The keyboard's row is brought into view (and so into the page).
+  // The keyboard's row is brought into view (and so into the page) when
+  // it moves; rows loaded as the user scrolls leave the page where it is.
+  const shownSelected = useRef(selected);
   useEffect(() => {
+    if (shownSelected.current === selected) return;
+    shownSelected.current = selected;
     const k = selected - first;
     if (k >= 0 && k < items.length) v.scrollToIndex(k, { align: "auto" });
   }, [selected, first, items.length, v]);
