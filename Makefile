@@ -56,10 +56,21 @@ tools: ## Build the heavy test tools once into ~/.cache/todo-platform/tools (abo
 	bash tests/tools/build.sh
 
 .PHONY: lint
-lint: ## Run gofmt, go vet and golangci-lint
+lint: ## Run gofmt, go vet, golangci-lint and Redocly's lint of the OpenAPI documents
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(GOLANGCI_LINT) run ./...
+	@$(MAKE) --no-print-directory openapi-lint
+
+.PHONY: openapi-lint
+openapi-lint: ## Lint the OpenAPI documents of taskapi, notifier and audit with Redocly CLI (tests/openapi; needs Node.js 20.19+)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "openapi-lint SKIPPED: Node.js 20.19+ and npm are not installed, so Redocly's lint of the OpenAPI documents did not run."; \
+		echo "  install them (Debian: apt-get install nodejs npm; or https://nodejs.org/en/download) and run make lint again."; \
+	else \
+		cd tests/openapi && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && \
+		REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --no-install redocly lint --config redocly.yaml; \
+	fi
 
 .PHONY: test-chaos
 test-chaos: postgres-bin ## Run the platform as separate processes under load, inject faults one at a time, and count the invariants (about 5 minutes)

@@ -39,9 +39,12 @@ var Public = []Route{
 	{"/api/v1/tasks", Prefix, "taskapi"},
 	{"/api/v1/tags", Prefix, "taskapi"},
 	{"/api/v1/openapi.json", Exact, "taskapi"},
+	{"/api/v1/openapi/notifier.json", Exact, "notifier"},
+	{"/api/v1/openapi/audit.json", Exact, "audit"},
 	{"/api/v1/notifications", Prefix, "notifier"},
 	{"/api/v1/notification-settings", Exact, "notifier"},
 	{"/api/v1/webhooks", Prefix, "notifier"},
+	{"/api/v1/deliveries", Exact, "notifier"},
 	{"/api/v1/audit", Prefix, "audit"},
 	// Live updates (WebSocket).
 	{"/ws", Prefix, "realtime"},

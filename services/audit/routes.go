@@ -25,6 +25,7 @@ type Deps struct {
 // NewServer returns audit's whole HTTP API.
 func NewServer(d Deps) http.Handler {
 	r := service.Router(d.Log, d.Registry, service.PingReady(d.Store.Ping), d.Dapr)
+	r.Get(OpenAPIPath, handleOpenAPI)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(auth.Middleware(d.Verifier))

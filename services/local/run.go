@@ -354,7 +354,8 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │                 %[9]s/api/v1/...   %[10]s/ws
 │ task API        %[9]s/api/v1/tasks   (OpenAPI: %[9]s/api/v1/openapi.json)
 │ notifications   %[9]s/api/v1/notifications  %[9]s/api/v1/webhooks
-│ audit log       %[9]s/api/v1/audit
+│                 (OpenAPI: %[9]s/api/v1/openapi/notifier.json)
+│ audit log       %[9]s/api/v1/audit   (OpenAPI: %[9]s/api/v1/openapi/audit.json)
 │ live updates    %[10]s/ws   (WebSocket; first message {"type":"auth","token":"…"})
 │ sign-in         %[9]s/oidc   (development OpenID provider: code + PKCE, no password)
 │ the services    taskapi %[1]s  recurring %[6]s  notifier %[7]s

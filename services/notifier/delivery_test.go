@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -240,4 +242,101 @@ func TestMalformedEventsAreDeadLettered(t *testing.T) {
 	// And it still works.
 	apply(t, v, snapshot("0190f1a2-0000-7000-8000-00000000ee04", 1, "t", nil, at(time.Now().Add(100*time.Millisecond))), false)
 	eventually(t, "the inbox filled", func() bool { return v.count(t, `SELECT count(*) FROM notifier.notifications`) == 1 })
+}
+
+type deliveryPage struct {
+	Items []struct {
+		ID        string  `json:"id"`
+		Channel   string  `json:"channel"`
+		Target    *string `json:"target"`
+		WebhookID *string `json:"webhook_id"`
+		Status    string  `json:"status"`
+		Attempts  int     `json:"attempts"`
+		LastError *string `json:"last_error"`
+		TaskID    string  `json:"task_id"`
+		TaskTitle string  `json:"task_title"`
+	} `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func (v *env) deliveries(t *testing.T, user, query string) deliveryPage {
+	t.Helper()
+	status, b := v.do(t, user, http.MethodGet, "/api/v1/deliveries?"+query, nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /api/v1/deliveries?%s as %s: %d %s", query, user, status, b)
+	}
+	var p deliveryPage
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestListDeliveries: a user sees their own deliveries, newest first, with
+// the outcome of each (the failed one with its error), filtered by status
+// and page by page; another user sees none of them; a deleted webhook's
+// deliveries stay listed without its URL.
+func TestListDeliveries(t *testing.T) {
+	t.Parallel()
+	v := setup(t, options{attempts: 2})
+	good, bad := newHook(t, 0), newHook(t, -1)
+	v.register(t, "alice", good.srv.URL+"/ok")
+	v.register(t, "alice", bad.srv.URL+"/down")
+	id := "0190f1a2-0000-7000-8000-00000000ee05"
+	apply(t, v, snapshot(id, 1, "feed the cat", nil, at(time.Now().Add(100*time.Millisecond))), false)
+	eventually(t, "one sent, one failed", func() bool {
+		return v.count(t, `SELECT count(*) FROM notifier.deliveries WHERE status IN ('sent', 'failed')`) == 2
+	})
+
+	all := v.deliveries(t, "alice", "")
+	if len(all.Items) != 2 || all.NextCursor != nil {
+		t.Fatalf("alice's deliveries: %+v", all)
+	}
+	byStatus := map[string]int{}
+	for i, d := range all.Items {
+		byStatus[d.Status] = i
+		if d.Channel != notifier.ChannelWebhook || d.TaskID != id || d.TaskTitle != "feed the cat" || d.Target == nil || d.WebhookID == nil {
+			t.Errorf("delivery %+v", d)
+		}
+	}
+	sent, failed := all.Items[byStatus["sent"]], all.Items[byStatus["failed"]]
+	if sent.Status != "sent" || *sent.Target != good.srv.URL+"/ok" || sent.LastError != nil || sent.Attempts != 1 {
+		t.Errorf("the sent delivery: %+v", sent)
+	}
+	if failed.Status != "failed" || *failed.Target != bad.srv.URL+"/down" || failed.LastError == nil || !strings.Contains(*failed.LastError, "500") || failed.Attempts != 2 {
+		t.Errorf("the failed delivery: %+v (error %v)", failed, failed.LastError)
+	}
+	if got := v.deliveries(t, "alice", "status=failed").Items; len(got) != 1 || got[0].ID != failed.ID {
+		t.Errorf("status=failed: %+v", got)
+	}
+	if got := v.deliveries(t, "alice", "status=pending").Items; len(got) != 0 {
+		t.Errorf("status=pending: %+v", got)
+	}
+	first := v.deliveries(t, "alice", "limit=1")
+	if len(first.Items) != 1 || first.NextCursor == nil || first.Items[0].ID != all.Items[0].ID {
+		t.Fatalf("first page: %+v", first)
+	}
+	second := v.deliveries(t, "alice", "limit=1&cursor="+url.QueryEscape(*first.NextCursor))
+	if len(second.Items) != 1 || second.NextCursor != nil || second.Items[0].ID != all.Items[1].ID {
+		t.Errorf("second page: %+v", second)
+	}
+
+	if got := v.deliveries(t, "bob", "").Items; len(got) != 0 {
+		t.Errorf("bob sees %+v", got)
+	}
+	for _, q := range []string{"status=lost", "limit=0", "limit=201", "cursor=@@", "webhook=1", "status=sent&status=failed"} {
+		status, b := v.do(t, "alice", http.MethodGet, "/api/v1/deliveries?"+q, nil)
+		isProblem(t, status, b, http.StatusBadRequest)
+	}
+	if status, _ := v.do(t, "", http.MethodGet, "/api/v1/deliveries", nil); status != http.StatusUnauthorized {
+		t.Errorf("without a token: %d", status)
+	}
+
+	if status, b := v.do(t, "alice", http.MethodDelete, "/api/v1/webhooks/"+*failed.WebhookID, nil); status != http.StatusNoContent {
+		t.Fatalf("delete webhook: %d %s", status, b)
+	}
+	after := v.deliveries(t, "alice", "status=failed").Items
+	if len(after) != 1 || after[0].Target != nil || after[0].LastError == nil {
+		t.Errorf("after deleting its webhook: %+v", after)
+	}
 }

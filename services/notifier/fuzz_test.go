@@ -3,6 +3,8 @@ package notifier_test
 import (
 	"errors"
 	"net/netip"
+	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -58,6 +60,24 @@ func FuzzParseSettings(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		_, err := notifier.ParseSettings(body)
 		requestError(t, err)
+	})
+}
+
+func FuzzParseDeliveriesQuery(f *testing.F) {
+	for _, s := range []string{"", "status=failed", "status=lost", "limit=20&cursor=eyJ0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoiLCJpIjoiMDE5MGYxYTItMDAwMC03MDAwLTgwMDAtMDAwMDAwMDAwMDAxIn0",
+		"limit=0", "limit=201", "cursor=@@", "status=sent&status=sent", "x=1", "%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return // the handler answers 400 before parsing
+		}
+		status, limit, _, err := notifier.ParseDeliveriesQuery(q)
+		requestError(t, err)
+		if err == nil && (limit < 1 || limit > 200 || (status != "" && !slices.Contains(notifier.DeliveryStatuses, status))) {
+			t.Fatalf("query %q accepted as status %q, limit %d", raw, status, limit)
+		}
 	})
 }
 

@@ -373,3 +373,109 @@ func handleGetSettings(store *Store) http.HandlerFunc {
 		web.Encode(w, r, http.StatusOK, settingsBody(st))
 	}
 }
+
+// deliveryResponse is one delivery as the API shows it.
+type deliveryResponse struct {
+	ID            string     `json:"id"`
+	Channel       string     `json:"channel"`
+	Target        *string    `json:"target"`
+	WebhookID     *string    `json:"webhook_id"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	LastError     *string    `json:"last_error"`
+	TaskID        string     `json:"task_id"`
+	TaskTitle     string     `json:"task_title"`
+	CreatedAt     time.Time  `json:"created_at"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	DoneAt        *time.Time `json:"done_at"`
+}
+
+func toDeliveryResponse(d Delivery) deliveryResponse {
+	utc := func(t *time.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	var hook *string
+	if d.WebhookID != nil {
+		s := d.WebhookID.String()
+		hook = &s
+	}
+	return deliveryResponse{
+		ID: d.ID.String(), Channel: d.Channel, Target: d.Target, WebhookID: hook, Status: d.Status,
+		Attempts: d.Attempts, LastError: d.LastError, TaskID: d.TaskID, TaskTitle: d.TaskTitle,
+		CreatedAt: d.CreatedAt.UTC(), NextAttemptAt: utc(d.NextAttemptAt), DoneAt: utc(d.DoneAt),
+	}
+}
+
+// ParseDeliveriesQuery reads the query of GET /api/v1/deliveries. Every
+// error is a *web.RequestError.
+func ParseDeliveriesQuery(q url.Values) (status string, limit int, cursor *DeliveryCursor, err error) {
+	limit = 20
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return "", 0, nil, badRequest(k, k+" is given more than once")
+		}
+		v := vs[0]
+		switch k {
+		case "status":
+			if !slices.Contains(DeliveryStatuses, v) {
+				return "", 0, nil, badRequest(k, "status is pending, sent, failed or canceled")
+			}
+			status = v
+		case "limit":
+			limit, err = strconv.Atoi(v)
+			if err != nil || limit < 1 || limit > 200 {
+				return "", 0, nil, badRequest(k, "limit is a whole number from 1 to 200")
+			}
+		case "cursor":
+			b, err := base64.RawURLEncoding.DecodeString(v)
+			var c DeliveryCursor
+			if err != nil || json.Unmarshal(b, &c) != nil || c.Time.IsZero() {
+				return "", 0, nil, badRequest(k, "cursor is not one this server issued")
+			}
+			cursor = &c
+		default:
+			return "", 0, nil, badRequest(k, k+" is not a parameter of this list (status, limit, cursor)")
+		}
+	}
+	return status, limit, cursor, nil
+}
+
+// handleListDeliveries answers GET /api/v1/deliveries?status=&limit=&cursor=:
+// the caller's webhook and email deliveries, newest first, with their
+// outcome (attempts, the last error).
+func handleListDeliveries(store *Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			fail(w, r, badRequest("", "the query string is not valid URL encoding"))
+			return
+		}
+		status, limit, cursor, err := ParseDeliveriesQuery(q)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		ds, next, err := store.Deliveries(r.Context(), auth.UserID(r.Context()), status, limit, cursor)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		resp := struct {
+			Items      []deliveryResponse `json:"items"`
+			NextCursor *string            `json:"next_cursor"`
+		}{Items: make([]deliveryResponse, len(ds))}
+		for i, d := range ds {
+			resp.Items[i] = toDeliveryResponse(d)
+		}
+		if next != nil {
+			b, _ := json.Marshal(next)
+			c := base64.RawURLEncoding.EncodeToString(b)
+			resp.NextCursor = &c
+		}
+		web.Encode(w, r, http.StatusOK, resp)
+	}
+}

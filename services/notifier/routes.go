@@ -28,6 +28,7 @@ type Deps struct {
 // NewServer returns the notifier's whole HTTP API.
 func NewServer(d Deps) http.Handler {
 	r := service.Router(d.Log, d.Registry, service.PingReady(d.Store.Ping), d.Dapr)
+	r.Get(OpenAPIPath, handleOpenAPI)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(auth.Middleware(d.Verifier))
@@ -41,6 +42,7 @@ func NewServer(d Deps) http.Handler {
 			r.Get("/", handleListWebhooks(d.Store))
 			r.Delete("/{id}", handleDeleteWebhook(d.Store))
 		})
+		r.Get("/deliveries", handleListDeliveries(d.Store))
 		r.Get("/notification-settings", handleGetSettings(d.Store))
 		r.Put("/notification-settings", handlePutSettings(d.Store))
 	})

@@ -270,3 +270,76 @@ func (s *Store) PutSettings(ctx context.Context, owner string, st Settings) erro
 	}
 	return nil
 }
+
+// Delivery is one outgoing delivery of a reminder as its owner sees it.
+type Delivery struct {
+	ID            uuid.UUID  `db:"id"`
+	Channel       string     `db:"channel"`
+	Target        *string    `db:"target"`
+	WebhookID     *uuid.UUID `db:"webhook_id"`
+	Status        string     `db:"status"`
+	Attempts      int        `db:"attempts"`
+	LastError     *string    `db:"last_error"`
+	TaskID        string     `db:"task_id"`
+	TaskTitle     string     `db:"task_title"`
+	CreatedAt     time.Time  `db:"created_at"`
+	NextAttemptAt *time.Time `db:"next_attempt_at"`
+	DoneAt        *time.Time `db:"done_at"`
+}
+
+// DeliveryCursor is the position of the last delivery of a page.
+type DeliveryCursor struct {
+	Time time.Time `json:"t"`
+	ID   uuid.UUID `json:"i"`
+}
+
+// DeliveryStatuses are the states of a delivery.
+var DeliveryStatuses = []string{"pending", "sent", "failed", "canceled"}
+
+// listDeliveries reads a page of an owner's deliveries, newest first. A
+// webhook delivery's target is the webhook's URL (NULL once the webhook is
+// deleted); an email's is the address.
+const listDeliveries = `SELECT d.id, d.channel,
+	CASE WHEN d.channel = 'webhook' THEN w.url ELSE d.target END AS target,
+	d.webhook_id, d.status, d.attempts, d.last_error,
+	coalesce(d.event->'data'->>'task_id', '') AS task_id,
+	coalesce(d.event->'data'->>'task_title', '') AS task_title,
+	d.created_at,
+	CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
+	d.done_at
+FROM notifier.deliveries d
+LEFT JOIN notifier.webhooks w ON w.id = d.webhook_id AND w.owner_id = d.owner_id
+WHERE d.owner_id = $1
+  AND ($2::text IS NULL OR d.status = $2)
+  AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4))
+ORDER BY d.created_at DESC, d.id DESC
+LIMIT $5`
+
+// Deliveries returns a page of owner's deliveries (those with status, when
+// it is not empty), newest first, and the cursor of the next page (nil on
+// the last one).
+func (s *Store) Deliveries(ctx context.Context, owner, status string, limit int, after *DeliveryCursor) ([]Delivery, *DeliveryCursor, error) {
+	var st *string
+	if status != "" {
+		st = &status
+	}
+	var at *time.Time
+	var id uuid.UUID
+	if after != nil {
+		at, id = &after.Time, after.ID
+	}
+	rows, err := s.pool.Query(ctx, listDeliveries, owner, st, at, id, limit+1)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	ds, err := pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
+	if err != nil {
+		return nil, nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	if len(ds) <= limit {
+		return ds, nil, nil
+	}
+	ds = ds[:limit]
+	last := ds[len(ds)-1]
+	return ds, &DeliveryCursor{Time: last.CreatedAt, ID: last.ID}, nil
+}

@@ -480,6 +480,9 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	r = e.do("alice", "GET", tasks+"?limit=1&sort=title&tags=home&tags_match=any&priority=high,none&has_due=true&q=plants", nil)
 	wantStatus(t, r, http.StatusOK)
 	d.response(t, "GET", tasks, r)
+	if m, _ := r.json(t)["matches"].(map[string]any); len(m) != 1 {
+		t.Fatalf("a search's page has no matches: %s", r.Body)
+	}
 	r = e.do("alice", "GET", tasks+"?limit=1&sort=-created_at", nil)
 	wantStatus(t, r, http.StatusOK)
 	d.response(t, "GET", tasks, r)

@@ -114,6 +114,9 @@ type taskResponse = task.Snapshot
 type listResponse struct {
 	Items      []taskResponse `json:"items"`
 	NextCursor *string        `json:"next_cursor"`
+	// Matches are, with a search, what it found in each task of the page
+	// (by id).
+	Matches map[string]Match `json:"matches,omitempty"`
 }
 
 // tagsResponse lists a user's tags with counts.

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -43,6 +44,10 @@ var devPassphrases = map[string]string{
 	"minikube": "todo-minikube-dev", //nolint:gosec // G101: published on purpose; it guards development placeholders only.
 	"local":    "todo-local-dev",    //nolint:gosec // G101: as above.
 }
+
+// errNoCLI says how to get the Pulumi CLI, which the Automation API runs.
+var errNoCLI = errors.New("the Pulumi CLI (pulumi) is not on PATH: run `make tools` to build the pinned one " +
+	"into the tools cache (the make targets put it on PATH), or install it (https://www.pulumi.com/docs/install/)")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -80,6 +85,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if _, err := os.Stat(filepath.Join(root, "stacks", "Pulumi."+short+".yaml")); err != nil {
 		return fmt.Errorf("no stack settings for %q: %w", short, err)
+	}
+
+	if _, err := exec.LookPath("pulumi"); err != nil {
+		return errNoCLI
 	}
 
 	env := map[string]string{"PULUMI_SKIP_UPDATE_CHECK": "true"}

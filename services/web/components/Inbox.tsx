@@ -67,7 +67,7 @@ export function Inbox(props: { api: Client; timeZone: string; version: number; o
                 <span className="title">{n.title}</span>
                 <span className="meta">{n.due_at ? `due ${formatDue(new Date(n.due_at), props.timeZone)}` : `at ${formatDue(new Date(n.fire_at), props.timeZone)}`}</span>
                 {!n.read_at && (
-                  <button onClick={() => void act(() => api.markRead(n.id))} aria-label={`Mark “${n.title}” read`}>
+                  <button onClick={() => void act(() => api.markRead(n.id))} aria-label={`Mark read: ${n.title}`}>
                     Mark read
                   </button>
                 )}

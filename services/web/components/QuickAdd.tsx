@@ -4,6 +4,7 @@ import { useMemo, useState, type Ref } from "react";
 
 import { ApiError, type Client, type NewTask, type Task } from "../lib/api";
 import { parseQuickAdd, type QuickAdd as Parsed } from "../lib/quickadd";
+import { useTagAutocomplete } from "./TagAutocomplete";
 
 /** toNewTask is the create request of a quick add. */
 export function toNewTask(p: Parsed): NewTask {
@@ -14,8 +15,9 @@ export function toNewTask(p: Parsed): NewTask {
   return t;
 }
 
-export function QuickAdd({ api, timeZone, ref, onCreated }: { api: Client; timeZone: string; ref?: Ref<HTMLInputElement>; onCreated(t: Task): void }) {
+export function QuickAdd({ api, timeZone, ref, tags = [], onCreated }: { api: Client; timeZone: string; ref?: Ref<HTMLInputElement>; tags?: string[]; onCreated(t: Task): void }) {
   const [text, setText] = useState("");
+  const ac = useTagAutocomplete({ id: "quick-add-input", value: text, onValue: setText, tags, mode: "quick" });
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   const parsed = useMemo(() => (text.trim() ? parseQuickAdd(text, { now: new Date(), timeZone: timeZone }) : null), [text, timeZone]);
@@ -44,19 +46,26 @@ export function QuickAdd({ api, timeZone, ref, onCreated }: { api: Client; timeZ
       <label htmlFor="quick-add-input" className="visually-hidden">
         Add a task
       </label>
-      <input
-        id="quick-add-input"
-        ref={ref}
-        name="title"
-        placeholder="Add a task: Pay rent every month on the 1st at 9am #home !high"
-        autoComplete="off"
-        value={text}
-        onChange={(e) => setText(e.target.value)}
-        aria-describedby="quick-add-preview"
-        onKeyDown={(e) => {
-          if (e.key === "Escape") (e.target as HTMLInputElement).blur();
-        }}
-      />
+      <div className="combo">
+        <input
+          id="quick-add-input"
+          ref={ref}
+          name="title"
+          placeholder="Add a task: Pay rent every month on the 1st at 9am #home !high"
+          {...ac.inputProps}
+          value={text}
+          onChange={(e) => {
+            setText(e.target.value);
+            ac.changed(e);
+          }}
+          aria-describedby="quick-add-preview"
+          onKeyDown={(e) => {
+            if (ac.onKeyDown(e)) return;
+            if (e.key === "Escape") (e.target as HTMLInputElement).blur();
+          }}
+        />
+        {ac.listbox}
+      </div>
       <button type="submit" className="primary" disabled={!parsed?.title || busy}>
         Add
       </button>

@@ -1,10 +1,12 @@
 "use client";
 
-import { useEffect, useMemo, useRef, useState } from "react";
+import { lazy, Suspense, useEffect, useMemo, useRef, useState } from "react";
 
 import { ApiError, PRIORITIES, type AuditEntry, type Client, type Priority, type Reminder, type Task, type TaskPatch } from "../lib/api";
 import { describeRule, formatDue, nextOccurrences } from "../lib/quickadd";
 import { instantOf, isZone, wallTime } from "../lib/zone";
+import { RecurrenceBuilder } from "./RecurrenceBuilder";
+import { useTagAutocomplete } from "./TagAutocomplete";
 
 interface Draft {
   title: string;
@@ -91,6 +93,9 @@ export function describeEvent(type: string): string {
   return words[`${m[1]}.${m[2]}`] ?? `${m[1]} ${m[2].replace(/_/g, " ")}`;
 }
 
+// The Markdown renderer loads with the first preview.
+const Markdown = lazy(() => import("./Markdown"));
+
 const presets: { label: string; value: string }[] = [
   { label: "At due time", value: "0s" },
   { label: "15 min before", value: "15m" },
@@ -98,7 +103,7 @@ const presets: { label: string; value: string }[] = [
   { label: "1 day before", value: "1d" },
 ];
 
-export function TaskEditor(props: { api: Client; task: Task; zone: string; onSaved(t: Task): void; onClose(): void }) {
+export function TaskEditor(props: { api: Client; task: Task; zone: string; tags?: string[]; onSaved(t: Task): void; onClose(): void }) {
   const [task, setTask] = useState(props.task);
   const [draft, setDraft] = useState(() => draftOf(props.task, props.zone));
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -106,6 +111,8 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; onSav
   const [conflict, setConflict] = useState<Task | null>(null);
   const dialog = useRef<HTMLDialogElement>(null);
   const [history, setHistory] = useState<AuditEntry[] | null>(null);
+  const [preview, setPreview] = useState(false);
+  const tagAC = useTagAutocomplete({ id: "editor-tags", value: draft.tags, onValue: (v) => setDraft((d) => ({ ...d, tags: v })), tags: props.tags ?? [], mode: "list" });
 
   useEffect(() => {
     let live = true;
@@ -198,10 +205,24 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; onSav
           {field("title")}
         </label>
         <label>
-          Description
+          Description <span className="hint">(Markdown)</span>
           <textarea name="description" rows={4} value={draft.description} onChange={(e) => set("description", e.target.value)} aria-describedby={described("description")} />
           {field("description")}
         </label>
+        {draft.description.trim() !== "" && (
+          <div className="description-preview">
+            <button type="button" aria-pressed={preview} aria-controls="description-preview" onClick={() => setPreview(!preview)}>
+              Preview
+            </button>
+            {preview && (
+              <section id="description-preview" aria-label="Description preview">
+                <Suspense fallback={<p className="hint">Loading…</p>}>
+                  <Markdown text={draft.description} />
+                </Suspense>
+              </section>
+            )}
+          </div>
+        )}
         <div className="row">
           <label>
             Priority
@@ -211,11 +232,25 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; onSav
               ))}
             </select>
           </label>
-          <label>
-            Tags
-            <input name="tags" value={draft.tags} onChange={(e) => set("tags", e.target.value)} aria-describedby={described("tags")} />
+          <div className="combo">
+            <label>
+              Tags
+              <input
+                id="editor-tags"
+                name="tags"
+                {...tagAC.inputProps}
+                value={draft.tags}
+                onChange={(e) => {
+                  set("tags", e.target.value);
+                  tagAC.changed(e);
+                }}
+                onKeyDown={(e) => void tagAC.onKeyDown(e)}
+                aria-describedby={described("tags")}
+              />
+            </label>
+            {tagAC.listbox}
             {field("tags")}
-          </label>
+          </div>
         </div>
         <div className="row">
           <label>
@@ -257,20 +292,23 @@ export function TaskEditor(props: { api: Client; task: Task; zone: string; onSav
         </fieldset>
         <fieldset>
           <legend>Repeat</legend>
-          <label>
-            Rule (RRULE)
-            <input name="rule" value={draft.rule} placeholder="FREQ=WEEKLY;BYDAY=MO" onChange={(e) => set("rule", e.target.value)} aria-describedby={described("recurrence.rule")} />
-          </label>
+          <RecurrenceBuilder rule={draft.rule} zone={isZone(draft.zone) ? draft.zone : "UTC"} onChange={(r) => set("rule", r)} describedBy={described("recurrence.rule")} />
           {field("recurrence.rule")}
           {field("recurrence")}
-          <label>
-            From
-            <select name="anchor" value={draft.anchor} onChange={(e) => set("anchor", e.target.value as "due" | "completion")}>
-              <option value="due">the due date</option>
-              <option value="completion">completion</option>
-            </select>
-          </label>
-          {draft.rule && <p className="hint">{describeRule(draft.rule)}</p>}
+          {draft.rule && (
+            <label>
+              From
+              <select name="anchor" value={draft.anchor} onChange={(e) => set("anchor", e.target.value as "due" | "completion")}>
+                <option value="due">the due date</option>
+                <option value="completion">completion</option>
+              </select>
+            </label>
+          )}
+          {draft.rule && (
+            <p className="hint" data-field="rule-text">
+              Repeats {describeRule(draft.rule, isZone(draft.zone) ? draft.zone : "UTC")}
+            </p>
+          )}
           {occurrences.length > 0 && (
             <ol className="occurrences" aria-label="Next occurrences">
               {occurrences.map((d) => (

@@ -1,15 +1,21 @@
 "use client";
 
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { usePathname, useSearchParams } from "next/navigation";
 
 import { ApiError, OfflineError, PRIORITIES, type Client, type Priority, type Task } from "../lib/api";
 import { connectLive, socketURL, taskOf, type LiveState } from "../lib/live";
 import { describeRule, formatDue } from "../lib/quickadd";
-import { apiQuery, dayKey, highlight, readFilters, SORTS, VIEW_LABELS, VIEWS, writeFilters, type Filters } from "../lib/views";
+import { descriptionSnippet, foundOf, titleSegments, type Found } from "../lib/search";
+import { apiQuery, dayKey, readFilters, SORTS, VIEW_LABELS, VIEWS, writeFilters, type Filters } from "../lib/views";
 import { Inbox } from "./Inbox";
 import { QuickAdd } from "./QuickAdd";
-import { TaskEditor } from "./TaskEditor";
+import { Snippet } from "./Snippet";
+import { TaskList } from "./TaskList";
+
+// The editor and the settings dialog load when first opened: not part of the first load.
+const TaskEditor = lazy(() => import("./TaskEditor").then((m) => ({ default: m.TaskEditor })));
+const Settings = lazy(() => import("./Settings").then((m) => ({ default: m.Settings })));
 
 interface Toast {
   id: number;
@@ -47,6 +53,8 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
   const filters = useMemo(() => readFilters(new URLSearchParams(params.toString())), [params]);
   const [tasks, setTasks] = useState<Task[]>([]);
   const [next, setNext] = useState<string | null>(null);
+  const [found, setFound] = useState<Map<string, Found>>(() => new Map());
+  const [tagNames, setTagNames] = useState<string[]>([]);
   const [loading, setLoading] = useState(false);
   const [listError, setListError] = useState("");
   const [live, setLive] = useState<LiveState>("connecting");
@@ -55,6 +63,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
   const [editing, setEditing] = useState<Task | null>(null);
   const [selected, setSelected] = useState(0);
   const [help, setHelp] = useState(false);
+  const [settings, setSettings] = useState(false);
   const [reminders, setReminders] = useState(0);
   const [search, setSearch] = useState(filters.q);
   const quickAdd = useRef<HTMLInputElement>(null);
@@ -91,6 +100,15 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
     [toast],
   );
 
+  // The user's tags, most used first, for autocomplete: at start and after each save here.
+  const loadTags = useCallback(() => {
+    api.tags().then(
+      (ts) => setTagNames(ts.map((t) => t.tag)),
+      () => {},
+    );
+  }, [api]);
+  useEffect(() => loadTags(), [loadTags]);
+
   // Load the first page whenever the filters change.
   const load = useCallback(
     async (signal?: AbortSignal) => {
@@ -100,6 +118,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
       try {
         const page = await api.list(q, signal);
         setTasks(page.items.filter((t) => !hidden.current.has(t.id)));
+        setFound(foundOf(page.items, page.matches));
         setNext(page.next_cursor);
         setListError("");
         setOnline(true);
@@ -132,6 +151,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
         const seen = new Set(ts.map((t) => t.id));
         return [...ts, ...page.items.filter((t) => !seen.has(t.id) && !hidden.current.has(t.id))];
       });
+      setFound((f) => new Map([...f, ...foundOf(page.items, page.matches)]));
       setNext(page.next_cursor);
     } catch (e) {
       fail(e);
@@ -263,13 +283,37 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
     return () => clearTimeout(h);
   }, [search, filters.q, setFilters]);
 
+  const groups = useMemo(() => {
+    if (filters.view !== "upcoming") return [{ key: "", label: "", first: 0, items: tasks }];
+    const out: { key: string; label: string; first: number; items: Task[] }[] = [];
+    for (const t of tasks) {
+      const key = t.due_at ? dayKey(new Date(t.due_at), timeZone) : "none";
+      let g = out.find((x) => x.key === key);
+      if (!g) {
+        const label = t.due_at ? new Intl.DateTimeFormat(undefined, { timeZone, weekday: "long", month: "long", day: "numeric" }).format(new Date(t.due_at)) : "No date";
+        g = { key, label, first: 0, items: [] };
+        out.push(g);
+      }
+      g.items.push(t);
+    }
+    // Rows are numbered in the order they are shown, as j and k move.
+    let n = 0;
+    for (const g of out) {
+      g.first = n;
+      n += g.items.length;
+    }
+    return out;
+  }, [filters.view, tasks, timeZone]);
+  // The rows in the order they are shown: what j, k, x and e act on.
+  const shown = useMemo(() => groups.flatMap((g) => g.items), [groups]);
+
   // Keyboard: q quick add, / search, j/k move, x complete, e edit, # tags, ? help.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const el = e.target as HTMLElement | null;
       if (el && (el.closest("input, textarea, select, dialog") || el.isContentEditable)) return;
       if (e.metaKey || e.ctrlKey || e.altKey) return;
-      const cur = tasks[selected];
+      const cur = shown[selected];
       switch (e.key) {
         case "q":
           e.preventDefault();
@@ -280,7 +324,7 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
           searchBox.current?.focus();
           break;
         case "j":
-          setSelected((i) => Math.min(i + 1, Math.max(tasks.length - 1, 0)));
+          setSelected((i) => Math.min(i + 1, Math.max(shown.length - 1, 0)));
           break;
         case "k":
           setSelected((i) => Math.max(i - 1, 0));
@@ -302,29 +346,13 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [complete, selected, tasks]);
+  }, [complete, selected, shown]);
 
   useEffect(() => {
     document.querySelector<HTMLElement>(`[data-index="${selected}"]`)?.scrollIntoView({ block: "nearest" });
   }, [selected]);
 
-  const groups = useMemo(() => {
-    if (filters.view !== "upcoming") return [{ key: "", label: "", items: tasks }];
-    const out: { key: string; label: string; items: Task[] }[] = [];
-    for (const t of tasks) {
-      const key = t.due_at ? dayKey(new Date(t.due_at), timeZone) : "none";
-      let g = out.find((x) => x.key === key);
-      if (!g) {
-        const label = t.due_at ? new Intl.DateTimeFormat(undefined, { timeZone, weekday: "long", month: "long", day: "numeric" }).format(new Date(t.due_at)) : "No date";
-        g = { key, label, items: [] };
-        out.push(g);
-      }
-      g.items.push(t);
-    }
-    return out;
-  }, [filters.view, tasks, timeZone]);
 
-  let index = 0;
   return (
     <div className="shell">
       <header className="top">
@@ -333,6 +361,9 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
           {live === "live" ? "Live" : live === "connecting" ? "Connecting…" : "Reconnecting…"}
         </span>
         <Inbox api={api} timeZone={timeZone} version={reminders} onError={fail} />
+        <button id="settings-button" aria-haspopup="dialog" onClick={() => setSettings(true)}>
+          Settings
+        </button>
         <span id="who">Signed in as {props.user}</span>
         <button onClick={props.onSignOut}>Sign out</button>
       </header>
@@ -349,7 +380,16 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
         ))}
       </nav>
       <main>
-        <QuickAdd api={api} timeZone={timeZone} ref={quickAdd} onCreated={(t) => apply(t)} />
+        <QuickAdd
+          api={api}
+          timeZone={timeZone}
+          ref={quickAdd}
+          tags={tagNames}
+          onCreated={(t) => {
+            apply(t);
+            if (t.tags.length) loadTags();
+          }}
+        />
         <section className="filters" aria-label="Filters">
           <label>
             Search
@@ -409,37 +449,48 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
         {groups.map((g) => (
           <section key={g.key || "all"} aria-label={g.label || VIEW_LABELS[filters.view]}>
             {g.label && <h3 className="day">{g.label}</h3>}
-            <ul id={g.key ? undefined : "tasks"} className="tasks">
-              {g.items.map((t) => {
-                const i = index++;
-                return (
-                  <li key={t.id} data-index={i} data-id={t.id} className={`task prio-${t.priority}${i === selected ? " selected" : ""}${t.status === "done" ? " done" : ""}`}>
-                    <input type="checkbox" checked={t.status === "done"} onChange={() => void complete(t)} aria-label={`${t.status === "done" ? "Reopen" : "Complete"} ${t.title}`} />
-                    <div className="body">
-                      <span className="title">
-                        {highlight(t.title, filters.q).map((p, k) => (p.match ? <mark key={k}>{p.text}</mark> : <span key={k}>{p.text}</span>))}
-                      </span>
-                      <span className="meta">
-                        {t.priority !== "none" && <span className="prio">{t.priority}</span>}
-                        {t.due_at && <time dateTime={t.due_at}>{formatDue(new Date(t.due_at), timeZone)}</time>}
-                        {t.recurrence && <span className="repeat">↻ {describeRule(t.recurrence.rule)}</span>}
-                        {(t.tags ?? []).map((tag) => (
-                          <button key={tag} className="tag" onClick={() => setFilters({ tags: [tag] })}>
-                            #{tag}
-                          </button>
-                        ))}
-                      </span>
-                    </div>
-                    <button onClick={() => setEditing(t)} aria-label={`Edit ${t.title}`}>
-                      Edit
-                    </button>
-                    <button onClick={() => remove(t)} aria-label={`Delete ${t.title}`}>
-                      Delete
-                    </button>
-                  </li>
-                );
+            <TaskList
+              id={g.key ? undefined : "tasks"}
+              items={g.items}
+              first={g.first}
+              selected={selected}
+              keyOf={(t) => t.id}
+              rowProps={(t, i) => ({
+                className: `task prio-${t.priority}${i === selected ? " selected" : ""}${t.status === "done" ? " done" : ""}`,
+                "data-id": t.id,
               })}
-            </ul>
+              row={(t) => (
+                <>
+                  <input type="checkbox" checked={t.status === "done"} onChange={() => void complete(t)} aria-label={`${t.status === "done" ? "Reopen" : "Complete"} ${t.title}`} />
+                  <div className="body">
+                    <span className="title">
+                      <Snippet segments={titleSegments(t, found.get(t.id), filters.q)} />
+                    </span>
+                    {filters.q && descriptionSnippet(t, found.get(t.id)) && (
+                      <span className="snippet" data-field="description">
+                        <Snippet segments={descriptionSnippet(t, found.get(t.id)) ?? []} />
+                      </span>
+                    )}
+                    <span className="meta">
+                      {t.priority !== "none" && <span className="prio">{t.priority}</span>}
+                      {t.due_at && <time dateTime={t.due_at}>{formatDue(new Date(t.due_at), timeZone)}</time>}
+                      {t.recurrence && <span className="repeat">↻ {describeRule(t.recurrence.rule, t.time_zone)}</span>}
+                      {(t.tags ?? []).map((tag) => (
+                        <button key={tag} className="tag" onClick={() => setFilters({ tags: [tag] })}>
+                          #{tag}
+                        </button>
+                      ))}
+                    </span>
+                  </div>
+                  <button onClick={() => setEditing(t)} aria-label={`Edit ${t.title}`}>
+                    Edit
+                  </button>
+                  <button onClick={() => remove(t)} aria-label={`Delete ${t.title}`}>
+                    Delete
+                  </button>
+                </>
+              )}
+            />
           </section>
         ))}
         {!loading && tasks.length === 0 && !listError && <p className="empty">Nothing here.</p>}
@@ -488,14 +539,25 @@ export function Tasks(props: { api: Client; user: string; token: () => string | 
           <button onClick={() => setHelp(false)}>Close</button>
         </div>
       )}
+      {settings && (
+        <Suspense fallback={null}>
+          <Settings api={api} timeZone={timeZone} onClose={() => setSettings(false)} />
+        </Suspense>
+      )}
       {editing && (
-        <TaskEditor
-          api={api}
-          task={editing}
-          zone={timeZone}
-          onSaved={(t) => apply(t)}
-          onClose={() => setEditing(null)}
-        />
+        <Suspense fallback={null}>
+          <TaskEditor
+            api={api}
+            task={editing}
+            zone={timeZone}
+            tags={tagNames}
+            onSaved={(t) => {
+              apply(t);
+              loadTags();
+            }}
+            onClose={() => setEditing(null)}
+          />
+        </Suspense>
       )}
     </div>
   );

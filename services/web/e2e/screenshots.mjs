@@ -35,6 +35,15 @@ const browser = await launch();
   await context.close();
 }
 {
+  const { page, context } = await signIn(browser, "alice", "/");
+  await page.locator("#settings-button").click();
+  await page.locator("dialog.settings").getByLabel("Webhook URL").fill("https://hooks.example.com/todo");
+  await page.locator("dialog.settings").getByRole("button", { name: "Add webhook" }).click();
+  await page.locator("dialog.settings").getByLabel("Webhook secret").waitFor();
+  await page.screenshot({ path: `${out}/web-settings.png` });
+  await context.close();
+}
+{
   const { page, context } = await signInDark(browser);
   await page.screenshot({ path: `${out}/web-mobile-dark.png` });
   await context.close();

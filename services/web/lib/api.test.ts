@@ -28,4 +28,25 @@ describe("client", () => {
     }) as typeof fetch);
     await expect(c.tags()).rejects.toBeInstanceOf(OfflineError);
   });
+  it("calls the notifier's settings, webhooks and deliveries", async () => {
+    const seen: { method: string; url: string; body: unknown }[] = [];
+    const fake = async (url: string | URL | Request, init?: RequestInit) => {
+      seen.push({ method: init?.method ?? "GET", url: String(url), body: init?.body ? JSON.parse(String(init.body)) : undefined });
+      if (init?.method === "DELETE") return new Response(null, { status: 204 });
+      return new Response(JSON.stringify({ items: [] }), { status: 200 });
+    };
+    const c = client("", () => "tok", fake as typeof fetch);
+    await c.deliveries("failed");
+    await c.deliveries();
+    await c.addWebhook("https://example.com/h");
+    await c.deleteWebhook("w 1");
+    await c.putSettings({ email: "ada@example.com", channels: ["email"] });
+    expect(seen).toEqual([
+      { method: "GET", url: "/api/v1/deliveries?limit=20&status=failed", body: undefined },
+      { method: "GET", url: "/api/v1/deliveries?limit=20", body: undefined },
+      { method: "POST", url: "/api/v1/webhooks", body: { url: "https://example.com/h" } },
+      { method: "DELETE", url: "/api/v1/webhooks/w%201", body: undefined },
+      { method: "PUT", url: "/api/v1/notification-settings", body: { email: "ada@example.com", channels: ["email"] } },
+    ]);
+  });
 });

@@ -29,6 +29,20 @@ export interface Task {
 export interface Page {
   items: Task[];
   next_cursor: string | null;
+  /** matches are, with a search, what it found in each task of the page (by id). */
+  matches?: Record<string, SearchMatch>;
+}
+
+/** Segment is a piece of a search snippet: text, the found words marked. Never markup. */
+export interface Segment {
+  text: string;
+  match?: boolean;
+}
+
+export interface SearchMatch {
+  fields: ("title" | "description")[];
+  title?: Segment[];
+  description?: Segment[];
 }
 
 export interface TagCount {
@@ -99,6 +113,40 @@ export interface AuditEntry {
 
 export type Snooze = { for: string } | { until: string };
 
+export type Channel = "in_app" | "webhook" | "email";
+export const CHANNELS: Channel[] = ["in_app", "webhook", "email"];
+
+export interface NotificationSettings {
+  email: string | null;
+  channels: Channel[];
+}
+
+export interface Webhook {
+  id: string;
+  url: string;
+  created_at: string;
+  /** secret is only in the answer to the registration. */
+  secret?: string;
+}
+
+export type DeliveryStatus = "pending" | "sent" | "failed" | "canceled";
+
+export interface Delivery {
+  id: string;
+  channel: "webhook" | "email";
+  /** target is the webhook's URL (null once it is deleted) or the e-mail address. */
+  target: string | null;
+  webhook_id: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  last_error: string | null;
+  task_id: string;
+  task_title: string;
+  created_at: string;
+  next_attempt_at: string | null;
+  done_at: string | null;
+}
+
 export type TaskPatch = Partial<Pick<Task, "title" | "description" | "priority" | "tags" | "due_at" | "time_zone" | "reminders" | "recurrence">>;
 export type NewTask = TaskPatch & { title: string };
 
@@ -115,6 +163,12 @@ export interface Client {
   markRead(id: string): Promise<Notification>;
   snooze(id: string, s: Snooze): Promise<{ fire_at: string }>;
   history(taskID: string): Promise<AuditEntry[]>;
+  settings(): Promise<NotificationSettings>;
+  putSettings(s: NotificationSettings): Promise<NotificationSettings>;
+  webhooks(): Promise<Webhook[]>;
+  addWebhook(url: string): Promise<Webhook>;
+  deleteWebhook(id: string): Promise<void>;
+  deliveries(status?: DeliveryStatus): Promise<Delivery[]>;
 }
 
 /** client calls the API at base ("" for this origin) with token(). */
@@ -155,5 +209,11 @@ export function client(base: string, token: () => string | null, fetchFn: typeof
     markRead: (id) => call("POST", `/api/v1/notifications/${enc(id)}/read`),
     snooze: (id, s) => call("POST", `/api/v1/notifications/${enc(id)}/snooze`, s),
     history: async (id) => (await call<{ items: AuditEntry[] }>("GET", `/api/v1/audit?task_id=${enc(id)}&limit=50`)).items,
+    settings: () => call("GET", "/api/v1/notification-settings"),
+    putSettings: (s) => call("PUT", "/api/v1/notification-settings", s),
+    webhooks: async () => (await call<{ items: Webhook[] }>("GET", "/api/v1/webhooks")).items,
+    addWebhook: (url) => call("POST", "/api/v1/webhooks", { url }),
+    deleteWebhook: (id) => call<void>("DELETE", `/api/v1/webhooks/${enc(id)}`),
+    deliveries: async (status) => (await call<{ items: Delivery[] }>("GET", `/api/v1/deliveries?limit=20${status ? `&status=${enc(status)}` : ""}`)).items,
   };
 }

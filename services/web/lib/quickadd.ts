@@ -5,6 +5,7 @@
 import * as chrono from "chrono-node/en";
 import { RRule, Frequency } from "rrule";
 
+import { describeForm, fromRule } from "./recurrence";
 import { instantOf, offsetMinutes, wallTime, type WallTime } from "./zone";
 import type { Priority, Reminder } from "./api";
 
@@ -105,8 +106,10 @@ function recurrenceOf(phrase: string, anchor: "due" | "completion"): Recurrence 
   return { rule, anchor, text: describeRule(rule) };
 }
 
-/** describeRule says an RRULE in plain English words. */
-export function describeRule(rule: string): string {
+/** describeRule says an RRULE in plain English words (an until date as a day of timeZone). */
+export function describeRule(rule: string, timeZone = "UTC"): string {
+  const f = fromRule(rule, timeZone);
+  if (f) return describeForm(f);
   try {
     return RRule.fromString(rule).toText();
   } catch {
@@ -219,7 +222,13 @@ export function nextOccurrences(rule: string, due: Date, timeZone: string, n: nu
   const start = new Date(Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute));
   let r: RRule;
   try {
-    r = new RRule({ ...RRule.parseString(rule), dtstart: start });
+    const opts = RRule.parseString(rule);
+    // An UNTIL in UTC (…Z) is an instant: as a wall time of the zone, like DTSTART.
+    if (opts.until && /UNTIL=[0-9T]+Z/i.test(rule)) {
+      const u = wallTime(opts.until, timeZone);
+      opts.until = new Date(Date.UTC(u.year, u.month - 1, u.day, u.hour, u.minute, u.second));
+    }
+    r = new RRule({ ...opts, dtstart: start });
   } catch {
     return [];
   }
