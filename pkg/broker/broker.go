@@ -1,9 +1,9 @@
 // Package broker is the vocabulary of the message transports: a Publication
 // that a Publisher sends to a topic, and a Delivery that a transport hands
 // to its consumer. The Kafka (pkg/kafka) and Dapr (pkg/dapr) transports
-// speak it and depend on nothing else of the platform's (but pkg/metrics); the outbox relay
-// publishes, and the consumer runtime (pkg/consume) processes deliveries
-// and publishes dead letters, in its terms.
+// speak it and depend on nothing else of the platform's but pkg/metrics;
+// the outbox relay publishes, and the consumer runtime (pkg/consume)
+// processes deliveries and publishes dead letters, in its terms.
 package broker
 
 import (
