@@ -312,6 +312,8 @@ type socket struct {
 	mu         sync.Mutex
 	firstReady time.Time
 	received   map[string]int
+	order      []string // event ids in the order they came, since the last resync
+	outOfOrder int      // events that came before one published earlier (checked in report)
 	resyncs    int
 	reconnects int
 }
@@ -352,8 +354,10 @@ func (s *socket) run(ctx context.Context, url, token string) {
 					}
 				case "resync":
 					s.resyncs++
+					s.order = append(s.order, "") // a resync: order restarts here
 				case "event":
 					s.received[m.ID]++
+					s.order = append(s.order, m.ID)
 				}
 				s.mu.Unlock()
 				if m.Cursor != "" {

@@ -1,15 +1,15 @@
 // Command chaos runs the platform as separate OS processes (PostgreSQL,
 // a Kafka-protocol broker, each service's own binary) under a steady mix of
 // real user actions, injects faults one at a time with recovery in between
-// (kill -9 of each service, PostgreSQL stopped as by a crash, the broker
-// down), and then counts what the platform promises: no acknowledged write
+// (kill -9 of each service, audit frozen while a backlog builds,
+// PostgreSQL stopped as by a crash, the broker down), and then counts what the platform promises: no acknowledged write
 // lost, every task event in the audit log once, one next occurrence per
 // completed recurring task, every reminder due delivered to the inbox and
 // the webhook once, every event on each user's socket once (or a resync),
 // no crash, and how fast each fault was recovered from. `make test-chaos`
 // runs it; it exits 1 when an invariant is broken.
 //
-//	go run ./tests/chaos [-users 4] [-writers 8] [-pg-down 20s] [-broker-down 60s] [-keep]
+//	go run ./tests/chaos [-users 4] [-writers 8] [-freeze 40s] [-pg-down 20s] [-broker-down 60s] [-keep]
 package main
 
 import (
@@ -60,6 +60,7 @@ func run() error {
 	writers := flag.Int("writers", 8, "concurrent writers (spread over the users)")
 	pgDown := flag.Duration("pg-down", 20*time.Second, "how long PostgreSQL stays down")
 	brokerDown := flag.Duration("broker-down", 60*time.Second, "how long the broker stays down")
+	freeze := flag.Duration("freeze", 40*time.Second, "how long audit stays frozen (SIGSTOP) while a backlog builds")
 	keep := flag.Bool("keep", false, "keep the data folder (logs, PostgreSQL, broker) afterwards")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -111,6 +112,14 @@ func run() error {
 		})
 	}
 	faults = append(faults,
+		fault{
+			// A consumer that stops handling (a long pause, a stuck host)
+			// while writes go on: a backlog builds and must drain.
+			name:   "audit frozen",
+			inject: func() error { return p.freeze("audit", true) },
+			hold:   *freeze,
+			repair: func() error { return p.freeze("audit", false) },
+		},
 		fault{
 			name: "PostgreSQL crash", inject: p.pg.Crash, hold: *pgDown,
 			repair: func() error { _, err := startAgain(ctx, p); return err },
@@ -310,19 +319,44 @@ func report(ctx context.Context, w io.Writer, l *load, faults []fault, recoverie
 	}
 
 	fmt.Fprintln(w, "\nLive sockets (reconnecting with their cursors)")
-	fmt.Fprintf(w, "  %-16s %10s %10s %10s %10s %10s %10s\n", "user", "expected", "received", "missing", "duplicated", "resyncs", "reconnects")
+	fmt.Fprintf(w, "  %-16s %10s %10s %10s %10s %12s %10s %10s\n", "user", "expected", "received", "missing", "duplicated", "out of order", "resyncs", "reconnects")
 	for _, s := range l.socks {
 		s.mu.Lock()
 		var ids []string
-		rows, err := pool.Query(ctx, `SELECT event_id FROM audit.entries WHERE owner_id = $1 AND recorded_at > $2`, s.user, s.firstReady)
+		// The order of a user's events is their order in the user's
+		// partition (one partition key), which audit consumes in order: its
+		// entries' seq. (Not the outbox's ids: two transactions may commit
+		// in the other order than they took their ids.)
+		position := map[string]int64{}
+		rows, err := pool.Query(ctx, `SELECT event_id, seq FROM audit.entries WHERE owner_id = $1 AND recorded_at > $2 AND event_type LIKE 'todo.task.%'`, s.user, s.firstReady)
 		if err == nil {
 			for rows.Next() {
 				var id string
-				if rows.Scan(&id) == nil {
+				var pos int64
+				if rows.Scan(&id, &pos) == nil {
 					ids = append(ids, id)
+					position[id] = pos
 				}
 			}
 			rows.Close()
+		}
+		// In order: each event after the ones before it (since the last
+		// resync), by outbox position; a second copy is counted above.
+		outOfOrder := 0
+		var last int64 = -1
+		for _, id := range s.order {
+			if id == "" {
+				last = -1
+				continue
+			}
+			pos, ok := position[id]
+			if !ok {
+				continue
+			}
+			if pos < last {
+				outOfOrder++
+			}
+			last = max(last, pos)
 		}
 		got, missing, dup := 0, 0, 0
 		var dupIDs []string
@@ -338,7 +372,10 @@ func report(ctx context.Context, w io.Writer, l *load, faults []fault, recoverie
 				}
 			}
 		}
-		fmt.Fprintf(w, "  %-16s %10d %10d %10d %10d %10d %10d\n", s.user, len(ids), got, missing, dup, s.resyncs, s.reconnects)
+		fmt.Fprintf(w, "  %-16s %10d %10d %10d %10d %12d %10d %10d\n", s.user, len(ids), got, missing, dup, outOfOrder, s.resyncs, s.reconnects)
+		if outOfOrder > 0 {
+			fail("%s's socket: %d events out of order", s.user, outOfOrder)
+		}
 		if missing > 0 && s.resyncs == 0 {
 			fail("%s's socket: %d events missing, and no resync said so", s.user, missing)
 		}

@@ -204,6 +204,21 @@ func (p *platform) signal(name string, sig syscall.Signal) {
 	}
 }
 
+// freeze stops (SIGSTOP) or continues (SIGCONT) the process name.
+func (p *platform) freeze(name string, stop bool) error {
+	p.mu.Lock()
+	pr := p.procs[name]
+	p.mu.Unlock()
+	if pr == nil {
+		return fmt.Errorf("%s is not running", name)
+	}
+	sig := syscall.SIGCONT
+	if stop {
+		sig = syscall.SIGSTOP
+	}
+	return pr.cmd.Process.Signal(sig)
+}
+
 func (p *platform) waitReady(ctx context.Context, s string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
