@@ -56,15 +56,19 @@ func (p *partition) push(e entry) {
 	if p.ids == nil {
 		p.ids = map[string]int{}
 	}
-	p.ids[e.id]++
+	if e.id != "" {
+		p.ids[e.id]++
+	}
 	if p.n < cap(p.ring) {
 		p.ring = append(p.ring, e)
 		p.n++
 		return
 	}
 	old := p.ring[p.start]
-	if p.ids[old.id]--; p.ids[old.id] <= 0 {
-		delete(p.ids, old.id)
+	if old.id != "" {
+		if p.ids[old.id]--; p.ids[old.id] <= 0 {
+			delete(p.ids, old.id)
+		}
 	}
 	p.from = old.offset + 1
 	p.ring[p.start] = e
@@ -74,7 +78,8 @@ func (p *partition) push(e entry) {
 // seen reports whether the ring holds an event with this id: a second
 // copy of an event (the outbox relay publishes at least once: a row whose
 // "published" mark was lost is published again, at a new offset).
-func (p *partition) seen(id string) bool { return p.ids[id] > 0 }
+// An event without an id is never taken for another.
+func (p *partition) seen(id string) bool { return id != "" && p.ids[id] > 0 }
 
 // has reports whether the ring holds offset.
 func (p *partition) has(offset int64) bool {
