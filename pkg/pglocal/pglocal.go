@@ -258,7 +258,8 @@ func (c *Cluster) Stop() error {
 // leaves no PostgreSQL running. Without a shell there is no watchdog.
 func (c *Cluster) watch() {
 	script := `while [ -d "/proc/$1" ]; do sleep 1; done; exec "$2" -D "$3" -m immediate stop`
-	cmd := exec.Command("/bin/sh", "-c", script, "pglocal-watchdog", strconv.Itoa(os.Getpid()), filepath.Join(c.bin, "pg_ctl"), c.dataDir())
+	// Not tied to any context: it must outlive everything here.
+	cmd := exec.CommandContext(context.Background(), "/bin/sh", "-c", script, "pglocal-watchdog", strconv.Itoa(os.Getpid()), filepath.Join(c.bin, "pg_ctl"), c.dataDir())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: c.cred}
 	if err := cmd.Start(); err != nil {
 		return

@@ -312,8 +312,7 @@ type socket struct {
 	mu         sync.Mutex
 	firstReady time.Time
 	received   map[string]int
-	order      []string // event ids in the order they came, since the last resync
-	outOfOrder int      // events that came before one published earlier (checked in report)
+	order      []string // event ids in the order they came ("" for a resync)
 	resyncs    int
 	reconnects int
 }

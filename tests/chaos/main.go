@@ -76,7 +76,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
+	defer func() { _ = logf.Close() }()
 	started := time.Now()
 	say := func(format string, args ...any) {
 		fmt.Printf("[%6.1fs] %s\n", time.Since(started).Seconds(), fmt.Sprintf(format, args...))
@@ -361,8 +361,8 @@ func report(ctx context.Context, w io.Writer, l *load, faults []fault, recoverie
 		got, missing, dup := 0, 0, 0
 		var dupIDs []string
 		for _, id := range ids {
-			switch n := s.received[id]; {
-			case n == 0:
+			switch n := s.received[id]; n {
+			case 0:
 				missing++
 			default:
 				got++

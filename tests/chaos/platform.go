@@ -46,7 +46,7 @@ type platform struct {
 	bins    map[string]string
 	addrs   map[string]string
 	kafka   string
-	broker  *proc
+	ctx     context.Context // the run's: its end ends the processes
 	mu      sync.Mutex
 	procs   map[string]*proc
 	crashes []string // processes that exited without being told to
@@ -61,13 +61,14 @@ type proc struct {
 	stopped bool // the harness stopped or killed it
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	return port, l.Close()
 }
 
 // build compiles the services' binaries into dir/bin.
@@ -89,7 +90,7 @@ func build(ctx context.Context, dir string) (map[string]string, error) {
 // startPlatform starts PostgreSQL, the broker and every service, and waits
 // until each answers /readyz.
 func startPlatform(ctx context.Context, dir string, log io.Writer, say func(string, ...any)) (*platform, error) {
-	p := &platform{dir: dir, log: log, procs: map[string]*proc{}, addrs: map[string]string{}}
+	p := &platform{dir: dir, log: log, procs: map[string]*proc{}, addrs: map[string]string{}, ctx: ctx}
 	say("building the services")
 	var err error
 	if p.bins, err = build(ctx, dir); err != nil {
@@ -105,7 +106,7 @@ func startPlatform(ctx context.Context, dir string, log io.Writer, say func(stri
 	if p.pool, err = database.Connect(ctx, p.dbURL); err != nil {
 		return p, err
 	}
-	kport, err := freePort()
+	kport, err := freePort(ctx)
 	if err != nil {
 		return p, err
 	}
@@ -115,7 +116,7 @@ func startPlatform(ctx context.Context, dir string, log io.Writer, say func(stri
 		return p, err
 	}
 	for _, s := range services {
-		port, err := freePort()
+		port, err := freePort(ctx)
 		if err != nil {
 			return p, err
 		}
@@ -156,7 +157,7 @@ func (p *platform) env(s string) []string {
 }
 
 func (p *platform) start(s string) error {
-	cmd := exec.Command(p.bins[s], "serve") //nolint:gosec // the binary this program built
+	cmd := exec.CommandContext(p.ctx, p.bins[s], "serve") //nolint:gosec // the binary this program built
 	cmd.Env = p.env(s)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	return p.run(s, cmd)
@@ -247,14 +248,15 @@ func (p *platform) startBroker() error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "broker", p.kafka, filepath.Join(p.dir, "kafka")) //nolint:gosec // this program
+	cmd := exec.CommandContext(p.ctx, self, "broker", p.kafka, filepath.Join(p.dir, "kafka")) //nolint:gosec // this program
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := p.run("broker", cmd); err != nil {
 		return err
 	}
 	// Ready when it accepts connections.
+	d := net.Dialer{Timeout: time.Second}
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", p.kafka, time.Second)
+		c, err := d.DialContext(p.ctx, "tcp", p.kafka)
 		if err == nil {
 			_ = c.Close()
 			return nil
