@@ -251,7 +251,8 @@ func TestBadWebhooksAndSettings(t *testing.T) {
 	sv.api = strict
 	for _, u := range []string{"", "ftp://example.com/x", "http://", "example.com/hook", "http://user:pw@example.com/", "javascript:alert(1)",
 		"http://example.com:99999/", "http://127.0.0.1:8080/", "http://localhost/", "http://10.1.2.3/", "http://169.254.169.254/latest",
-		"http://[::1]/", "http://[fd00::1]/", "http://0.0.0.0/", "http://100.64.0.1/", "http://[::ffff:127.0.0.1]/", "https://192.168.1.1/x"} {
+		"http://[::1]/", "http://[fd00::1]/", "http://0.0.0.0/", "http://100.64.0.1/", "http://[::ffff:127.0.0.1]/", "https://192.168.1.1/x",
+		"http://[::127.0.0.1]/", "http://[fec0::1]/", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/"} {
 		status, b := sv.do(t, "alice", http.MethodPost, "/api/v1/webhooks", map[string]string{"url": u})
 		isProblem(t, status, b, http.StatusBadRequest)
 	}

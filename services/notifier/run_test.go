@@ -110,6 +110,15 @@ func TestDeliveryRefusesPrivateAddresses(t *testing.T) {
 	if err := notifier.NewWebhookSender(5*time.Second, true).Send(context.Background(), "d2", h.srv.URL, "secret", []byte(`{}`)); err != nil {
 		t.Errorf("allowed: %v", err)
 	}
+	// Addresses that embed an IPv4 one, or are routed only inside a site,
+	// are refused at connect time too, before any packet leaves.
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(h.srv.URL, "http://"))
+	for _, host := range []string{"::127.0.0.1", "fec0::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2"} {
+		target := "http://" + net.JoinHostPort(host, port) + "/"
+		if err := s.Send(context.Background(), "d3", target, "secret", []byte(`{}`)); !errors.Is(err, notifier.ErrPrivateTarget) {
+			t.Errorf("send to %s: %v, want ErrPrivateTarget", target, err)
+		}
+	}
 }
 
 // TestNextOccurrenceBringsItsReminders: the next occurrence of a recurring
