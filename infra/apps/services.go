@@ -278,6 +278,7 @@ func serviceEnv(cfg *config.Config, svc Service, args *ServicesArgs) corev1.EnvV
 	}
 	env := corev1.EnvVarArray{
 		envVal("ADDR", fmt.Sprintf(":%d", Port)),
+		envVal("METRICS_ADDR", fmt.Sprintf(":%d", MetricsPort)),
 		envVal("LOG_LEVEL", cfg.LogLevel),
 		envVal("EVENTS_TRANSPORT", cfg.Transport),
 		envOut("KAFKA_BROKERS", k.Brokers),
@@ -393,7 +394,8 @@ func portsEgress(ports ...int) *networkingv1.NetworkPolicyEgressRuleArgs {
 }
 
 // ingressRules: public services from the ingress controller (and load
-// balancer ranges), callees from their callers, metrics from monitoring.
+// balancer ranges), callees from their callers, the metrics ports (never
+// the API's) from monitoring.
 func ingressRules(cfg *config.Config, svc Service) networkingv1.NetworkPolicyIngressRuleArray {
 	rules := networkingv1.NetworkPolicyIngressRuleArray{}
 	if len(svc.Public) > 0 && cfg.Ingress.Enabled {
@@ -417,7 +419,8 @@ func ingressRules(cfg *config.Config, svc Service) networkingv1.NetworkPolicyIng
 	if ns := cfg.Network.MonitoringNamespace; ns != "" {
 		rules = append(rules, &networkingv1.NetworkPolicyIngressRuleArgs{
 			From:  networkingv1.NetworkPolicyPeerArray{namespacePeer(ns)},
-			Ports: tcpPorts(Port, 9090),
+			// The metrics ports only: the service's and its sidecar's.
+			Ports: tcpPorts(MetricsPort, DaprMetricsPort),
 		})
 	}
 	return rules

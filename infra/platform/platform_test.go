@@ -1,10 +1,12 @@
 package platform
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -320,6 +322,64 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		ingress := fmt.Sprint(dig(perService["taskapi"].obj(), "spec", "ingress"))
 		if !strings.Contains(ingress, "recurring") {
 			t.Errorf("taskapi does not admit recurring: %s", ingress)
+		}
+	})
+
+	t.Run("metrics port", func(t *testing.T) {
+		// /metrics listens on a port of its own, which the pods declare and
+		// Prometheus scrapes, but which no Service (so no Ingress) exposes,
+		// and which only the monitoring namespace may reach.
+		var network struct {
+			MonitoringNamespace string `json:"monitoringNamespace"`
+		}
+		if v := sc.values["todo:network"]; v != "" {
+			if err := json.Unmarshal([]byte(v), &network); err != nil {
+				t.Fatalf("todo:network: %v", err)
+			}
+		}
+		monitoring := network.MonitoringNamespace
+		for _, d := range byType["kubernetes:apps/v1:Deployment"] {
+			o := d.obj()
+			name := str(dig(o, "metadata", "name"))
+			c := arr(dig(o, "spec", "template", "spec", "containers"))[0]
+			ports := map[string]int{}
+			for _, p := range arr(dig(c, "ports")) {
+				ports[str(dig(p, "name"))] = num(dig(p, "containerPort"))
+			}
+			if ports["metrics"] != apps.MetricsPort || ports["http"] != apps.Port {
+				t.Errorf("%s: container ports %v, want http %d and metrics %d", name, ports, apps.Port, apps.MetricsPort)
+			}
+			env := map[string]string{}
+			for _, v := range arr(dig(c, "env")) {
+				env[str(dig(v, "name"))] = str(dig(v, "value"))
+			}
+			if want := fmt.Sprintf(":%d", apps.MetricsPort); env["METRICS_ADDR"] != want {
+				t.Errorf("%s: METRICS_ADDR %q, want %q", name, env["METRICS_ADDR"], want)
+			}
+			if got := str(dig(o, "spec", "template", "metadata", "annotations", "prometheus.io/port")); got != strconv.Itoa(apps.MetricsPort) {
+				t.Errorf("%s: prometheus.io/port %q, want the metrics port %d", name, got, apps.MetricsPort)
+			}
+		}
+		for _, s := range byType["kubernetes:core/v1:Service"] {
+			for _, p := range arr(dig(s.obj(), "spec", "ports")) {
+				if port, target := num(dig(p, "port")), dig(p, "targetPort"); port != apps.Port || (str(target) != "http" && num(target) != apps.Port) {
+					t.Errorf("Service %s exposes port %v (target %v): only the API's %d may be", s.Name, port, target, apps.Port)
+				}
+			}
+		}
+		for _, np := range byType["kubernetes:networking.k8s.io/v1:NetworkPolicy"] {
+			for _, rule := range arr(dig(np.obj(), "spec", "ingress")) {
+				fromMonitoring := monitoring != "" && strings.Contains(fmt.Sprint(dig(rule, "from")), monitoring)
+				for _, p := range arr(dig(rule, "ports")) {
+					port := num(dig(p, "port"))
+					if (port == apps.MetricsPort || port == apps.DaprMetricsPort) && !fromMonitoring {
+						t.Errorf("NetworkPolicy %s admits the metrics port %d from %v, not the monitoring namespace", np.Name, port, dig(rule, "from"))
+					}
+					if fromMonitoring && port == apps.Port {
+						t.Errorf("NetworkPolicy %s admits the monitoring namespace to the API port %d", np.Name, port)
+					}
+				}
+			}
 		}
 	})
 

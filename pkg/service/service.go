@@ -23,10 +23,18 @@ import (
 	"github.com/todo-platform/todo/pkg/web"
 )
 
+// DefaultMetricsAddr is where a service serves /metrics unless METRICS_ADDR
+// says otherwise: not 9090, which a Dapr sidecar in the same pod takes for
+// its own metrics.
+const DefaultMetricsAddr = ":9091"
+
 // Server is what every service reads to serve: its address, logging and
 // shutdown.
 type Server struct {
-	Addr          string         // ADDR, default ":8080"
+	Addr string // ADDR, default ":8080": the API, /healthz and /readyz
+	// MetricsAddr is METRICS_ADDR, default DefaultMetricsAddr: /metrics, on
+	// a port of its own that no public route (Ingress, Service) reaches.
+	MetricsAddr   string
 	LogLevel      slog.Level     // LOG_LEVEL, default info
 	LogFormat     string         // LOG_FORMAT: json (default) or text
 	ShutdownGrace time.Duration  // SHUTDOWN_GRACE, default 15s: how long work in flight may finish at shutdown
@@ -36,9 +44,15 @@ type Server struct {
 // ServerFromEnv reads the server configuration, naming the variable of any
 // bad value.
 func ServerFromEnv(getenv func(string) string) (Server, error) {
-	s := Server{Addr: getenv("ADDR"), LogFormat: getenv("LOG_FORMAT")}
+	s := Server{Addr: getenv("ADDR"), MetricsAddr: getenv("METRICS_ADDR"), LogFormat: getenv("LOG_FORMAT")}
 	if s.Addr == "" {
 		s.Addr = ":8080"
+	}
+	if s.MetricsAddr == "" {
+		s.MetricsAddr = DefaultMetricsAddr
+	}
+	if s.MetricsAddr == s.Addr {
+		return s, fmt.Errorf("METRICS_ADDR=%q is ADDR's: the metrics need a port of their own", s.MetricsAddr)
 	}
 	if v := getenv("LOG_LEVEL"); v != "" {
 		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {

@@ -43,7 +43,14 @@ const (
 	DefaultNotifyAddr  = "127.0.0.1:8082"
 	DefaultAuditAddr   = "127.0.0.1:8083"
 	DefaultRealtime    = "127.0.0.1:8084"
-	databaseName       = "todo"
+	// The services' /metrics, each on a port of its own (METRICS_ADDR),
+	// 918x beside their 808x.
+	DefaultTaskAPIMetrics  = "127.0.0.1:9185"
+	DefaultRecurMetrics    = "127.0.0.1:9181"
+	DefaultNotifyMetrics   = "127.0.0.1:9182"
+	DefaultAuditMetrics    = "127.0.0.1:9183"
+	DefaultRealtimeMetrics = "127.0.0.1:9184"
+	databaseName           = "todo"
 )
 
 const usage = `usage:
@@ -65,6 +72,13 @@ environment:
   NOTIFIER_ADDR    listen address of notifier (default 127.0.0.1:8082)
   AUDIT_ADDR       listen address of audit (default 127.0.0.1:8083)
   REALTIME_ADDR    listen address of realtime (default 127.0.0.1:8084)
+  TASKAPI_METRICS_ADDR, RECURRING_METRICS_ADDR, NOTIFIER_METRICS_ADDR,
+  AUDIT_METRICS_ADDR, REALTIME_METRICS_ADDR
+                   where each service serves /metrics (default
+                   127.0.0.1:9185, :9181, :9182, :9183, :9184)
+  WEBHOOK_ALLOW_PRIVATE
+                   true: webhooks may target this machine and private
+                   networks (default false, as in production)
   SMTP_ADDR        the notifier's SMTP server for e-mail reminders (with
                    SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM); unset: no e-mail
   LOCAL_KAFKA_PORT port of the embedded Kafka broker (default 19092)
@@ -210,6 +224,13 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	auditAddr := addr("AUDIT_ADDR", DefaultAuditAddr)
 	notifyAddr := addr("NOTIFIER_ADDR", DefaultNotifyAddr)
 	realtimeAddr := addr("REALTIME_ADDR", DefaultRealtime)
+	metrics := map[string]string{
+		"taskapi":   addr("TASKAPI_METRICS_ADDR", DefaultTaskAPIMetrics),
+		"recurring": addr("RECURRING_METRICS_ADDR", DefaultRecurMetrics),
+		"notifier":  addr("NOTIFIER_METRICS_ADDR", DefaultNotifyMetrics),
+		"audit":     addr("AUDIT_METRICS_ADDR", DefaultAuditMetrics),
+		"realtime":  addr("REALTIME_METRICS_ADDR", DefaultRealtimeMetrics),
+	}
 	env := func(extra map[string]string) func(string) string {
 		return func(k string) string {
 			if v, ok := extra[k]; ok {
@@ -242,6 +263,8 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	defer func() { _ = frontLn.Close() }()
 	for _, a := range []struct{ name, addr string }{
 		{"TASKAPI_ADDR", taskAddr}, {"RECURRING_ADDR", recurAddr}, {"NOTIFIER_ADDR", notifyAddr}, {"AUDIT_ADDR", auditAddr}, {"REALTIME_ADDR", realtimeAddr},
+		{"TASKAPI_METRICS_ADDR", metrics["taskapi"]}, {"RECURRING_METRICS_ADDR", metrics["recurring"]}, {"NOTIFIER_METRICS_ADDR", metrics["notifier"]},
+		{"AUDIT_METRICS_ADDR", metrics["audit"]}, {"REALTIME_METRICS_ADDR", metrics["realtime"]},
 	} {
 		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", a.addr)
 		if err != nil {
@@ -280,9 +303,9 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		// recurring calls taskapi's internal API, and retries until it answers.
 		{"recurring", recurring.Run, map[string]string{"ADDR": recurAddr, "TASKAPI_URL": "http://" + taskAddr}},
 		{"audit", audit.Run, map[string]string{"ADDR": auditAddr}},
-		// Local webhooks may target this machine (the SSRF guard would
-		// refuse loopback and private addresses in production).
-		{"notifier", notifier.Run, map[string]string{"ADDR": notifyAddr, "WEBHOOK_ALLOW_PRIVATE": "true"}},
+		// WEBHOOK_ALLOW_PRIVATE (the caller's; default false) lets
+		// webhooks target this machine and private networks.
+		{"notifier", notifier.Run, map[string]string{"ADDR": notifyAddr}},
 		// The web app, on the front's origin, may open the socket.
 		{"realtime", realtime.Run, map[string]string{"ADDR": realtimeAddr, "REALTIME_ALLOWED_ORIGINS": origins(frontAddr)}},
 	}
@@ -322,6 +345,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		for k, v := range s.env {
 			vars[k] = v
 		}
+		vars["METRICS_ADDR"] = metrics[s.name]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -359,7 +383,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │ sign-in         %[9]s/oidc   (development OpenID provider: code + PKCE, no password)
 │ the services    taskapi %[1]s  recurring %[6]s  notifier %[7]s
 │                 audit %[5]s  realtime %[8]s
-│                 each answers /healthz, /readyz and /metrics
+│                 each answers /healthz and /readyz; /metrics on %[13]s
 │ logs            %[12]s   (warnings and errors also here)
 │ database        %[2]s
 │ kafka broker    %[4]s
@@ -373,7 +397,8 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │       curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
 │         %[9]s/api/v1/tasks -d '{"title":"Try the platform","priority":"high"}'
 └─ Ctrl-C stops everything ───────────────────────────────────────
-`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr, "http://"+notifyAddr, "ws://"+realtimeAddr, origin, "ws://"+frontAddr, tokenHint(dataDir), logPath)
+`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr, "http://"+notifyAddr, "ws://"+realtimeAddr, origin, "ws://"+frontAddr, tokenHint(dataDir), logPath,
+		strings.Join([]string{metrics["taskapi"], metrics["recurring"], metrics["notifier"], metrics["audit"], metrics["realtime"]}, " "))
 
 	<-ctx.Done()
 	say("shutting down")

@@ -39,6 +39,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// metricsEnv gives each service's /metrics a free address.
+func metricsEnv(t *testing.T) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, s := range []string{"TASKAPI", "RECURRING", "NOTIFIER", "AUDIT", "REALTIME"} {
+		env[s+"_METRICS_ADDR"] = freeAddr(t)
+	}
+	return env
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -68,7 +78,10 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	kafkaAddr := freeAddr(t)
 	env := map[string]string{"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": pgPort, "TASKAPI_ADDR": addr, "DATABASE_URL": "", "LOCAL_ADDR": freeAddr(t),
 		"AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t), "NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": freeAddr(t),
-		"LOCAL_KAFKA_PORT": strings.Split(kafkaAddr, ":")[1], "KAFKA_BROKERS": ""}
+		"LOCAL_KAFKA_PORT": strings.Split(kafkaAddr, ":")[1], "KAFKA_BROKERS": "", "WEBHOOK_ALLOW_PRIVATE": "true"}
+	for k, v := range metricsEnv(t) {
+		env[k] = v
+	}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
 			return v
@@ -141,6 +154,10 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &created); err != nil || created.ID == "" {
 		t.Fatalf("create: %s (%v)", body, err)
 	}
+	// WEBHOOK_ALLOW_PRIVATE=true: a webhook may target this machine.
+	if code, body := callAt(env["LOCAL_ADDR"], "POST", "/api/v1/webhooks", `{"url":"http://127.0.0.1:9/hook"}`); code != 201 {
+		t.Errorf("a webhook on this machine with WEBHOOK_ALLOW_PRIVATE=true: %d %s, want 201", code, body)
+	}
 	kafkatest.Eventually(t, time.Minute, "the task's event in the embedded broker", func() bool { return published(created.ID) })
 	kafkatest.Eventually(t, time.Minute, "the task's creation in the audit log", func() bool {
 		code, body := callAt(auditAddr, "GET", "/api/v1/audit?task_id="+created.ID, "")
@@ -183,7 +200,11 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 		"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": strings.Split(freeAddr(t), ":")[1], "DATABASE_URL": "",
 		"TASKAPI_ADDR": addr, "AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t),
 		"NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": realtimeAddr, "LOCAL_ADDR": frontAddr,
-		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "",
+		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "", "WEBHOOK_ALLOW_PRIVATE": "",
+	}
+	metrics := metricsEnv(t)
+	for k, v := range metrics {
+		env[k] = v
 	}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
@@ -268,6 +289,22 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 			}
 		}
 	}()
+
+	// By default (WEBHOOK_ALLOW_PRIVATE unset), as in production, a webhook
+	// may not target this machine.
+	if code, body := call(frontAddr, "POST", "/api/v1/webhooks", `{"url":"http://127.0.0.1:9/hook"}`); code != 400 {
+		t.Errorf("a webhook on this machine by default: %d %s, want 400", code, body)
+	}
+	// Each service's metrics are on its METRICS_ADDR, not on its API port
+	// nor on the one origin.
+	if code, body := call(metrics["TASKAPI_METRICS_ADDR"], "GET", "/metrics", ""); code != 200 || !strings.Contains(body, "http_request_duration_seconds") {
+		t.Errorf("taskapi's metrics: %d %.200s", code, body)
+	}
+	for _, host := range []string{addr, frontAddr} {
+		if code, _ := call(host, "GET", "/metrics", ""); code != 404 {
+			t.Errorf("GET %s/metrics: %d, want 404", host, code)
+		}
+	}
 
 	code, body := call(addr, "POST", "/api/v1/tasks",
 		`{"title":"Stand-up","due_at":"2026-03-28T08:00:00Z","time_zone":"Europe/Berlin","recurrence":{"rule":"FREQ=DAILY"}}`)

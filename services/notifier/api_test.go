@@ -23,10 +23,14 @@ import (
 func TestProbesAndAuth(t *testing.T) {
 	t.Parallel()
 	v := setup(t, options{})
-	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, p := range []string{"/healthz", "/readyz"} {
 		if status, b := v.do(t, "", http.MethodGet, p, nil); status != http.StatusOK {
 			t.Errorf("GET %s: %d %s", p, status, b)
 		}
+	}
+	// The metrics are on a port of their own (METRICS_ADDR), never the API's.
+	if status, _ := v.do(t, "", http.MethodGet, "/metrics", nil); status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the API: %d, want 404", status)
 	}
 	id := "0190f1a2-0000-7000-8000-000000000001"
 	for _, c := range []struct{ method, path string }{

@@ -28,9 +28,15 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ml.Addr().String()
+	_ = ml.Close()
 	env := map[string]string{
 		"DATABASE_URL": dbtest.URL(t), "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": strings.Join(kcfg.Brokers, ","),
-		"ADDR": addr, "WEBHOOK_ALLOW_PRIVATE": "true", "REMINDER_GRACE": "1h", "LOG_LEVEL": "warn",
+		"ADDR": addr, "METRICS_ADDR": metricsAddr, "WEBHOOK_ALLOW_PRIVATE": "true", "REMINDER_GRACE": "1h", "LOG_LEVEL": "warn",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -58,6 +64,22 @@ func TestRunServesAndStops(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("API without a token: %d", resp.StatusCode)
+	}
+	// The metrics are on METRICS_ADDR, and only there.
+	for _, c := range []struct {
+		addr string
+		want int
+	}{{metricsAddr, http.StatusOK}, {addr, http.StatusNotFound}} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+"/metrics", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != c.want || (c.want == http.StatusOK && !strings.Contains(string(b), "go_goroutines")) {
+			t.Errorf("GET %s/metrics: %d, want %d (with the metrics)", c.addr, resp.StatusCode, c.want)
+		}
 	}
 	cancel()
 	select {
