@@ -83,6 +83,11 @@ type Base struct {
 	// and never delivers a notification.
 	DirectURL      string
 	MigrateOnStart bool // MIGRATE_ON_START, default true
+	// RuntimeRole is DATABASE_RUNTIME_ROLE: when set, the migrating role
+	// (the owner of the schema) grants this role, the one the service
+	// runs as, what the service needs and nothing more, after each
+	// migration (database.GrantRuntime).
+	RuntimeRole string
 }
 
 // BaseFromEnv reads the base configuration, naming the variable of any bad
@@ -92,7 +97,7 @@ func BaseFromEnv(getenv func(string) string) (Base, error) {
 	if err != nil {
 		return Base{}, err
 	}
-	b := Base{Server: srv, DatabaseURL: getenv("DATABASE_URL"), DirectURL: getenv("DATABASE_DIRECT_URL")}
+	b := Base{Server: srv, DatabaseURL: getenv("DATABASE_URL"), DirectURL: getenv("DATABASE_DIRECT_URL"), RuntimeRole: getenv("DATABASE_RUNTIME_ROLE")}
 	if b.DatabaseURL == "" {
 		return b, errors.New("DATABASE_URL is not set: point it at the PostgreSQL database (or run `make up`, which starts one)")
 	}
@@ -131,6 +136,12 @@ func Start(ctx context.Context, name string, args []string, b Base, stdout io.Wr
 			return nil, false, err
 		}
 		log.Info("schema up to date", "schema", m.Schema, "version", v)
+		if b.RuntimeRole != "" {
+			if err := database.GrantRuntime(ctx, b.DirectURL, m, b.RuntimeRole); err != nil {
+				return nil, false, err
+			}
+			log.Info("runtime role granted", "schema", m.Schema, "role", b.RuntimeRole)
+		}
 	}
 	return log, cmd == "migrate", nil
 }
