@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/pglocal"
 	"github.com/todo-platform/todo/services/audit"
@@ -118,11 +116,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // secret returns the development secret called name, made on first use and
-// kept in the data folder so that tokens survive restarts.
+// kept in the data folder so that tokens survive restarts. The file is for
+// the user alone (0600; a looser one is tightened).
 func secret(dataDir, name string) (string, error) {
 	p := filepath.Join(dataDir, name)
 	b, err := os.ReadFile(p) //nolint:gosec // the runner's own secret file
 	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return "", fmt.Errorf("make %s private: %w", p, err)
+			}
+		}
 		return strings.TrimSpace(string(b)), nil
 	}
 	// 0755: as root, PostgreSQL runs as the postgres user, which must enter it.
@@ -179,7 +183,9 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 
 	// DATABASE_DIRECT_URL reaches the server without a transaction-mode
 	// pooler: the migrations and the LISTENing connections use it.
-	dbURL, directURL := getenv("DATABASE_URL"), getenv("DATABASE_DIRECT_URL")
+	// ownerURL, when set, is the owner's: the migrations run as the owner
+	// first, and the services as the runtime role.
+	dbURL, directURL, ownerURL := getenv("DATABASE_URL"), getenv("DATABASE_DIRECT_URL"), ""
 	if dbURL == "" {
 		port := DefaultPGPort
 		if p := getenv("LOCAL_PG_PORT"); p != "" {
@@ -187,9 +193,17 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 				return fmt.Errorf("LOCAL_PG_PORT=%q: want a port number", p)
 			}
 		}
+		// Every login over TCP needs its role's password: the superuser's,
+		// the owner's and the services' are in the data folder (0600).
+		var passwords [3]string
+		for i, f := range []string{PostgresPasswordFile, OwnerPasswordFile, RuntimePasswordFile} {
+			if passwords[i], err = secret(dataDir, f); err != nil {
+				return err
+			}
+		}
 		pgDir := filepath.Join(dataDir, "postgres")
 		say("starting PostgreSQL in %s on 127.0.0.1:%d (data kept across restarts; set DATABASE_URL to use another server)", pgDir, port)
-		cluster, err := pglocal.Start(ctx, pglocal.Options{Dir: pgDir, Port: port, Durable: true})
+		cluster, err := pglocal.Start(ctx, pglocal.Options{Dir: pgDir, Port: port, Durable: true, Password: passwords[0]})
 		if err != nil {
 			return err
 		}
@@ -199,10 +213,11 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 				fmt.Fprintln(stderr, "todo-local: stop PostgreSQL:", err)
 			}
 		}()
-		if err := ensureDatabase(ctx, cluster.URL("postgres"), databaseName); err != nil {
+		if err := prepareDatabase(ctx, cluster, databaseName, passwords[1], passwords[2]); err != nil {
 			return err
 		}
-		dbURL, directURL = cluster.URL(databaseName), ""
+		ownerURL = cluster.RoleURL(OwnerRole, passwords[1], databaseName)
+		dbURL, directURL = cluster.RoleURL(RuntimeRole, passwords[2], databaseName), ""
 	}
 	if directURL == "" {
 		directURL = dbURL
@@ -310,6 +325,28 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		{"realtime", realtime.Run, map[string]string{"ADDR": realtimeAddr, "REALTIME_ALLOWED_ORIGINS": origins(frontAddr)}},
 	}
 
+	if ownerURL != "" {
+		// The migrations, as the owner, which grants the runtime role what
+		// each service needs; then the services run as that role.
+		for _, s := range services {
+			if s.name == "realtime" { // no database
+				continue
+			}
+			vars := map[string]string{}
+			for k, v := range common {
+				vars[k] = v
+			}
+			for k, v := range s.env {
+				vars[k] = v
+			}
+			vars["DATABASE_URL"], vars["DATABASE_DIRECT_URL"], vars["DATABASE_RUNTIME_ROLE"] = ownerURL, ownerURL, RuntimeRole
+			if err := s.run(ctx, []string{s.name, "migrate"}, env(vars), svcOut, svcErr); err != nil {
+				return fmt.Errorf("%s migrate: %w", s.name, err)
+			}
+		}
+		common["MIGRATE_ON_START"] = "false"
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -383,9 +420,10 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │ sign-in         %[9]s/oidc   (development OpenID provider: code + PKCE, no password)
 │ the services    taskapi %[1]s  recurring %[6]s  notifier %[7]s
 │                 audit %[5]s  realtime %[8]s
-│                 each answers /healthz and /readyz; /metrics on %[13]s
+│                 each answers /healthz and /readyz
+│ metrics         %[13]s   (/metrics)
 │ logs            %[12]s   (warnings and errors also here)
-│ database        %[2]s
+│ database        %[2]s%[14]s
 │ kafka broker    %[4]s
 │                 topics task-events, reminders (+ .dlq); taskapi's and notifier's outbox relays
 │                 publish to it; recurring, notifier, audit and realtime read it
@@ -398,7 +436,9 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │         %[9]s/api/v1/tasks -d '{"title":"Try the platform","priority":"high"}'
 └─ Ctrl-C stops everything ───────────────────────────────────────
 `, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr, "http://"+notifyAddr, "ws://"+realtimeAddr, origin, "ws://"+frontAddr, tokenHint(dataDir), logPath,
-		strings.Join([]string{metrics["taskapi"], metrics["recurring"], metrics["notifier"], metrics["audit"], metrics["realtime"]}, " "))
+		fmt.Sprintf("taskapi %s  recurring %s  notifier %s\n│                 audit %s  realtime %s",
+			metrics["taskapi"], metrics["recurring"], metrics["notifier"], metrics["audit"], metrics["realtime"]),
+		dbNote(ownerURL != "", dataDir))
 
 	<-ctx.Done()
 	say("shutting down")
@@ -409,6 +449,16 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	default:
 		return nil
 	}
+}
+
+// dbNote tells where the local database's passwords are, when it is the
+// runner's own.
+func dbNote(own bool, dataDir string) string {
+	if !own {
+		return ""
+	}
+	return fmt.Sprintf("\n│                 the services as %s, the migrations as %s; passwords (and postgres's)\n│                 in %s", RuntimeRole, OwnerRole,
+		filepath.Join(dataDir, "{"+RuntimePasswordFile+","+OwnerPasswordFile+","+PostgresPasswordFile+"}"))
 }
 
 // openLog opens the services' log file for appending.
@@ -442,24 +492,6 @@ func origins(taskAddr string) string {
 		return "127.0.0.1:" + port + ",localhost:" + port
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// ensureDatabase creates database name on the server of adminURL if missing.
-func ensureDatabase(ctx context.Context, adminURL, name string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return fmt.Errorf("connect to local PostgreSQL: %w", err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	return err
 }
 
 // waitReady polls target until it answers 200, ctx ends or timeout passes.
