@@ -1126,3 +1126,78 @@ func TestStackFileSecrets(t *testing.T) {
 		})
 	}
 }
+
+// TestDatabaseRoleSplit: with databaseOwnerUrl the migration Jobs connect
+// as the schemas' owner and grant the services' role (databaseUrl's user),
+// which the servers connect as, without migrating at start; the owner's
+// URL stays a secret.
+func TestDatabaseRoleSplit(t *testing.T) {
+	t.Parallel()
+	sc := prepare(t, "aks")
+	set := func(key, value string) {
+		if !slices.Contains(sc.secretKeys, key) {
+			sc.secretKeys = append(sc.secretKeys, key)
+		}
+		sc.values[key] = value
+		sc.secrets = append(sc.secrets, value)
+	}
+	set("todo:databaseUrl", "postgresql://todo_app:app-password@ep-x-pooler.example/todo?sslmode=require")
+	set("todo:databaseDirectUrl", "postgresql://todo_app:app-password@ep-x.example/todo?sslmode=require")
+	set("todo:databaseOwnerUrl", "postgresql://neondb_owner:owner-password@ep-x.example/todo?sslmode=require")
+	res, err := run(t, "aks", sc)
+	if err != nil {
+		t.Fatalf("program failed: %v", err)
+	}
+	byType := map[string][]*record{}
+	for _, r := range res.records {
+		byType[r.Type] = append(byType[r.Type], r)
+	}
+	db := secretNamed(byType, "database")
+	if db == nil || dig(db.obj(), "stringData", "ownerUrl") == nil || !db.Inputs["stringData"].ContainsSecrets() {
+		t.Fatalf("the database Secret has no secret ownerUrl: %v", db)
+	}
+	envOf := func(r *record) map[string]any {
+		env := map[string]any{}
+		for _, v := range arr(dig(arr(dig(r.obj(), "spec", "template", "spec", "containers"))[0], "env")) {
+			env[str(dig(v, "name"))] = v
+		}
+		return env
+	}
+	key := func(v any) string { return str(dig(v, "valueFrom", "secretKeyRef", "key")) }
+	jobs := byType["kubernetes:batch/v1:Job"]
+	if len(jobs) == 0 {
+		t.Fatal("no migration Jobs")
+	}
+	for _, j := range jobs {
+		env := envOf(j)
+		if key(env["DATABASE_URL"]) != "ownerUrl" || key(env["DATABASE_DIRECT_URL"]) != "ownerUrl" {
+			t.Errorf("Job %s: DATABASE_URL %v, DATABASE_DIRECT_URL %v, want the owner's", j.Name, env["DATABASE_URL"], env["DATABASE_DIRECT_URL"])
+		}
+		if got := str(dig(env["DATABASE_RUNTIME_ROLE"], "value")); got != "todo_app" {
+			t.Errorf("Job %s: DATABASE_RUNTIME_ROLE %q, want todo_app (databaseUrl's user)", j.Name, got)
+		}
+	}
+	for _, d := range byType["kubernetes:apps/v1:Deployment"] {
+		env := envOf(d)
+		name := str(dig(d.obj(), "metadata", "name"))
+		if key(env["DATABASE_URL"]) != "url" || key(env["DATABASE_DIRECT_URL"]) != "directUrl" || env["DATABASE_RUNTIME_ROLE"] != nil {
+			t.Errorf("%s: DATABASE_URL %v, DATABASE_DIRECT_URL %v, DATABASE_RUNTIME_ROLE %v: want the services' role's URLs only", name, env["DATABASE_URL"], env["DATABASE_DIRECT_URL"], env["DATABASE_RUNTIME_ROLE"])
+		}
+		if catalog(name).Migrates && str(dig(env["MIGRATE_ON_START"], "value")) != "false" {
+			t.Errorf("%s: MIGRATE_ON_START %v, want false (its role cannot migrate)", name, env["MIGRATE_ON_START"])
+		}
+	}
+	for _, r := range res.records {
+		for _, leak := range plaintextLeaks(resource.NewPropertyValue(r.Inputs), sc.secrets) {
+			t.Errorf("%s %s: secret %q in plaintext", r.Type, r.Name, leak)
+		}
+	}
+
+	// The same user twice is refused, naming the key.
+	sc = prepare(t, "aks")
+	set("todo:databaseUrl", "postgresql://neondb_owner:pw@ep-x-pooler.example/todo")
+	set("todo:databaseOwnerUrl", "postgresql://neondb_owner:pw@ep-x.example/todo")
+	if _, err := run(t, "aks", sc); err == nil || !strings.Contains(err.Error(), "todo:databaseOwnerUrl") {
+		t.Errorf("one role for both: %v, want an error naming todo:databaseOwnerUrl", err)
+	}
+}
