@@ -10,9 +10,18 @@ import (
 	"github.com/todo-platform/todo/pkg/routes"
 )
 
-// Port is the HTTP port of every service (ADDR=:8080): API, /healthz,
-// /readyz and /metrics.
+// Port is the HTTP port of every service (ADDR=:8080): API, /healthz and
+// /readyz; the port of the Service and of the Ingress.
 const Port = 8080
+
+// MetricsPort is the port of every service's /metrics (METRICS_ADDR=:9091):
+// a container port that no Service exposes, so the Ingress never reaches
+// it; Prometheus scrapes the pods on it (the prometheus.io annotations) from
+// the monitoring namespace.
+const MetricsPort = 9091
+
+// DaprMetricsPort is the Dapr sidecar's metrics port, in the same pod.
+const DaprMetricsPort = 9090
 
 // Path is a public route of a service on the Ingress.
 type Path struct {

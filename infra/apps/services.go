@@ -179,7 +179,7 @@ func NewServices(ctx *pulumi.Context, name string, args *ServicesArgs, opts ...p
 			ImagePullPolicy: "IfNotPresent",
 			Size:            cfg.Apps[svc.Name],
 			Env:             env,
-			MigrationEnv:    env,
+			MigrationEnv:    migrationEnv(cfg, env, args.DatabaseSecret),
 			PullSecret:      pullSecret,
 			Ingress:         ingressRules(cfg, svc),
 			Egress:          egressRules(cfg, svc, args.Kafka, daprOn),
@@ -278,6 +278,7 @@ func serviceEnv(cfg *config.Config, svc Service, args *ServicesArgs) corev1.EnvV
 	}
 	env := corev1.EnvVarArray{
 		envVal("ADDR", fmt.Sprintf(":%d", Port)),
+		envVal("METRICS_ADDR", fmt.Sprintf(":%d", MetricsPort)),
 		envVal("LOG_LEVEL", cfg.LogLevel),
 		envVal("EVENTS_TRANSPORT", cfg.Transport),
 		envOut("KAFKA_BROKERS", k.Brokers),
@@ -291,6 +292,10 @@ func serviceEnv(cfg *config.Config, svc Service, args *ServicesArgs) corev1.EnvV
 		// The direct URL: the migrations and the LISTENing connections
 		// need it (through Neon's pooler no notification arrives).
 		envSecret("DATABASE_DIRECT_URL", args.DatabaseSecret, database.KeyDirectURL),
+	}
+	if cfg.Secrets.HasDatabaseOwnerURL {
+		// The migration Job migrates, as the owner; this role could not.
+		env = append(env, envVal("MIGRATE_ON_START", "false"))
 	}
 	if len(args.PubSubOf) > 0 {
 		env = append(env,
@@ -349,6 +354,30 @@ func serviceEnv(cfg *config.Config, svc Service, args *ServicesArgs) corev1.EnvV
 	return env
 }
 
+// migrationEnv is the environment of a migration Job: the server's, but
+// when the schemas' owner is another role (databaseOwnerUrl), the Job
+// connects as the owner and grants the services' role (the user of
+// DATABASE_URL) what each service needs.
+func migrationEnv(cfg *config.Config, server corev1.EnvVarArray, dbSecret pulumi.StringInput) corev1.EnvVarArray {
+	if !cfg.Secrets.HasDatabaseOwnerURL {
+		return server
+	}
+	env := corev1.EnvVarArray{}
+	for _, v := range server {
+		if a, ok := v.(*corev1.EnvVarArgs); ok {
+			if n, ok := a.Name.(pulumi.String); ok && (n == "DATABASE_URL" || n == "DATABASE_DIRECT_URL" || n == "MIGRATE_ON_START") {
+				continue
+			}
+		}
+		env = append(env, v)
+	}
+	return append(env,
+		envSecret("DATABASE_URL", dbSecret, database.KeyOwnerURL),
+		envSecret("DATABASE_DIRECT_URL", dbSecret, database.KeyOwnerURL),
+		envVal("DATABASE_RUNTIME_ROLE", cfg.Secrets.DatabaseRuntimeRole),
+	)
+}
+
 func namespacePeer(ns string) *networkingv1.NetworkPolicyPeerArgs {
 	return &networkingv1.NetworkPolicyPeerArgs{
 		NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{
@@ -393,7 +422,8 @@ func portsEgress(ports ...int) *networkingv1.NetworkPolicyEgressRuleArgs {
 }
 
 // ingressRules: public services from the ingress controller (and load
-// balancer ranges), callees from their callers, metrics from monitoring.
+// balancer ranges), callees from their callers, the metrics ports (never
+// the API's) from monitoring.
 func ingressRules(cfg *config.Config, svc Service) networkingv1.NetworkPolicyIngressRuleArray {
 	rules := networkingv1.NetworkPolicyIngressRuleArray{}
 	if len(svc.Public) > 0 && cfg.Ingress.Enabled {
@@ -416,8 +446,9 @@ func ingressRules(cfg *config.Config, svc Service) networkingv1.NetworkPolicyIng
 	}
 	if ns := cfg.Network.MonitoringNamespace; ns != "" {
 		rules = append(rules, &networkingv1.NetworkPolicyIngressRuleArgs{
-			From:  networkingv1.NetworkPolicyPeerArray{namespacePeer(ns)},
-			Ports: tcpPorts(Port, 9090),
+			From: networkingv1.NetworkPolicyPeerArray{namespacePeer(ns)},
+			// The metrics ports only: the service's and its sidecar's.
+			Ports: tcpPorts(MetricsPort, DaprMetricsPort),
 		})
 	}
 	return rules

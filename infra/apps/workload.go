@@ -229,7 +229,7 @@ func NewWorkload(ctx *pulumi.Context, name string, args *WorkloadArgs, opts ...p
 	// The server.
 	podAnnotations := pulumi.StringMap{
 		"prometheus.io/scrape": pulumi.String("true"),
-		"prometheus.io/port":   pulumi.String(strconv.Itoa(Port)),
+		"prometheus.io/port":   pulumi.String(strconv.Itoa(MetricsPort)),
 		"prometheus.io/path":   pulumi.String("/metrics"),
 	}
 	automount := false
@@ -286,9 +286,11 @@ func NewWorkload(ctx *pulumi.Context, name string, args *WorkloadArgs, opts ...p
 						Name:            pulumi.String(svc.Name),
 						Image:           args.Image,
 						ImagePullPolicy: pulumi.String(args.ImagePullPolicy),
-						Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
-							Name: pulumi.String("http"), ContainerPort: pulumi.Int(Port), Protocol: pulumi.String("TCP"),
-						}},
+						Ports: corev1.ContainerPortArray{
+							&corev1.ContainerPortArgs{Name: pulumi.String("http"), ContainerPort: pulumi.Int(Port), Protocol: pulumi.String("TCP")},
+							// Not in the Service: only Prometheus, in the pod network, scrapes it.
+							&corev1.ContainerPortArgs{Name: pulumi.String("metrics"), ContainerPort: pulumi.Int(MetricsPort), Protocol: pulumi.String("TCP")},
+						},
 						Env:       args.Env,
 						Resources: resources(args.Size.CPURequest, args.Size.CPULimit, args.Size.MemoryRequest, args.Size.MemoryLimit),
 						StartupProbe: &corev1.ProbeArgs{
@@ -411,7 +413,7 @@ func DaprAnnotations(appID, logLevel string) pulumi.StringMap {
 		"dapr.io/log-as-json":                  pulumi.String("true"),
 		"dapr.io/log-level":                    pulumi.String(logLevel),
 		"dapr.io/enable-metrics":               pulumi.String("true"),
-		"dapr.io/metrics-port":                 pulumi.String("9090"),
+		"dapr.io/metrics-port":                 pulumi.String(strconv.Itoa(DaprMetricsPort)),
 		"dapr.io/enable-app-health-check":      pulumi.String("true"),
 		"dapr.io/app-health-check-path":        pulumi.String("/healthz"),
 		"dapr.io/graceful-shutdown-seconds":    pulumi.String("15"),

@@ -70,6 +70,7 @@ const (
 const (
 	KeyDatabaseURL       = "databaseUrl"
 	KeyDatabaseDirectURL = "databaseDirectUrl"
+	KeyDatabaseOwnerURL  = "databaseOwnerUrl"
 	KeyJWTSecret         = "jwtSecret"
 	KeyInternalToken     = "internalToken"
 	KeySMTPPassword      = "smtpPassword"
@@ -77,7 +78,7 @@ const (
 )
 
 // SecretKeys lists every secret key of the project.
-var SecretKeys = []string{KeyDatabaseURL, KeyDatabaseDirectURL, KeyJWTSecret, KeyInternalToken, KeySMTPPassword, KeyKafkaPassword}
+var SecretKeys = []string{KeyDatabaseURL, KeyDatabaseDirectURL, KeyDatabaseOwnerURL, KeyJWTSecret, KeyInternalToken, KeySMTPPassword, KeyKafkaPassword}
 
 // Config is the whole stack configuration.
 type Config struct {
@@ -252,10 +253,17 @@ type App struct {
 type Secrets struct {
 	DatabaseURL       pulumi.StringOutput // Neon pooled URL (services)
 	DatabaseDirectURL pulumi.StringOutput // Neon direct URL (migrations); DatabaseURL when unset
-	JWTSecret         pulumi.StringOutput // HS256 key; empty when auth.jwksUrl is used
-	InternalToken     pulumi.StringOutput
-	SMTPPassword      pulumi.StringOutput // empty when unset
-	KafkaPassword     pulumi.StringOutput // external Kafka only; empty when unset
+	// DatabaseOwnerURL is the direct URL of the role that owns the schemas,
+	// for the migration Jobs; the services then run as databaseUrl's role
+	// (DatabaseRuntimeRole), which owns nothing. Empty when unset: the
+	// services' role migrates, and owns its tables.
+	DatabaseOwnerURL    pulumi.StringOutput
+	HasDatabaseOwnerURL bool
+	DatabaseRuntimeRole string              // the user of databaseUrl, when DatabaseOwnerURL is set
+	JWTSecret           pulumi.StringOutput // HS256 key; empty when auth.jwksUrl is used
+	InternalToken       pulumi.StringOutput
+	SMTPPassword        pulumi.StringOutput // empty when unset
+	KafkaPassword       pulumi.StringOutput // external Kafka only; empty when unset
 
 	HasJWTSecret    bool
 	HasSMTPPassword bool
@@ -297,6 +305,15 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	} else {
 		s.DatabaseDirectURL = s.DatabaseURL
 	}
+	if set(KeyDatabaseOwnerURL) {
+		pooled, _ := ctx.GetConfig(project + ":" + KeyDatabaseURL)
+		owner, _ := ctx.GetConfig(project + ":" + KeyDatabaseOwnerURL)
+		role, err := RuntimeRole(pooled, owner)
+		if err != nil {
+			return nil, &Error{Key: project + ":" + KeyDatabaseOwnerURL, Msg: err.Error()}
+		}
+		s.DatabaseOwnerURL, s.HasDatabaseOwnerURL, s.DatabaseRuntimeRole = secret(KeyDatabaseOwnerURL), true, role
+	}
 	s.HasJWTSecret = set(KeyJWTSecret)
 	s.HasSMTPPassword = set(KeySMTPPassword)
 	c.Secrets = s
@@ -306,6 +323,30 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	}
 	c.resolvePaths(root)
 	return c, nil
+}
+
+// RuntimeRole returns the role the services run as, the user of
+// databaseURL, when the migrations run as ownerURL's user: that must be
+// another role (the owner of the schemas), or the split protects nothing.
+// Neither URL appears in an error.
+func RuntimeRole(databaseURL, ownerURL string) (string, error) {
+	user := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil || u.User == nil {
+			return ""
+		}
+		return u.User.Username()
+	}
+	runtime, owner := user(databaseURL), user(ownerURL)
+	switch {
+	case owner == "":
+		return "", errors.New("not a URL with a user (postgresql://<owner>:<password>@<host>/<database>)")
+	case runtime == "":
+		return "", fmt.Errorf("%s is not a URL with a user, so the role the services run as is not known", KeyDatabaseURL)
+	case runtime == owner:
+		return "", fmt.Errorf("its user is %s's: the services must run as a role that does not own the schemas", KeyDatabaseURL)
+	}
+	return runtime, nil
 }
 
 // resolvePaths makes the relative local chart paths absolute, relative to

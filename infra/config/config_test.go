@@ -202,3 +202,28 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+// TestRuntimeRole: with databaseOwnerUrl the services run as databaseUrl's
+// user, which must be another role than the owner; no URL (nor password)
+// shows in an error.
+func TestRuntimeRole(t *testing.T) {
+	t.Parallel()
+	role, err := RuntimeRole("postgresql://todo_app:s3cret@ep-x-pooler.neon.tech/todo?sslmode=require", "postgresql://neondb_owner:0wner@ep-x.neon.tech/todo?sslmode=require")
+	if err != nil || role != "todo_app" {
+		t.Errorf("RuntimeRole = %q, %v, want todo_app", role, err)
+	}
+	for _, c := range []struct{ db, owner string }{
+		{"postgresql://neondb_owner:s3cret@ep-x-pooler.neon.tech/todo", "postgresql://neondb_owner:0wner@ep-x.neon.tech/todo"},
+		{"postgresql://todo_app:s3cret@ep-x-pooler.neon.tech/todo", "not a url 0wner"},
+		{"postgresql://ep-x-pooler.neon.tech/todo?password=s3cret", "postgresql://neondb_owner:0wner@ep-x.neon.tech/todo"},
+	} {
+		_, err := RuntimeRole(c.db, c.owner)
+		if err == nil {
+			t.Errorf("RuntimeRole(%q, %q) accepted", c.db, c.owner)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "0wner") || strings.Contains(err.Error(), "neon.tech") {
+			t.Errorf("the error shows a URL: %v", err)
+		}
+	}
+}

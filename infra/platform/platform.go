@@ -57,12 +57,16 @@ func Deploy(ctx *pulumi.Context) (Outputs, error) {
 		return nil, err
 	}
 
-	db, err := database.NewDatabase(ctx, "database", &database.DatabaseArgs{
+	dbArgs := &database.DatabaseArgs{
 		Namespace: ns.Name,
 		PooledURL: cfg.Secrets.DatabaseURL,
 		DirectURL: cfg.Secrets.DatabaseDirectURL,
 		Provider:  k8s,
-	})
+	}
+	if cfg.Secrets.HasDatabaseOwnerURL {
+		dbArgs.OwnerURL = cfg.Secrets.DatabaseOwnerURL
+	}
+	db, err := database.NewDatabase(ctx, "database", dbArgs)
 	if err != nil {
 		return nil, err
 	}

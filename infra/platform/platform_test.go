@@ -1,10 +1,12 @@
 package platform
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -320,6 +322,64 @@ func checkStack(t *testing.T, e expectation, res *result, sc *stackConfig) {
 		ingress := fmt.Sprint(dig(perService["taskapi"].obj(), "spec", "ingress"))
 		if !strings.Contains(ingress, "recurring") {
 			t.Errorf("taskapi does not admit recurring: %s", ingress)
+		}
+	})
+
+	t.Run("metrics port", func(t *testing.T) {
+		// /metrics listens on a port of its own, which the pods declare and
+		// Prometheus scrapes, but which no Service (so no Ingress) exposes,
+		// and which only the monitoring namespace may reach.
+		var network struct {
+			MonitoringNamespace string `json:"monitoringNamespace"`
+		}
+		if v := sc.values["todo:network"]; v != "" {
+			if err := json.Unmarshal([]byte(v), &network); err != nil {
+				t.Fatalf("todo:network: %v", err)
+			}
+		}
+		monitoring := network.MonitoringNamespace
+		for _, d := range byType["kubernetes:apps/v1:Deployment"] {
+			o := d.obj()
+			name := str(dig(o, "metadata", "name"))
+			c := arr(dig(o, "spec", "template", "spec", "containers"))[0]
+			ports := map[string]int{}
+			for _, p := range arr(dig(c, "ports")) {
+				ports[str(dig(p, "name"))] = num(dig(p, "containerPort"))
+			}
+			if ports["metrics"] != apps.MetricsPort || ports["http"] != apps.Port {
+				t.Errorf("%s: container ports %v, want http %d and metrics %d", name, ports, apps.Port, apps.MetricsPort)
+			}
+			env := map[string]string{}
+			for _, v := range arr(dig(c, "env")) {
+				env[str(dig(v, "name"))] = str(dig(v, "value"))
+			}
+			if want := fmt.Sprintf(":%d", apps.MetricsPort); env["METRICS_ADDR"] != want {
+				t.Errorf("%s: METRICS_ADDR %q, want %q", name, env["METRICS_ADDR"], want)
+			}
+			if got := str(dig(o, "spec", "template", "metadata", "annotations", "prometheus.io/port")); got != strconv.Itoa(apps.MetricsPort) {
+				t.Errorf("%s: prometheus.io/port %q, want the metrics port %d", name, got, apps.MetricsPort)
+			}
+		}
+		for _, s := range byType["kubernetes:core/v1:Service"] {
+			for _, p := range arr(dig(s.obj(), "spec", "ports")) {
+				if port, target := num(dig(p, "port")), dig(p, "targetPort"); port != apps.Port || (str(target) != "http" && num(target) != apps.Port) {
+					t.Errorf("Service %s exposes port %v (target %v): only the API's %d may be", s.Name, port, target, apps.Port)
+				}
+			}
+		}
+		for _, np := range byType["kubernetes:networking.k8s.io/v1:NetworkPolicy"] {
+			for _, rule := range arr(dig(np.obj(), "spec", "ingress")) {
+				fromMonitoring := monitoring != "" && strings.Contains(fmt.Sprint(dig(rule, "from")), monitoring)
+				for _, p := range arr(dig(rule, "ports")) {
+					port := num(dig(p, "port"))
+					if (port == apps.MetricsPort || port == apps.DaprMetricsPort) && !fromMonitoring {
+						t.Errorf("NetworkPolicy %s admits the metrics port %d from %v, not the monitoring namespace", np.Name, port, dig(rule, "from"))
+					}
+					if fromMonitoring && port == apps.Port {
+						t.Errorf("NetworkPolicy %s admits the monitoring namespace to the API port %d", np.Name, port)
+					}
+				}
+			}
 		}
 	})
 
@@ -1064,5 +1124,80 @@ func TestStackFileSecrets(t *testing.T) {
 				t.Errorf("the encrypted databaseUrl is not a set secret: %v %v", sc.secretKeys, sc.values["todo:databaseUrl"])
 			}
 		})
+	}
+}
+
+// TestDatabaseRoleSplit: with databaseOwnerUrl the migration Jobs connect
+// as the schemas' owner and grant the services' role (databaseUrl's user),
+// which the servers connect as, without migrating at start; the owner's
+// URL stays a secret.
+func TestDatabaseRoleSplit(t *testing.T) {
+	t.Parallel()
+	sc := prepare(t, "aks")
+	set := func(key, value string) {
+		if !slices.Contains(sc.secretKeys, key) {
+			sc.secretKeys = append(sc.secretKeys, key)
+		}
+		sc.values[key] = value
+		sc.secrets = append(sc.secrets, value)
+	}
+	set("todo:databaseUrl", "postgresql://todo_app:app-password@ep-x-pooler.example/todo?sslmode=require")
+	set("todo:databaseDirectUrl", "postgresql://todo_app:app-password@ep-x.example/todo?sslmode=require")
+	set("todo:databaseOwnerUrl", "postgresql://neondb_owner:owner-password@ep-x.example/todo?sslmode=require")
+	res, err := run(t, "aks", sc)
+	if err != nil {
+		t.Fatalf("program failed: %v", err)
+	}
+	byType := map[string][]*record{}
+	for _, r := range res.records {
+		byType[r.Type] = append(byType[r.Type], r)
+	}
+	db := secretNamed(byType, "database")
+	if db == nil || dig(db.obj(), "stringData", "ownerUrl") == nil || !db.Inputs["stringData"].ContainsSecrets() {
+		t.Fatalf("the database Secret has no secret ownerUrl: %v", db)
+	}
+	envOf := func(r *record) map[string]any {
+		env := map[string]any{}
+		for _, v := range arr(dig(arr(dig(r.obj(), "spec", "template", "spec", "containers"))[0], "env")) {
+			env[str(dig(v, "name"))] = v
+		}
+		return env
+	}
+	key := func(v any) string { return str(dig(v, "valueFrom", "secretKeyRef", "key")) }
+	jobs := byType["kubernetes:batch/v1:Job"]
+	if len(jobs) == 0 {
+		t.Fatal("no migration Jobs")
+	}
+	for _, j := range jobs {
+		env := envOf(j)
+		if key(env["DATABASE_URL"]) != "ownerUrl" || key(env["DATABASE_DIRECT_URL"]) != "ownerUrl" {
+			t.Errorf("Job %s: DATABASE_URL %v, DATABASE_DIRECT_URL %v, want the owner's", j.Name, env["DATABASE_URL"], env["DATABASE_DIRECT_URL"])
+		}
+		if got := str(dig(env["DATABASE_RUNTIME_ROLE"], "value")); got != "todo_app" {
+			t.Errorf("Job %s: DATABASE_RUNTIME_ROLE %q, want todo_app (databaseUrl's user)", j.Name, got)
+		}
+	}
+	for _, d := range byType["kubernetes:apps/v1:Deployment"] {
+		env := envOf(d)
+		name := str(dig(d.obj(), "metadata", "name"))
+		if key(env["DATABASE_URL"]) != "url" || key(env["DATABASE_DIRECT_URL"]) != "directUrl" || env["DATABASE_RUNTIME_ROLE"] != nil {
+			t.Errorf("%s: DATABASE_URL %v, DATABASE_DIRECT_URL %v, DATABASE_RUNTIME_ROLE %v: want the services' role's URLs only", name, env["DATABASE_URL"], env["DATABASE_DIRECT_URL"], env["DATABASE_RUNTIME_ROLE"])
+		}
+		if catalog(name).Migrates && str(dig(env["MIGRATE_ON_START"], "value")) != "false" {
+			t.Errorf("%s: MIGRATE_ON_START %v, want false (its role cannot migrate)", name, env["MIGRATE_ON_START"])
+		}
+	}
+	for _, r := range res.records {
+		for _, leak := range plaintextLeaks(resource.NewPropertyValue(r.Inputs), sc.secrets) {
+			t.Errorf("%s %s: secret %q in plaintext", r.Type, r.Name, leak)
+		}
+	}
+
+	// The same user twice is refused, naming the key.
+	sc = prepare(t, "aks")
+	set("todo:databaseUrl", "postgresql://neondb_owner:pw@ep-x-pooler.example/todo")
+	set("todo:databaseOwnerUrl", "postgresql://neondb_owner:pw@ep-x.example/todo")
+	if _, err := run(t, "aks", sc); err == nil || !strings.Contains(err.Error(), "todo:databaseOwnerUrl") {
+		t.Errorf("one role for both: %v, want an error naming todo:databaseOwnerUrl", err)
 	}
 }

@@ -87,6 +87,11 @@ type Migrations struct {
 	// Data is what the migrations, text/template templates, may use:
 	// {{ .Name }} stands for Data["Name"] (see With).
 	Data map[string]any
+	// Grants are all the service's runtime role may do in Schema (see
+	// Grant and GrantRuntime): each the privileges and objects of one
+	// GRANT, as "SELECT, INSERT ON entries" or "USAGE ON SEQUENCE
+	// outbox_id_seq".
+	Grants []string
 }
 
 // With returns m with Data[name] set to v, for a migration that says
@@ -102,6 +107,13 @@ func (m Migrations) With(name string, v any) Migrations {
 	return m
 }
 
+// Grant returns m with grants added to its Grants: what the service's
+// runtime role needs.
+func (m Migrations) Grant(grants ...string) Migrations {
+	m.Grants = append(append([]string(nil), m.Grants...), grants...)
+	return m
+}
+
 // Embedded returns the migrations of schema held in the folder dir of fsys
 // (a service's embedded files: //go:embed migrations/*.sql).
 func Embedded(schema string, fsys fs.FS, dir string) Migrations {
@@ -110,6 +122,54 @@ func Embedded(schema string, fsys fs.FS, dir string) Migrations {
 		panic(fmt.Sprintf("migrations of %s: %v", schema, err)) // a build mistake: the embed pattern names dir
 	}
 	return Migrations{Schema: schema, FS: sub}
+}
+
+// ErrRuntimeRoleOwns says the runtime role is the role that migrates: it
+// would own the tables, and could alter, truncate or drop them.
+var ErrRuntimeRoleOwns = errors.New("the runtime role (DATABASE_RUNTIME_ROLE) is the role that runs the migrations: give the services a role of their own")
+
+// GrantRuntime gives role, the role the service runs as, exactly m.Grants
+// in m.Schema (and USAGE on the schema), on a connection to url as the
+// schema's owner, the role that migrates: whatever else role held on the
+// schema's tables and sequences is revoked first. The runtime role owns
+// nothing, so it can neither change the schema nor truncate, alter or drop
+// a table, nor disable a trigger. The role must exist (the platform does
+// not create roles).
+func GrantRuntime(ctx context.Context, url string, m Migrations, role string) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return errors.New("parse database URL: malformed URL (check the scheme, host and the escaping of the password)")
+	}
+	cfg.RuntimeParams["search_path"] = pgx.Identifier{m.Schema}.Sanitize()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect for grants: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var self bool
+	if err := conn.QueryRow(ctx, "SELECT $1 = current_user", role).Scan(&self); err != nil {
+		return fmt.Errorf("grants of %s: %w", m.Schema, err)
+	}
+	if self {
+		return ErrRuntimeRoleOwns
+	}
+	schema, r := pgx.Identifier{m.Schema}.Sanitize(), pgx.Identifier{role}.Sanitize()
+	stmts := []string{
+		"REVOKE ALL ON ALL TABLES IN SCHEMA " + schema + " FROM " + r,
+		"REVOKE ALL ON ALL SEQUENCES IN SCHEMA " + schema + " FROM " + r,
+		"GRANT USAGE ON SCHEMA " + schema + " TO " + r,
+	}
+	for _, g := range m.Grants {
+		stmts = append(stmts, "GRANT "+g+" TO "+r)
+	}
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return fmt.Errorf("grants of %s to %s: %s: %w", m.Schema, role, s, err)
+			}
+		}
+		return nil
+	})
 }
 
 // Migrate applies every pending migration of m on a dedicated connection to

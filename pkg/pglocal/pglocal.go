@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrNoPostgres says the PostgreSQL server binaries are not installed.
@@ -40,6 +43,14 @@ type Options struct {
 	Durable bool
 	// Settings are extra postgresql.conf settings (name -> value).
 	Settings map[string]string
+	// Password, when set, locks the TCP port: it becomes the password of
+	// the postgres superuser, and every TCP login must give its role's
+	// password (scram-sha-256), so that other users of the machine cannot
+	// connect. Only the server's own Unix socket, in its data folder
+	// (mode 0700: the server's user and root only), stays trusted. Without
+	// it the server trusts every local connection (tests' throwaway
+	// clusters).
+	Password string
 }
 
 // Cluster is a running local server.
@@ -47,6 +58,7 @@ type Cluster struct {
 	dir, bin string
 	port     int
 	host     string
+	password string
 	cred     *syscall.Credential
 	watchdog *os.Process // stops the server when this process is gone
 }
@@ -94,7 +106,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if listen == "" {
 		listen = "127.0.0.1"
 	}
-	c := &Cluster{dir: dir, bin: bin, port: opts.Port, host: listen}
+	c := &Cluster{dir: dir, bin: bin, port: opts.Port, host: listen, password: opts.Password}
 	if c.cred, err = serverCredential(); err != nil {
 		return nil, err
 	}
@@ -114,7 +126,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, fmt.Errorf("initdb: %w", err)
 		}
 	}
-	if err := writeHBA(filepath.Join(data, "pg_hba.conf"), opts.HBA); err != nil {
+	hba := writeHBA
+	if opts.Password != "" {
+		hba = writeLockedHBA
+	}
+	if err := hba(filepath.Join(data, "pg_hba.conf"), opts.HBA); err != nil {
 		return nil, err
 	}
 	if pidFile := filepath.Join(data, "postmaster.pid"); fileExists(pidFile) {
@@ -144,6 +160,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		settings["synchronous_commit"] = "off"
 		settings["full_page_writes"] = "off"
 	}
+	if opts.Password != "" {
+		settings["password_encryption"] = "scram-sha-256"
+	}
 	for k, v := range opts.Settings {
 		settings[k] = v
 	}
@@ -158,6 +177,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		settings["port"] = strconv.Itoa(c.port)
 		err := c.run(ctx, "pg_ctl", "-D", data, "-l", logFile, "-o", options(settings), "-w", "-t", "60", "start")
+		if err == nil && opts.Password != "" {
+			// Also on a cluster made before it had a password.
+			if err := c.setPassword(ctx); err != nil {
+				_ = c.Stop()
+				return nil, err
+			}
+		}
 		if err == nil {
 			c.watch()
 			return c, nil
@@ -188,17 +214,69 @@ func options(settings map[string]string) string {
 }
 
 // URL is the connection URL of database db on the cluster, as the postgres
-// superuser: over TCP when the server listens on 127.0.0.1 (trusted), else on
-// its Unix socket.
+// superuser: over TCP when the server listens on 127.0.0.1 (with the
+// password of Options, if any), else on its Unix socket.
 func (c *Cluster) URL(db string) string {
 	if c.host != "127.0.0.1" {
-		return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable", db, c.dataDir(), c.port)
+		return c.SocketURL(db)
 	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
+	return c.RoleURL("postgres", c.password, db)
+}
+
+// RoleURL is the TCP connection URL of database db as role with password
+// (none: the server must trust the connection).
+func (c *Cluster) RoleURL(role, password, db string) string {
+	u := url.URL{Scheme: "postgres", User: url.User(role), Host: net.JoinHostPort(c.host, strconv.Itoa(c.port)), Path: "/" + db, RawQuery: "sslmode=disable"}
+	if password != "" {
+		u.User = url.UserPassword(role, password)
+	}
+	return u.String()
+}
+
+// SocketURL is the connection URL of database db as the postgres superuser
+// on the server's Unix socket, which only the server's user and root reach.
+func (c *Cluster) SocketURL(db string) string {
+	return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable", db, c.dataDir(), c.port)
+}
+
+// setPassword gives the postgres superuser the cluster's password, through
+// the Unix socket.
+func (c *Cluster) setPassword(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, c.SocketURL("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to set the password: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "ALTER ROLE postgres PASSWORD "+QuoteLiteral(c.password)); err != nil {
+		return fmt.Errorf("set the password of postgres: %w", err)
+	}
+	return nil
+}
+
+// QuoteLiteral quotes s as an SQL string literal (standard conforming
+// strings, as every supported server has): for the statements that take
+// no parameters, such as ALTER ROLE … PASSWORD.
+func QuoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // hbaMarker starts the block of pg_hba.conf lines that Options.HBA manages.
 const hbaMarker = "# pglocal: Options.HBA"
+
+// writeLockedHBA replaces pg_hba.conf with the rules of a cluster with a
+// password: its own Unix socket trusted (the data folder is the server
+// user's alone), every TCP login by password (scram-sha-256), then lines.
+func writeLockedHBA(path string, lines []string) error {
+	text := "# Written by pglocal (Options.Password): replaced at every start.\n" +
+		"# The Unix socket is in the data folder, which only the server's user enters.\n" +
+		"local all all trust\n" +
+		"host all all 127.0.0.1/32 scram-sha-256\n" +
+		"host all all ::1/128 scram-sha-256\n"
+	if len(lines) > 0 {
+		text += hbaMarker + "\n" + strings.Join(lines, "\n") + "\n"
+	}
+	return os.WriteFile(path, []byte(text), 0o600)
+}
 
 // writeHBA replaces the managed block at the end of pg_hba.conf with lines.
 func writeHBA(path string, lines []string) error {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -20,12 +21,12 @@ import (
 var ErrDatabaseUnreachable = errors.New("the database is not reachable")
 
 // Router returns the router every service starts from: request ids, request
-// logging and metrics, panic recovery and problem+json 404/405, then
+// logging and metrics (into reg), panic recovery and problem+json 404/405,
+// then
 //
 //   - GET /healthz: liveness, the process serves HTTP;
 //   - GET /readyz: readiness, 200 when ready returns nil within 2 s, else
 //     503 with ready's error as the detail;
-//   - GET /metrics: reg, for Prometheus;
 //   - /dapr/*: dapr, the Dapr subscription handler the sidecar calls, when
 //     events come through the sidecar (nil: none).
 //
@@ -49,7 +50,6 @@ func Router(log *slog.Logger, reg *prometheus.Registry, ready func(context.Conte
 		}
 		web.Encode(w, r, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if dapr != nil {
 		r.Handle("/dapr/*", dapr)
 	}
@@ -74,3 +74,18 @@ type notReady struct{ public, cause error }
 func (e notReady) Error() string        { return e.public.Error() }
 func (e notReady) Unwrap() error        { return e.cause }
 func (e notReady) Is(target error) bool { return target == e.public }
+
+// Metrics serves reg at GET /metrics on addr (METRICS_ADDR) until ctx ends:
+// a background of Serve. The metrics listen apart from the API, so that the
+// Ingress and the Services in front of the API never expose them.
+func Metrics(addr string, reg *prometheus.Registry, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := web.NewHTTPServer(addr, mux, log.With("server", "metrics"))
+		if err := web.Serve(ctx, srv, log.With("server", "metrics"), 5*time.Second); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		return nil
+	}
+}

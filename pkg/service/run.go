@@ -63,7 +63,8 @@ type Spec struct {
 // Run runs the service s describes until ctx ends or SIGINT/SIGTERM
 // arrives: the command in args[1] and the migrations (see Open), the
 // verifier and the transport, then s.Build's handler on s.Base.Addr beside
-// its background work (see Serve). It closes what it opened on the way out.
+// its background work and /metrics on s.Base.MetricsAddr (see Serve). It
+// closes what it opened on the way out.
 func Run(ctx context.Context, args []string, stdout io.Writer, s Spec) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -94,6 +95,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer, s Spec) error {
 	if err != nil {
 		return err
 	}
+	background = append(background, Metrics(s.Base.MetricsAddr, svc.Registry, svc.Log))
 	return Serve(ctx, web.NewHTTPServer(s.Base.Addr, tracing.HTTP(tp, s.Name, h), svc.Log), svc.Log, s.Base.ShutdownGrace, background...)
 }
 

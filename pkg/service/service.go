@@ -23,10 +23,18 @@ import (
 	"github.com/todo-platform/todo/pkg/web"
 )
 
+// DefaultMetricsAddr is where a service serves /metrics unless METRICS_ADDR
+// says otherwise: not 9090, which a Dapr sidecar in the same pod takes for
+// its own metrics.
+const DefaultMetricsAddr = ":9091"
+
 // Server is what every service reads to serve: its address, logging and
 // shutdown.
 type Server struct {
-	Addr          string         // ADDR, default ":8080"
+	Addr string // ADDR, default ":8080": the API, /healthz and /readyz
+	// MetricsAddr is METRICS_ADDR, default DefaultMetricsAddr: /metrics, on
+	// a port of its own that no public route (Ingress, Service) reaches.
+	MetricsAddr   string
 	LogLevel      slog.Level     // LOG_LEVEL, default info
 	LogFormat     string         // LOG_FORMAT: json (default) or text
 	ShutdownGrace time.Duration  // SHUTDOWN_GRACE, default 15s: how long work in flight may finish at shutdown
@@ -36,9 +44,15 @@ type Server struct {
 // ServerFromEnv reads the server configuration, naming the variable of any
 // bad value.
 func ServerFromEnv(getenv func(string) string) (Server, error) {
-	s := Server{Addr: getenv("ADDR"), LogFormat: getenv("LOG_FORMAT")}
+	s := Server{Addr: getenv("ADDR"), MetricsAddr: getenv("METRICS_ADDR"), LogFormat: getenv("LOG_FORMAT")}
 	if s.Addr == "" {
 		s.Addr = ":8080"
+	}
+	if s.MetricsAddr == "" {
+		s.MetricsAddr = DefaultMetricsAddr
+	}
+	if s.MetricsAddr == s.Addr {
+		return s, fmt.Errorf("METRICS_ADDR=%q is ADDR's: the metrics need a port of their own", s.MetricsAddr)
 	}
 	if v := getenv("LOG_LEVEL"); v != "" {
 		if err := s.LogLevel.UnmarshalText([]byte(v)); err != nil {
@@ -69,6 +83,11 @@ type Base struct {
 	// and never delivers a notification.
 	DirectURL      string
 	MigrateOnStart bool // MIGRATE_ON_START, default true
+	// RuntimeRole is DATABASE_RUNTIME_ROLE: when set, the migrating role
+	// (the owner of the schema) grants this role, the one the service
+	// runs as, what the service needs and nothing more, after each
+	// migration (database.GrantRuntime).
+	RuntimeRole string
 }
 
 // BaseFromEnv reads the base configuration, naming the variable of any bad
@@ -78,7 +97,7 @@ func BaseFromEnv(getenv func(string) string) (Base, error) {
 	if err != nil {
 		return Base{}, err
 	}
-	b := Base{Server: srv, DatabaseURL: getenv("DATABASE_URL"), DirectURL: getenv("DATABASE_DIRECT_URL")}
+	b := Base{Server: srv, DatabaseURL: getenv("DATABASE_URL"), DirectURL: getenv("DATABASE_DIRECT_URL"), RuntimeRole: getenv("DATABASE_RUNTIME_ROLE")}
 	if b.DatabaseURL == "" {
 		return b, errors.New("DATABASE_URL is not set: point it at the PostgreSQL database (or run `make up`, which starts one)")
 	}
@@ -117,6 +136,12 @@ func Start(ctx context.Context, name string, args []string, b Base, stdout io.Wr
 			return nil, false, err
 		}
 		log.Info("schema up to date", "schema", m.Schema, "version", v)
+		if b.RuntimeRole != "" {
+			if err := database.GrantRuntime(ctx, b.DirectURL, m, b.RuntimeRole); err != nil {
+				return nil, false, err
+			}
+			log.Info("runtime role granted", "schema", m.Schema, "role", b.RuntimeRole)
+		}
 	}
 	return log, cmd == "migrate", nil
 }

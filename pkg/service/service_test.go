@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,7 +32,7 @@ func TestBaseFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Addr != ":8080" || b.DirectURL != "postgres://db/x" || !b.MigrateOnStart || b.ShutdownGrace != 15*time.Second {
+	if b.Addr != ":8080" || b.MetricsAddr != DefaultMetricsAddr || b.DirectURL != "postgres://db/x" || !b.MigrateOnStart || b.ShutdownGrace != 15*time.Second {
 		t.Fatalf("defaults: %+v", b)
 	}
 	b, err = BaseFromEnv(env("DATABASE_URL", "u", "DATABASE_DIRECT_URL", "d", "ADDR", ":9", "MIGRATE_ON_START", "no", "LOG_LEVEL", "debug", "LOG_FORMAT", "text"))
@@ -46,6 +47,7 @@ func TestBaseFromEnv(t *testing.T) {
 		{[]string{"DATABASE_URL", "u", "MIGRATE_ON_START", "maybe"}, "MIGRATE_ON_START"},
 		{[]string{"DATABASE_URL", "u", "LOG_LEVEL", "loud"}, "LOG_LEVEL"},
 		{[]string{"DATABASE_URL", "u", "LOG_FORMAT", "xml"}, "LOG_FORMAT"},
+		{[]string{"DATABASE_URL", "u", "ADDR", ":9000", "METRICS_ADDR", ":9000"}, "METRICS_ADDR"},
 	} {
 		if _, err := BaseFromEnv(env(c.env...)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v does not name %s", c.env, err, c.want)
@@ -114,7 +116,9 @@ func TestRouter(t *testing.T) {
 		r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		return rec.Code, rec.Body.String()
 	}
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/dapr/subscribe": http.StatusTeapot, "/nowhere": 404} {
+	// /metrics is not on the API's router: Metrics serves it on a port of
+	// its own.
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 404, "/dapr/subscribe": http.StatusTeapot, "/nowhere": 404} {
 		if code, body := get(path); code != want {
 			t.Errorf("GET %s: %d %s, want %d", path, code, body, want)
 		}
@@ -162,5 +166,58 @@ func TestEnvReaders(t *testing.T) {
 	s, err := ServerFromEnv(func(k string) string { return map[string]string{"SHUTDOWN_GRACE": "3s"}[k] })
 	if err != nil || s.ShutdownGrace != 3*time.Second || s.Addr != ":8080" {
 		t.Errorf("ServerFromEnv: %+v, %v", s, err)
+	}
+}
+
+// TestMetrics: the registry is served at /metrics on its own address (and
+// nothing else there), until the context ends.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "todo_test_total", Help: "A test counter."})
+	reg.MustRegister(c)
+	c.Inc()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Metrics(addr, reg, slog.New(slog.DiscardHandler))(ctx) }()
+	get := func(path string) (int, string, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	var (
+		code int
+		body string
+	)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if code, body, err = get("/metrics"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || code != 200 || !strings.Contains(body, "todo_test_total 1") {
+		t.Errorf("GET /metrics: %d %v\n%s", code, err, body)
+	}
+	if code, _, err := get("/healthz"); err != nil || code != 404 {
+		t.Errorf("GET /healthz on the metrics address: %d %v, want 404", code, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Metrics returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Metrics did not return after its context ended")
 	}
 }

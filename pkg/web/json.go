@@ -277,7 +277,10 @@ func jsonKind(goType string) string {
 	}
 }
 
-// Encode sends v as JSON with status.
+// Encode sends v as JSON with status. The response is never sniffed as
+// another type (X-Content-Type-Options: nosniff) and, unless the handler set
+// its own Cache-Control, never stored by a browser or a proxy (no-store):
+// it holds one user's data.
 func Encode(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -287,6 +290,16 @@ func Encode(w http.ResponseWriter, r *http.Request, status int, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	noStore(h)
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// noStore marks a response as not to be sniffed nor stored (unless the
+// handler chose its own Cache-Control).
+func noStore(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
 }

@@ -76,7 +76,7 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	h := w.Header()
 	h.Set("Content-Type", ProblemContentType)
 	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("X-Content-Type-Options", "nosniff")
+	noStore(h)
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(b)
 }

@@ -120,6 +120,9 @@ func TestWriteProblem(t *testing.T) {
 		got["instance"] != "/api/v1/tasks" || got["request_id"] != "req-1" || got["detail"] != "the task is not valid" {
 		t.Errorf("%d %v %s", w.Code, w.Header(), w.Body)
 	}
+	if w.Header().Get("X-Content-Type-Options") != "nosniff" || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("problem headers %v, want nosniff and no-store", w.Header())
+	}
 	if web.RequestID(seen.Context()) != "req-1" {
 		t.Errorf("request id in the context: %q", web.RequestID(seen.Context()))
 	}
@@ -218,6 +221,20 @@ func TestEncode(t *testing.T) {
 	web.Encode(w, httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/", nil), http.StatusCreated, map[string]int{"a": 1})
 	if w.Code != 201 || w.Body.String() != "{\"a\":1}\n" || w.Header().Get("Content-Length") != "8" || w.Header().Get("Content-Type") != "application/json" {
 		t.Errorf("%d %v %q", w.Code, w.Header(), w.Body)
+	}
+	// A user's data: never sniffed as another type, never kept in a cache.
+	if got := w.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+	}
+	if got := w.Header().Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", got)
+	}
+	// A handler that chose its own caching keeps it.
+	w = httptest.NewRecorder()
+	w.Header().Set("Cache-Control", "private, max-age=60")
+	web.Encode(w, httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/", nil), http.StatusOK, 1)
+	if got := w.Header().Get("Cache-Control"); got != "private, max-age=60" {
+		t.Errorf("Cache-Control %q, want the handler's own", got)
 	}
 	w = httptest.NewRecorder()
 	web.Encode(w, httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/", nil), http.StatusOK, map[string]any{"f": func() {}})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -53,7 +55,9 @@ type env struct {
 func setup(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	pool := dbtest.Pool(t, taskapi.Migrations, audit.Migrations)
+	// As the services run: roles that own nothing (taskapi's grants for
+	// its outbox relay, audit's for the log).
+	pool := dbtest.RuntimePool(t, taskapi.Migrations, audit.Migrations)
 	_, kcfg := kafkatest.Start(t)
 	log := kafkatest.Logger(t)
 	pub := kafkatest.Producer(t, kcfg)
@@ -448,5 +452,64 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	if tables != 2 {
 		t.Errorf("%d of audit's 2 tables after migrate", tables)
+	}
+}
+
+// TestTheLogCannotBeRewritten: audit runs as a role that owns nothing
+// (DATABASE_RUNTIME_ROLE, granted by `audit migrate`): it reads and appends
+// entries, and can neither change nor delete them, nor empty the table, nor
+// alter it or its triggers. Not even the owner can empty it.
+func TestTheLogCannotBeRewritten(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	owner := dbtest.URL(t)
+	role := dbtest.RuntimeRole(t)
+	getenv := func(k string) string {
+		return map[string]string{"DATABASE_URL": owner, "DATABASE_RUNTIME_ROLE": role, "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1"}[k]
+	}
+	if err := audit.Run(ctx, []string{"audit", "migrate"}, getenv, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	conn := func(u string) *pgxpool.Pool {
+		pool, err := database.Connect(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		return pool
+	}
+	app := conn(dbtest.RuntimeURL(t, owner)) // no grants here: migrate made them
+	if _, err := app.Exec(ctx, `INSERT INTO audit.entries (event_id, event_source, event_type, task_id, owner_id, event_time, event)
+		VALUES ('e1', 'test', 'todo.task.created.v1', 't1', 'alice', now(), '{}')`); err != nil {
+		t.Fatalf("the runtime role cannot append: %v", err)
+	}
+	var n int
+	if err := app.QueryRow(ctx, `SELECT count(*) FROM audit.entries`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the runtime role reads %d entries (%v), want 1", n, err)
+	}
+	for _, stmt := range []string{
+		`UPDATE audit.entries SET owner_id = 'mallory'`,
+		`DELETE FROM audit.entries`,
+		`TRUNCATE audit.entries`,
+		`ALTER TABLE audit.entries DISABLE TRIGGER entries_append_only`,
+		`ALTER TABLE audit.entries DISABLE TRIGGER ALL`,
+		`DROP TRIGGER entries_no_truncate ON audit.entries`,
+		`ALTER TABLE audit.entries ADD COLUMN note text`,
+		`DROP TABLE audit.entries`,
+		`CREATE TABLE audit.shadow (x int)`,
+	} {
+		_, err := app.Exec(ctx, stmt)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42501" { // insufficient_privilege
+			t.Errorf("runtime role: %s: %v, want permission denied", stmt, err)
+		}
+	}
+	// The owner may not empty the log either: a statement trigger refuses
+	// TRUNCATE, which fires no row trigger.
+	if _, err := conn(owner).Exec(ctx, `TRUNCATE audit.entries`); err == nil || !strings.Contains(err.Error(), "append-only: TRUNCATE") {
+		t.Errorf("owner: TRUNCATE: %v, want the append-only refusal", err)
+	}
+	if err := app.QueryRow(ctx, `SELECT count(*) FROM audit.entries`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d entries left (%v), want 1", n, err)
 	}
 }

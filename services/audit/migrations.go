@@ -10,6 +10,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations are audit's schema: the entries and its table of consumed events.
+// Migrations are audit's schema: the entries and its table of consumed
+// events. Its runtime role may read and append entries, nothing more.
 var Migrations = database.Embedded("audit", migrationFiles, "migrations").
-	With("ConsumedEventsTable", consume.TableSQL)
+	With("ConsumedEventsTable", consume.TableSQL).
+	Grant("SELECT, INSERT ON entries", "SELECT, INSERT, DELETE ON consumed_events")

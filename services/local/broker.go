@@ -24,6 +24,9 @@ import (
 const (
 	DefaultKafkaPort = 19092
 	localPartitions  = 4
+	// KafkaUser is the embedded broker's one user (SASL SCRAM-SHA-256);
+	// its password is in the data folder (KafkaPasswordFile).
+	KafkaUser = "todo"
 )
 
 // broker is the Kafka the local platform uses: an embedded kfake broker, or
@@ -62,11 +65,24 @@ func startBroker(ctx context.Context, dataDir string, getenv func(string) string
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
+		// Every client authenticates: the broker knows one user, whose
+		// password is in the data folder. The broker keeps its users with
+		// its data and would restore the saved ones over the one given
+		// here: the saved list goes, the password file rules.
+		password, err := secret(dataDir, KafkaPasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Remove(filepath.Join(dir, "sasl.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("reset the broker's users: %w", err)
+		}
 		say("starting the Kafka broker (embedded kfake) in %s on 127.0.0.1:%d (set KAFKA_BROKERS to use another Kafka)", dir, port)
 		c, err := kfake.NewCluster(
 			kfake.Ports(port),
 			kfake.DataDir(dir),
 			kfake.SeedTopics(localPartitions, events.Topics()...),
+			kfake.EnableSASL(),
+			kfake.Superuser(kafka.SASLScramSHA256, KafkaUser, password),
 			kfake.WithLogger(kfakeLogger{log}),
 		)
 		if err != nil {
@@ -77,8 +93,8 @@ func startBroker(ctx context.Context, dataDir string, getenv func(string) string
 			return nil, fmt.Errorf("start the Kafka broker (delete %s to start afresh): %w", dir, err)
 		}
 		b.embedded = c
-		b.cfg = kafka.Config{Brokers: c.ListenAddrs(), ClientID: "todo-local"}
-		b.desc = strings.Join(b.cfg.Brokers, ",") + " (embedded; data in " + dir + ")"
+		b.cfg = kafka.Config{Brokers: c.ListenAddrs(), ClientID: "todo-local", SASLMechanism: kafka.SASLScramSHA256, Username: KafkaUser, Password: password}
+		b.desc = strings.Join(b.cfg.Brokers, ",") + " (embedded; data in " + dir + ")\n│                 SASL SCRAM-SHA-256, user " + KafkaUser + ", password in " + filepath.Join(dataDir, KafkaPasswordFile)
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -102,7 +118,10 @@ func (b *broker) env() map[string]string {
 	if b.embedded == nil {
 		return nil // they read the caller's KAFKA_* themselves
 	}
-	return map[string]string{"KAFKA_BROKERS": strings.Join(b.cfg.Brokers, ",")}
+	return map[string]string{
+		"KAFKA_BROKERS": strings.Join(b.cfg.Brokers, ","), "KAFKA_TLS": "false",
+		"KAFKA_SASL_MECHANISM": b.cfg.SASLMechanism, "KAFKA_USERNAME": b.cfg.Username, "KAFKA_PASSWORD": b.cfg.Password,
+	}
 }
 
 // kfakeLogger passes the broker's warnings and errors to the log.

@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/pglocal"
 	"github.com/todo-platform/todo/services/audit"
@@ -43,7 +41,14 @@ const (
 	DefaultNotifyAddr  = "127.0.0.1:8082"
 	DefaultAuditAddr   = "127.0.0.1:8083"
 	DefaultRealtime    = "127.0.0.1:8084"
-	databaseName       = "todo"
+	// The services' /metrics, each on a port of its own (METRICS_ADDR),
+	// 918x beside their 808x.
+	DefaultTaskAPIMetrics  = "127.0.0.1:9185"
+	DefaultRecurMetrics    = "127.0.0.1:9181"
+	DefaultNotifyMetrics   = "127.0.0.1:9182"
+	DefaultAuditMetrics    = "127.0.0.1:9183"
+	DefaultRealtimeMetrics = "127.0.0.1:9184"
+	databaseName           = "todo"
 )
 
 const usage = `usage:
@@ -65,6 +70,13 @@ environment:
   NOTIFIER_ADDR    listen address of notifier (default 127.0.0.1:8082)
   AUDIT_ADDR       listen address of audit (default 127.0.0.1:8083)
   REALTIME_ADDR    listen address of realtime (default 127.0.0.1:8084)
+  TASKAPI_METRICS_ADDR, RECURRING_METRICS_ADDR, NOTIFIER_METRICS_ADDR,
+  AUDIT_METRICS_ADDR, REALTIME_METRICS_ADDR
+                   where each service serves /metrics (default
+                   127.0.0.1:9185, :9181, :9182, :9183, :9184)
+  WEBHOOK_ALLOW_PRIVATE
+                   true: webhooks may target this machine and private
+                   networks (default false, as in production)
   SMTP_ADDR        the notifier's SMTP server for e-mail reminders (with
                    SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM); unset: no e-mail
   LOCAL_KAFKA_PORT port of the embedded Kafka broker (default 19092)
@@ -104,11 +116,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // secret returns the development secret called name, made on first use and
-// kept in the data folder so that tokens survive restarts.
+// kept in the data folder so that tokens survive restarts. The file is for
+// the user alone (0600; a looser one is tightened).
 func secret(dataDir, name string) (string, error) {
 	p := filepath.Join(dataDir, name)
 	b, err := os.ReadFile(p) //nolint:gosec // the runner's own secret file
 	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return "", fmt.Errorf("make %s private: %w", p, err)
+			}
+		}
 		return strings.TrimSpace(string(b)), nil
 	}
 	// 0755: as root, PostgreSQL runs as the postgres user, which must enter it.
@@ -165,7 +183,9 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 
 	// DATABASE_DIRECT_URL reaches the server without a transaction-mode
 	// pooler: the migrations and the LISTENing connections use it.
-	dbURL, directURL := getenv("DATABASE_URL"), getenv("DATABASE_DIRECT_URL")
+	// ownerURL, when set, is the owner's: the migrations run as the owner
+	// first, and the services as the runtime role.
+	dbURL, directURL, ownerURL := getenv("DATABASE_URL"), getenv("DATABASE_DIRECT_URL"), ""
 	if dbURL == "" {
 		port := DefaultPGPort
 		if p := getenv("LOCAL_PG_PORT"); p != "" {
@@ -173,9 +193,17 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 				return fmt.Errorf("LOCAL_PG_PORT=%q: want a port number", p)
 			}
 		}
+		// Every login over TCP needs its role's password: the superuser's,
+		// the owner's and the services' are in the data folder (0600).
+		var passwords [3]string
+		for i, f := range []string{PostgresPasswordFile, OwnerPasswordFile, RuntimePasswordFile} {
+			if passwords[i], err = secret(dataDir, f); err != nil {
+				return err
+			}
+		}
 		pgDir := filepath.Join(dataDir, "postgres")
 		say("starting PostgreSQL in %s on 127.0.0.1:%d (data kept across restarts; set DATABASE_URL to use another server)", pgDir, port)
-		cluster, err := pglocal.Start(ctx, pglocal.Options{Dir: pgDir, Port: port, Durable: true})
+		cluster, err := pglocal.Start(ctx, pglocal.Options{Dir: pgDir, Port: port, Durable: true, Password: passwords[0]})
 		if err != nil {
 			return err
 		}
@@ -185,10 +213,11 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 				fmt.Fprintln(stderr, "todo-local: stop PostgreSQL:", err)
 			}
 		}()
-		if err := ensureDatabase(ctx, cluster.URL("postgres"), databaseName); err != nil {
+		if err := prepareDatabase(ctx, cluster, databaseName, passwords[1], passwords[2]); err != nil {
 			return err
 		}
-		dbURL, directURL = cluster.URL(databaseName), ""
+		ownerURL = cluster.RoleURL(OwnerRole, passwords[1], databaseName)
+		dbURL, directURL = cluster.RoleURL(RuntimeRole, passwords[2], databaseName), ""
 	}
 	if directURL == "" {
 		directURL = dbURL
@@ -210,6 +239,13 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	auditAddr := addr("AUDIT_ADDR", DefaultAuditAddr)
 	notifyAddr := addr("NOTIFIER_ADDR", DefaultNotifyAddr)
 	realtimeAddr := addr("REALTIME_ADDR", DefaultRealtime)
+	metrics := map[string]string{
+		"taskapi":   addr("TASKAPI_METRICS_ADDR", DefaultTaskAPIMetrics),
+		"recurring": addr("RECURRING_METRICS_ADDR", DefaultRecurMetrics),
+		"notifier":  addr("NOTIFIER_METRICS_ADDR", DefaultNotifyMetrics),
+		"audit":     addr("AUDIT_METRICS_ADDR", DefaultAuditMetrics),
+		"realtime":  addr("REALTIME_METRICS_ADDR", DefaultRealtimeMetrics),
+	}
 	env := func(extra map[string]string) func(string) string {
 		return func(k string) string {
 			if v, ok := extra[k]; ok {
@@ -242,6 +278,8 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	defer func() { _ = frontLn.Close() }()
 	for _, a := range []struct{ name, addr string }{
 		{"TASKAPI_ADDR", taskAddr}, {"RECURRING_ADDR", recurAddr}, {"NOTIFIER_ADDR", notifyAddr}, {"AUDIT_ADDR", auditAddr}, {"REALTIME_ADDR", realtimeAddr},
+		{"TASKAPI_METRICS_ADDR", metrics["taskapi"]}, {"RECURRING_METRICS_ADDR", metrics["recurring"]}, {"NOTIFIER_METRICS_ADDR", metrics["notifier"]},
+		{"AUDIT_METRICS_ADDR", metrics["audit"]}, {"REALTIME_METRICS_ADDR", metrics["realtime"]},
 	} {
 		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", a.addr)
 		if err != nil {
@@ -280,11 +318,33 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		// recurring calls taskapi's internal API, and retries until it answers.
 		{"recurring", recurring.Run, map[string]string{"ADDR": recurAddr, "TASKAPI_URL": "http://" + taskAddr}},
 		{"audit", audit.Run, map[string]string{"ADDR": auditAddr}},
-		// Local webhooks may target this machine (the SSRF guard would
-		// refuse loopback and private addresses in production).
-		{"notifier", notifier.Run, map[string]string{"ADDR": notifyAddr, "WEBHOOK_ALLOW_PRIVATE": "true"}},
+		// WEBHOOK_ALLOW_PRIVATE (the caller's; default false) lets
+		// webhooks target this machine and private networks.
+		{"notifier", notifier.Run, map[string]string{"ADDR": notifyAddr}},
 		// The web app, on the front's origin, may open the socket.
 		{"realtime", realtime.Run, map[string]string{"ADDR": realtimeAddr, "REALTIME_ALLOWED_ORIGINS": origins(frontAddr)}},
+	}
+
+	if ownerURL != "" {
+		// The migrations, as the owner, which grants the runtime role what
+		// each service needs; then the services run as that role.
+		for _, s := range services {
+			if s.name == "realtime" { // no database
+				continue
+			}
+			vars := map[string]string{}
+			for k, v := range common {
+				vars[k] = v
+			}
+			for k, v := range s.env {
+				vars[k] = v
+			}
+			vars["DATABASE_URL"], vars["DATABASE_DIRECT_URL"], vars["DATABASE_RUNTIME_ROLE"] = ownerURL, ownerURL, RuntimeRole
+			if err := s.run(ctx, []string{s.name, "migrate"}, env(vars), svcOut, svcErr); err != nil {
+				return fmt.Errorf("%s migrate: %w", s.name, err)
+			}
+		}
+		common["MIGRATE_ON_START"] = "false"
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -322,6 +382,7 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		for k, v := range s.env {
 			vars[k] = v
 		}
+		vars["METRICS_ADDR"] = metrics[s.name]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -360,9 +421,10 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │ sign-in         %[9]s/oidc   (development OpenID provider: code + PKCE, no password)
 │ the services    taskapi %[1]s  recurring %[6]s  notifier %[7]s
 │                 audit %[5]s  realtime %[8]s
-│                 each answers /healthz, /readyz and /metrics
+│                 each answers /healthz and /readyz
+│ metrics         %[13]s   (/metrics)
 │ logs            %[12]s   (warnings and errors also here)
-│ database        %[2]s
+│ database        %[2]s%[14]s
 │ kafka broker    %[4]s
 │                 topics task-events, reminders (+ .dlq); taskapi's and notifier's outbox relays
 │                 publish to it; recurring, notifier, audit and realtime read it
@@ -374,7 +436,10 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 │       curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
 │         %[9]s/api/v1/tasks -d '{"title":"Try the platform","priority":"high"}'
 └─ Ctrl-C stops everything ───────────────────────────────────────
-`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr, "http://"+notifyAddr, "ws://"+realtimeAddr, origin, "ws://"+frontAddr, tokenHint(dataDir), logPath)
+`, base, redactURL(dbURL), tok, brk.desc, "http://"+auditAddr, "http://"+recurAddr, "http://"+notifyAddr, "ws://"+realtimeAddr, origin, "ws://"+frontAddr, tokenHint(dataDir), logPath,
+		fmt.Sprintf("taskapi %s  recurring %s  notifier %s\n│                 audit %s  realtime %s",
+			metrics["taskapi"], metrics["recurring"], metrics["notifier"], metrics["audit"], metrics["realtime"]),
+		dbNote(ownerURL != "", dataDir))
 
 	<-ctx.Done()
 	say("shutting down")
@@ -385,6 +450,16 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 	default:
 		return nil
 	}
+}
+
+// dbNote tells where the local database's passwords are, when it is the
+// runner's own.
+func dbNote(own bool, dataDir string) string {
+	if !own {
+		return ""
+	}
+	return fmt.Sprintf("\n│                 the services as %s, the migrations as %s; passwords (and postgres's)\n│                 in %s", RuntimeRole, OwnerRole,
+		filepath.Join(dataDir, "{"+RuntimePasswordFile+","+OwnerPasswordFile+","+PostgresPasswordFile+"}"))
 }
 
 // openLog opens the services' log file for appending.
@@ -418,24 +493,6 @@ func origins(taskAddr string) string {
 		return "127.0.0.1:" + port + ",localhost:" + port
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// ensureDatabase creates database name on the server of adminURL if missing.
-func ensureDatabase(ctx context.Context, adminURL, name string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return fmt.Errorf("connect to local PostgreSQL: %w", err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	return err
 }
 
 // waitReady polls target until it answers 200, ctx ends or timeout passes.

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,9 +18,14 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/local"
 )
 
@@ -37,6 +45,16 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// metricsEnv gives each service's /metrics a free address.
+func metricsEnv(t *testing.T) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, s := range []string{"TASKAPI", "RECURRING", "NOTIFIER", "AUDIT", "REALTIME"} {
+		env[s+"_METRICS_ADDR"] = freeAddr(t)
+	}
+	return env
 }
 
 func freeAddr(t *testing.T) string {
@@ -68,7 +86,10 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	kafkaAddr := freeAddr(t)
 	env := map[string]string{"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": pgPort, "TASKAPI_ADDR": addr, "DATABASE_URL": "", "LOCAL_ADDR": freeAddr(t),
 		"AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t), "NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": freeAddr(t),
-		"LOCAL_KAFKA_PORT": strings.Split(kafkaAddr, ":")[1], "KAFKA_BROKERS": ""}
+		"LOCAL_KAFKA_PORT": strings.Split(kafkaAddr, ":")[1], "KAFKA_BROKERS": "", "WEBHOOK_ALLOW_PRIVATE": "true"}
+	for k, v := range metricsEnv(t) {
+		env[k] = v
+	}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
 			return v
@@ -122,9 +143,10 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	call := func(method, path, body string) (int, string) { return callAt(addr, method, path, body) }
 
 	// published reports whether the task-events topic holds the creation of
-	// task id (the relay published taskapi's outbox to the embedded broker).
+	// task id (the relay published taskapi's outbox to the embedded broker,
+	// which a client reaches with the data folder's credentials only).
 	published := func(id string) bool {
-		for _, m := range kafkatest.Messages(t, kafkatest.Config(kafkaAddr), events.TopicTaskEvents) {
+		for _, m := range kafkatest.Messages(t, brokerConfig(t, dir, kafkaAddr), events.TopicTaskEvents) {
 			if e, err := events.Parse(m.Value); err == nil && e.Subject() == id && e.Type() == events.TypeTaskCreated {
 				return true
 			}
@@ -141,11 +163,16 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &created); err != nil || created.ID == "" {
 		t.Fatalf("create: %s (%v)", body, err)
 	}
+	// WEBHOOK_ALLOW_PRIVATE=true: a webhook may target this machine.
+	if code, body := callAt(env["LOCAL_ADDR"], "POST", "/api/v1/webhooks", `{"url":"http://127.0.0.1:9/hook"}`); code != 201 {
+		t.Errorf("a webhook on this machine with WEBHOOK_ALLOW_PRIVATE=true: %d %s, want 201", code, body)
+	}
 	kafkatest.Eventually(t, time.Minute, "the task's event in the embedded broker", func() bool { return published(created.ID) })
 	kafkatest.Eventually(t, time.Minute, "the task's creation in the audit log", func() bool {
 		code, body := callAt(auditAddr, "GET", "/api/v1/audit?task_id="+created.ID, "")
 		return code == 200 && strings.Contains(body, events.TypeTaskCreated)
 	})
+	checkBackendsLocked(t, dir, pgPort, kafkaAddr)
 	out := stop()
 	for _, want := range []string{"development token", "/api/v1/tasks", "stopping PostgreSQL", "kafka broker    " + kafkaAddr, "audit http://" + auditAddr, "stopping the Kafka broker"} {
 		if !strings.Contains(out, want) {
@@ -183,7 +210,11 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 		"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": strings.Split(freeAddr(t), ":")[1], "DATABASE_URL": "",
 		"TASKAPI_ADDR": addr, "AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t),
 		"NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": realtimeAddr, "LOCAL_ADDR": frontAddr,
-		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "",
+		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "", "WEBHOOK_ALLOW_PRIVATE": "",
+	}
+	metrics := metricsEnv(t)
+	for k, v := range metrics {
+		env[k] = v
 	}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
@@ -269,6 +300,22 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 		}
 	}()
 
+	// By default (WEBHOOK_ALLOW_PRIVATE unset), as in production, a webhook
+	// may not target this machine.
+	if code, body := call(frontAddr, "POST", "/api/v1/webhooks", `{"url":"http://127.0.0.1:9/hook"}`); code != 400 {
+		t.Errorf("a webhook on this machine by default: %d %s, want 400", code, body)
+	}
+	// Each service's metrics are on its METRICS_ADDR, not on its API port
+	// nor on the one origin.
+	if code, body := call(metrics["TASKAPI_METRICS_ADDR"], "GET", "/metrics", ""); code != 200 || !strings.Contains(body, "http_request_duration_seconds") {
+		t.Errorf("taskapi's metrics: %d %.200s", code, body)
+	}
+	for _, host := range []string{addr, frontAddr} {
+		if code, _ := call(host, "GET", "/metrics", ""); code != 404 {
+			t.Errorf("GET %s/metrics: %d, want 404", host, code)
+		}
+	}
+
 	code, body := call(addr, "POST", "/api/v1/tasks",
 		`{"title":"Stand-up","due_at":"2026-03-28T08:00:00Z","time_zone":"Europe/Berlin","recurrence":{"rule":"FREQ=DAILY"}}`)
 	if code != 201 {
@@ -341,5 +388,89 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 	}
 	if len(all.Items) != 2 {
 		t.Errorf("%d tasks after completing a recurring one, want 2 (the completed one and its next occurrence)", len(all.Items))
+	}
+}
+
+// brokerConfig is a client configuration for the embedded broker of the
+// data folder dir, with its credentials.
+func brokerConfig(t *testing.T, dir, addr string) kafka.Config {
+	t.Helper()
+	cfg := kafkatest.Config(addr)
+	cfg.SASLMechanism, cfg.Username, cfg.Password = kafka.SASLScramSHA256, local.KafkaUser, readSecret(t, dir, local.KafkaPasswordFile)
+	return cfg
+}
+
+// readSecret reads a password file of the data folder, which must be the
+// user's alone.
+func readSecret(t *testing.T, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(p) //nolint:gosec // the test's own data folder
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// checkBackendsLocked: the platform's PostgreSQL and Kafka broker, which
+// listen on loopback, refuse other users of the machine: a login without
+// the password, a producer without credentials. The services' own role
+// owns nothing, so it cannot empty the audit log.
+func checkBackendsLocked(t *testing.T, dir, pgPort, kafkaAddr string) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := func(user, password string) string {
+		u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: "127.0.0.1:" + pgPort, Path: "/todo", RawQuery: "sslmode=disable"}
+		if password == "" {
+			u.User = url.User(user)
+		}
+		return u.String()
+	}
+	for _, c := range []struct{ user, password string }{
+		{"postgres", ""}, {"postgres", "guess"}, {local.RuntimeRole, ""}, {local.OwnerRole, ""}, {local.RuntimeRole, readSecret(t, dir, local.OwnerPasswordFile)},
+	} {
+		if conn, err := pgx.Connect(ctx, dsn(c.user, c.password)); err == nil {
+			_ = conn.Close(ctx)
+			t.Errorf("PostgreSQL let %s in with password %q", c.user, c.password)
+		}
+	}
+	super, err := pgx.Connect(ctx, dsn("postgres", readSecret(t, dir, local.PostgresPasswordFile)))
+	if err != nil {
+		t.Errorf("the superuser with its password: %v", err)
+	} else {
+		_ = super.Close(ctx)
+	}
+	app, err := pgx.Connect(ctx, dsn(local.RuntimeRole, readSecret(t, dir, local.RuntimePasswordFile)))
+	if err != nil {
+		t.Fatalf("the services' role with its password: %v", err)
+	}
+	defer app.Close(ctx)
+	var pgErr *pgconn.PgError
+	if _, err := app.Exec(ctx, "TRUNCATE audit.entries"); !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+		t.Errorf("the services' role: TRUNCATE audit.entries: %v, want permission denied", err)
+	}
+
+	// A producer without credentials cannot publish (a forged event for
+	// another user would reach her audit log and inbox).
+	forged, err := events.NewTaskEvent("/todo/taskapi", events.TypeTaskCreated,
+		task.Snapshot{ID: "00000000-0000-7000-8000-000000000001", OwnerID: "bob", Title: "forged"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := forged.MarshalJSON()
+	p, err := kafka.NewProducer(kafkatest.Config(kafkaAddr), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Publish(ctx, broker.Publication{Topic: events.TopicTaskEvents, Key: "bob", Value: raw}); err == nil {
+		t.Error("the embedded broker took an event from a producer without credentials")
 	}
 }

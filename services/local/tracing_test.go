@@ -129,6 +129,9 @@ func TestTraceOfATaskCreation(t *testing.T) {
 		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL, "OTEL_SERVICE_NAME": "",
 	}
+	for k, v := range metricsEnv(t) {
+		env[k] = v
+	}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
 			return v

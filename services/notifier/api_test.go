@@ -23,10 +23,14 @@ import (
 func TestProbesAndAuth(t *testing.T) {
 	t.Parallel()
 	v := setup(t, options{})
-	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, p := range []string{"/healthz", "/readyz"} {
 		if status, b := v.do(t, "", http.MethodGet, p, nil); status != http.StatusOK {
 			t.Errorf("GET %s: %d %s", p, status, b)
 		}
+	}
+	// The metrics are on a port of their own (METRICS_ADDR), never the API's.
+	if status, _ := v.do(t, "", http.MethodGet, "/metrics", nil); status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the API: %d, want 404", status)
 	}
 	id := "0190f1a2-0000-7000-8000-000000000001"
 	for _, c := range []struct{ method, path string }{
@@ -251,7 +255,8 @@ func TestBadWebhooksAndSettings(t *testing.T) {
 	sv.api = strict
 	for _, u := range []string{"", "ftp://example.com/x", "http://", "example.com/hook", "http://user:pw@example.com/", "javascript:alert(1)",
 		"http://example.com:99999/", "http://127.0.0.1:8080/", "http://localhost/", "http://10.1.2.3/", "http://169.254.169.254/latest",
-		"http://[::1]/", "http://[fd00::1]/", "http://0.0.0.0/", "http://100.64.0.1/", "http://[::ffff:127.0.0.1]/", "https://192.168.1.1/x"} {
+		"http://[::1]/", "http://[fd00::1]/", "http://0.0.0.0/", "http://100.64.0.1/", "http://[::ffff:127.0.0.1]/", "https://192.168.1.1/x",
+		"http://[::127.0.0.1]/", "http://[fec0::1]/", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/"} {
 		status, b := sv.do(t, "alice", http.MethodPost, "/api/v1/webhooks", map[string]string{"url": u})
 		isProblem(t, status, b, http.StatusBadRequest)
 	}

@@ -57,7 +57,8 @@ type options struct {
 func setup(t *testing.T, o options) *env {
 	t.Helper()
 	ctx := context.Background()
-	pool := dbtest.Pool(t, taskapi.Migrations, notifier.Migrations)
+	// As the services run: a role that owns nothing, with their grants.
+	pool := dbtest.RuntimePool(t, taskapi.Migrations, notifier.Migrations)
 	_, kcfg := kafkatest.Start(t)
 	log := kafkatest.Logger(t)
 	pub := kafkatest.Producer(t, kcfg)

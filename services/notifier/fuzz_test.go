@@ -92,6 +92,8 @@ func TestPublicAddr(t *testing.T) {
 		{"192.168.0.1", false}, {"169.254.169.254", false}, {"fe80::1", false}, {"fd12::1", false}, {"0.0.0.0", false},
 		{"::", false}, {"100.64.1.1", false}, {"224.0.0.1", false}, {"255.255.255.255", false}, {"::ffff:10.0.0.1", false},
 		{"::ffff:127.0.0.1", false}, {"64:ff9b::7f00:1", false}, {"198.18.0.1", false}, {"2002:7f00:1::", false},
+		{"::127.0.0.1", false}, {"::10.0.0.1", false}, {"fec0::1", false}, {"feff::1", false}, {"2001:0:4136:e378:8000:63bf:3fff:fdd2", false},
+		{"2001:4860:4860::8888", true}, {"2a00:1450:4001:80b::200e", true},
 	} {
 		if got := notifier.PublicAddr(netip.MustParseAddr(c.ip)); got != c.public {
 			t.Errorf("PublicAddr(%s) = %v, want %v", c.ip, got, c.public)

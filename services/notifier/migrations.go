@@ -13,7 +13,12 @@ var migrationFiles embed.FS
 
 // Migrations are the notifier's schema: the reminder schedule, its outbox,
 // its table of consumed events, the inbox, the settings, the webhooks and
-// the deliveries.
+// the deliveries. Its runtime role reads and writes their rows.
 var Migrations = database.Embedded("notifier", migrationFiles, "migrations").
 	With("ConsumedEventsTable", consume.TableSQL).
-	With("OutboxTable", outbox.TableSQL)
+	With("OutboxTable", outbox.TableSQL).
+	Grant(
+		"SELECT, INSERT, UPDATE, DELETE ON tasks, reminders, outbox, notifications, settings, webhooks, deliveries",
+		"SELECT, INSERT, DELETE ON consumed_events",
+		"USAGE ON SEQUENCE outbox_id_seq",
+	)

@@ -28,9 +28,15 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ml.Addr().String()
+	_ = ml.Close()
 	env := map[string]string{
 		"DATABASE_URL": dbtest.URL(t), "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": strings.Join(kcfg.Brokers, ","),
-		"ADDR": addr, "WEBHOOK_ALLOW_PRIVATE": "true", "REMINDER_GRACE": "1h", "LOG_LEVEL": "warn",
+		"ADDR": addr, "METRICS_ADDR": metricsAddr, "WEBHOOK_ALLOW_PRIVATE": "true", "REMINDER_GRACE": "1h", "LOG_LEVEL": "warn",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -58,6 +64,22 @@ func TestRunServesAndStops(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("API without a token: %d", resp.StatusCode)
+	}
+	// The metrics are on METRICS_ADDR, and only there.
+	for _, c := range []struct {
+		addr string
+		want int
+	}{{metricsAddr, http.StatusOK}, {addr, http.StatusNotFound}} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+"/metrics", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != c.want || (c.want == http.StatusOK && !strings.Contains(string(b), "go_goroutines")) {
+			t.Errorf("GET %s/metrics: %d, want %d (with the metrics)", c.addr, resp.StatusCode, c.want)
+		}
 	}
 	cancel()
 	select {
@@ -109,6 +131,15 @@ func TestDeliveryRefusesPrivateAddresses(t *testing.T) {
 	}
 	if err := notifier.NewWebhookSender(5*time.Second, true).Send(context.Background(), "d2", h.srv.URL, "secret", []byte(`{}`)); err != nil {
 		t.Errorf("allowed: %v", err)
+	}
+	// Addresses that embed an IPv4 one, or are routed only inside a site,
+	// are refused at connect time too, before any packet leaves.
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(h.srv.URL, "http://"))
+	for _, host := range []string{"::127.0.0.1", "fec0::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2"} {
+		target := "http://" + net.JoinHostPort(host, port) + "/"
+		if err := s.Send(context.Background(), "d3", target, "secret", []byte(`{}`)); !errors.Is(err, notifier.ErrPrivateTarget) {
+			t.Errorf("send to %s: %v, want ErrPrivateTarget", target, err)
+		}
 	}
 }
 

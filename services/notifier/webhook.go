@@ -42,11 +42,14 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("198.51.100.0/24"), // documentation
 	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
 	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated): ::127.0.0.1 embeds an IPv4 address
 	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64: may embed any IPv4 address
 	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
 	netip.MustParsePrefix("100::/64"),        // discard-only
+	netip.MustParsePrefix("2001::/32"),       // Teredo: embeds an IPv4 server and client address
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
 	netip.MustParsePrefix("2002::/16"),       // 6to4: may embed any IPv4 address
+	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated), still routed inside some networks
 }
 
 // PublicAddr reports whether a webhook may be sent to ip.

@@ -178,7 +178,7 @@ func TestSilentPeerIsDropped(t *testing.T) {
 			t.Fatalf("the silent peer not dropped within %s:\n%s", wait, body)
 		}
 		time.Sleep(50 * time.Millisecond)
-		_, body = httpGet(t, "http://"+r.addr+"/metrics")
+		_, body = httpGet(t, "http://"+r.metrics+"/metrics")
 	}
 	// A few more ping rounds, counted as the live peer receives them: it
 	// must still be connected after them.

@@ -27,7 +27,7 @@ func TestTaskCreatedOverHTTPReachesTheSocket(t *testing.T) {
 
 	apiAddr := freeAddr(t)
 	env := map[string]string{
-		"ADDR": apiAddr, "DATABASE_URL": dbtest.URL(t), "JWT_SECRET": jwtSecret, "LOG_FORMAT": "text",
+		"ADDR": apiAddr, "METRICS_ADDR": "127.0.0.1:0", "DATABASE_URL": dbtest.URL(t), "JWT_SECRET": jwtSecret, "LOG_FORMAT": "text",
 		"EVENTS_TRANSPORT": "kafka", "KAFKA_BROKERS": strings.Join(kcfg.Brokers, ","),
 	}
 	ctx, cancel := context.WithCancel(context.Background())

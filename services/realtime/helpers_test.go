@@ -64,10 +64,11 @@ func (s *syncBuffer) String() string {
 
 // replica is a realtime service started with realtime.Run.
 type replica struct {
-	addr   string
-	stop   func()
-	done   chan error
-	output *syncBuffer
+	addr    string
+	metrics string // METRICS_ADDR
+	stop    func()
+	done    chan error
+	output  *syncBuffer
 }
 
 func (r *replica) url(query string) string {
@@ -82,8 +83,8 @@ func (r *replica) url(query string) string {
 // the test ends, and waits until it is ready.
 func startReplica(t *testing.T, env map[string]string) *replica {
 	t.Helper()
-	r := &replica{addr: freeAddr(t), done: make(chan error, 1), output: &syncBuffer{}}
-	all := map[string]string{"ADDR": r.addr, "JWT_SECRET": jwtSecret, "LOG_FORMAT": "text", "SHUTDOWN_GRACE": "5s"}
+	r := &replica{addr: freeAddr(t), metrics: freeAddr(t), done: make(chan error, 1), output: &syncBuffer{}}
+	all := map[string]string{"ADDR": r.addr, "METRICS_ADDR": r.metrics, "JWT_SECRET": jwtSecret, "LOG_FORMAT": "text", "SHUTDOWN_GRACE": "5s"}
 	for k, v := range env {
 		all[k] = v
 	}

@@ -83,7 +83,7 @@ func TestEventReachesEveryConnectionOfItsOwnerOnly(t *testing.T) {
 	if m := b.nextEvent(); m.taskID(t) != bid2 {
 		t.Fatalf("bob got %+v, want only his task %s", m, bid2)
 	}
-	if code, body := httpGet(t, "http://"+r.addr+"/metrics"); code != 200 || !strings.Contains(body, "realtime_connections 3") || !strings.Contains(body, "realtime_messages_sent_total") {
+	if code, body := httpGet(t, "http://"+r.metrics+"/metrics"); code != 200 || !strings.Contains(body, "realtime_connections 3") || !strings.Contains(body, "realtime_messages_sent_total") {
 		t.Fatalf("/metrics: %d, want realtime_connections 3:\n%s", code, body)
 	}
 }
@@ -160,7 +160,7 @@ func TestResumeReplaysWhatWasMissed(t *testing.T) {
 	if m := c.next(); m.Type != "resync" || !strings.Contains(m.Reason, "older") {
 		t.Fatalf("too old cursor: %+v, want resync", m)
 	}
-	if code, body := httpGet(t, "http://"+r.addr+"/metrics"); code != 200 || !strings.Contains(body, `realtime_resumes_total{result="resync"} 2`) {
+	if code, body := httpGet(t, "http://"+r.metrics+"/metrics"); code != 200 || !strings.Contains(body, `realtime_resumes_total{result="resync"} 2`) {
 		t.Fatalf("/metrics: want 2 resyncs:\n%s", body)
 	}
 }

@@ -176,6 +176,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	return service.Serve(ctx, srv, log, cfg.ShutdownGrace,
 		consumeLoop,
+		service.Metrics(cfg.MetricsAddr, reg, log),
 		func(ctx context.Context) error {
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)

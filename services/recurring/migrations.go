@@ -12,4 +12,5 @@ var migrationFiles embed.FS
 
 // Migrations are recurring's schema: its consumed events and series progress.
 var Migrations = database.Embedded("recurring", migrationFiles, "migrations").
-	With("ConsumedEventsTable", consume.TableSQL)
+	With("ConsumedEventsTable", consume.TableSQL).
+	Grant("SELECT, INSERT, UPDATE, DELETE ON occurrences", "SELECT, INSERT, DELETE ON consumed_events")

@@ -49,7 +49,8 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	url := dbtest.URL(t, taskapi.Migrations, recurring.Migrations)
+	// As the services run: a role that owns nothing, with their grants.
+	url := dbtest.RuntimeURL(t, dbtest.URL(t, taskapi.Migrations, recurring.Migrations), taskapi.Migrations, recurring.Migrations)
 	pool, err := database.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
 	"github.com/todo-platform/todo/services/taskapi"
 )
@@ -29,14 +30,21 @@ const (
 
 // env is a taskapi server on a fresh database.
 type env struct {
-	t    *testing.T
-	srv  *httptest.Server
-	pool *pgxpool.Pool
+	t     *testing.T
+	srv   *httptest.Server
+	pool  *pgxpool.Pool
+	owner string // the database's URL as the owner of the schema
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	pool := dbtest.Pool(t, taskapi.Migrations)
+	// As taskapi runs: a role that owns nothing, with taskapi's grants.
+	owner := dbtest.URL(t, taskapi.Migrations)
+	pool, err := database.Connect(context.Background(), dbtest.RuntimeURL(t, owner, taskapi.Migrations))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	v, err := auth.NewVerifier(context.Background(), auth.Config{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +55,7 @@ func newEnv(t *testing.T) *env {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, pool: pool}
+	return &env{t: t, srv: srv, pool: pool, owner: owner}
 }
 
 // testLog sends the server's warnings and errors to the test's log.

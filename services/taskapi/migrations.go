@@ -12,4 +12,5 @@ var migrationFiles embed.FS
 
 // Migrations are taskapi's schema: the tasks and their outbox.
 var Migrations = database.Embedded("taskapi", migrationFiles, "migrations").
-	With("OutboxTable", outbox.TableSQL)
+	With("OutboxTable", outbox.TableSQL).
+	Grant("SELECT, INSERT, UPDATE, DELETE ON tasks, outbox", "USAGE ON SEQUENCE outbox_id_seq")

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestCreateAndGetTask(t *testing.T) {
@@ -497,7 +499,12 @@ func TestChangeAndEventCommitTogether(t *testing.T) {
 	e := newEnv(t)
 	c := e.create("alice", map[string]any{"title": "Before the outage"})
 	ctx := context.Background()
-	if _, err := e.pool.Exec(ctx, `
+	owner, err := pgx.Connect(ctx, e.owner) // the schema's owner breaks it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	if _, err := owner.Exec(ctx, `
 		CREATE FUNCTION taskapi.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$;
 		CREATE TRIGGER refuse BEFORE INSERT ON taskapi.outbox FOR EACH ROW EXECUTE FUNCTION taskapi.refuse();`); err != nil {
 		t.Fatal(err)

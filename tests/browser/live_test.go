@@ -126,6 +126,8 @@ func startPlatform(t *testing.T) (string, func(string) string) {
 		"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "",
 		"LOCAL_PG_PORT": strings.Split(port(), ":")[1], "LOCAL_KAFKA_PORT": strings.Split(port(), ":")[1],
 		"TASKAPI_ADDR": port(), "RECURRING_ADDR": port(), "NOTIFIER_ADDR": port(), "AUDIT_ADDR": port(), "REALTIME_ADDR": port(),
+		"TASKAPI_METRICS_ADDR": port(), "RECURRING_METRICS_ADDR": port(), "NOTIFIER_METRICS_ADDR": port(), "AUDIT_METRICS_ADDR": port(),
+		"REALTIME_METRICS_ADDR": port(),
 	}
 	getenv := func(k string) string {
 		if v, ok := vars[k]; ok {

@@ -139,6 +139,9 @@ func (p *platform) env(s string) []string {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"ADDR=" + p.addrs[s],
+		// /metrics listens apart from the API; any free port, so that the
+		// five processes (and a restarted one) never collide on the default.
+		"METRICS_ADDR=127.0.0.1:0",
 		"DATABASE_URL=" + p.dbURL,
 		"KAFKA_BROKERS=" + p.kafka,
 		"JWT_SECRET=" + jwtSecret,

@@ -61,7 +61,7 @@ func TestServicesThroughDapr(t *testing.T) {
 		addr := "127.0.0.1:" + strconv.Itoa(appPort)
 		daprPort := freePort(t) // the sidecar's HTTP port, known before it starts
 		vars := map[string]string{
-			"ADDR": addr, "DATABASE_URL": dbURL, "JWT_SECRET": secret, "INTERNAL_TOKEN": internal, "LOG_LEVEL": "warn",
+			"ADDR": addr, "METRICS_ADDR": "127.0.0.1:0", "DATABASE_URL": dbURL, "JWT_SECRET": secret, "INTERNAL_TOKEN": internal, "LOG_LEVEL": "warn",
 			"EVENTS_TRANSPORT": "dapr", "DAPR_HTTP_PORT": strconv.Itoa(daprPort), "DAPR_API_TOKEN": apiToken, "APP_API_TOKEN": appToken,
 		}
 		for k, v := range extra {

@@ -123,7 +123,7 @@ func startPlatform(t *testing.T, pooledURL, listenURL string) *platform {
 	apiAddr, notifierAddr := freeAddr(t), freeAddr(t)
 	env := func(addr string) func(string) string {
 		m := map[string]string{
-			"ADDR": addr, "DATABASE_URL": pooledURL, "DATABASE_DIRECT_URL": listenURL,
+			"ADDR": addr, "METRICS_ADDR": "127.0.0.1:0", "DATABASE_URL": pooledURL, "DATABASE_DIRECT_URL": listenURL,
 			// The databases come migrated (the migrations need the direct URL).
 			"MIGRATE_ON_START": "false",
 			"JWT_SECRET":       jwtSecret, "EVENTS_TRANSPORT": "kafka", "KAFKA_BROKERS": strings.Join(kcfg.Brokers, ","),

@@ -3,6 +3,11 @@
 // role needs CREATEDB), otherwise a throwaway cluster that this package starts
 // from the machine's PostgreSQL binaries once per test binary.
 //
+// RuntimePool and RuntimeURL connect as a runtime role that owns nothing and
+// holds only the services' grants (database.GrantRuntime), as the services
+// run in production; with TEST_DATABASE_URL its role then also needs
+// CREATEROLE.
+//
 // A package that uses it stops the cluster in its TestMain:
 //
 //	func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -35,6 +40,7 @@ var (
 	cluster   *pglocal.Cluster
 	templates = map[string]string{} // migration set hash -> template database
 	seq       atomic.Int64
+	runtime   string // the runtime role, once made
 )
 
 // Main runs the tests and then stops the throwaway cluster, if one was started.
@@ -51,6 +57,10 @@ func Main(m *testing.M) {
 		if c, err := pgx.Connect(ctx, serverURL); err == nil {
 			for _, name := range templates {
 				_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			}
+			if runtime != "" {
+				// Its grants went with the test databases (each test's cleanup).
+				_, _ = c.Exec(ctx, "DROP ROLE IF EXISTS "+runtime)
 			}
 			_ = c.Close(ctx)
 		}
@@ -176,4 +186,64 @@ func template(tb testing.TB, srv string, migrations []database.Migrations) strin
 	}
 	templates[key] = name
 	return name
+}
+
+// runtimePassword is the password of the runtime role of the tests.
+const runtimePassword = "runtime-role-of-the-tests"
+
+// RuntimeURL returns the URL of the database of u (a URL from URL) as the
+// runtime role, after granting it what migrations grant
+// (database.GrantRuntime): a role that owns nothing there, as a service runs
+// in production.
+func RuntimeURL(tb testing.TB, u string, migrations ...database.Migrations) string {
+	tb.Helper()
+	role := RuntimeRole(tb)
+	for _, m := range migrations {
+		if err := database.GrantRuntime(context.Background(), u, m, role); err != nil {
+			tb.Fatalf("dbtest: %v", err)
+		}
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		tb.Fatalf("dbtest: parse URL: %v", err)
+	}
+	p.User = url.UserPassword(role, runtimePassword)
+	return p.String()
+}
+
+// RuntimeRole returns the name of the runtime role of the tests (see
+// RuntimeURL), making it on first use: a login role that owns nothing.
+func RuntimeRole(tb testing.TB) string {
+	tb.Helper()
+	ctx := context.Background()
+	mu.Lock()
+	defer mu.Unlock()
+	server(tb)
+	if runtime == "" {
+		name := fmt.Sprintf("runtime_%d", os.Getpid())
+		admin, err := pgx.Connect(ctx, serverURL)
+		if err != nil {
+			tb.Fatalf("dbtest: connect: %v", err)
+		}
+		_, err = admin.Exec(ctx, "CREATE ROLE "+name+" LOGIN PASSWORD '"+runtimePassword+"'")
+		_ = admin.Close(ctx)
+		if err != nil {
+			tb.Fatalf("dbtest: create the runtime role (TEST_DATABASE_URL's role needs CREATEROLE): %v", err)
+		}
+		runtime = name
+	}
+	return runtime
+}
+
+// RuntimePool is a fresh database holding migrations (see URL), and a pool
+// to it as the runtime role (see RuntimeURL), closed when the test ends.
+func RuntimePool(tb testing.TB, migrations ...database.Migrations) *pgxpool.Pool {
+	tb.Helper()
+	u := RuntimeURL(tb, URL(tb, migrations...), migrations...)
+	pool, err := database.Connect(context.Background(), u)
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
 }

@@ -141,7 +141,7 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 	apiCtx, cancel := context.WithCancel(ctx)
 	e.stopAPI, e.apiDone = cancel, make(chan error, 1)
 	vars := map[string]string{
-		"ADDR": addr, "DATABASE_URL": e.dbURL, "DATABASE_DIRECT_URL": e.directURL, "JWT_SECRET": secret, "OUTBOX_RELAY": "false",
+		"ADDR": addr, "METRICS_ADDR": "127.0.0.1:0", "DATABASE_URL": e.dbURL, "DATABASE_DIRECT_URL": e.directURL, "JWT_SECRET": secret, "OUTBOX_RELAY": "false",
 		"MIGRATE_ON_START": "false", "LOG_LEVEL": "warn",
 	}
 	go func() {

@@ -77,9 +77,10 @@ type bench struct {
 
 // replica is a realtime server child process.
 type replica struct {
-	cmd  *exec.Cmd
-	done chan error
-	addr string
+	cmd     *exec.Cmd
+	done    chan error
+	addr    string
+	metrics string // METRICS_ADDR
 }
 
 // benchUser is one user and its token.
@@ -219,8 +220,12 @@ func (b *bench) startAPI(ctx context.Context) error {
 		return err
 	}
 	b.apiAddr = addr
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	env := map[string]string{
-		"ADDR": addr, "DATABASE_URL": b.dbURL, "JWT_SECRET": b.secret, "LOG_LEVEL": "warn",
+		"ADDR": addr, "METRICS_ADDR": metricsAddr, "DATABASE_URL": b.dbURL, "JWT_SECRET": b.secret, "LOG_LEVEL": "warn",
 		"EVENTS_TRANSPORT": "kafka", "KAFKA_BROKERS": strings.Join(b.kcfg.Brokers, ","),
 	}
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -238,6 +243,10 @@ func (b *bench) startRealtime(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -245,7 +254,7 @@ func (b *bench) startRealtime(ctx context.Context) error {
 	perUser := (b.cfg.conns+b.cfg.users-1)/b.cfg.users + 1                    // all of a user's could land on one replica
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), exe, serveCommand) //nolint:gosec // this very binary
 	cmd.Env = append(os.Environ(),
-		"ADDR="+addr, "JWT_SECRET="+b.secret, "LOG_LEVEL=warn", "EVENTS_TRANSPORT=kafka",
+		"ADDR="+addr, "METRICS_ADDR="+metricsAddr, "JWT_SECRET="+b.secret, "LOG_LEVEL=warn", "EVENTS_TRANSPORT=kafka",
 		"KAFKA_BROKERS="+strings.Join(b.kcfg.Brokers, ","),
 		"REALTIME_MAX_CONNS_PER_USER="+strconv.Itoa(max(20, perUser)),
 		// The idle connections of this tool do not read, so they would not
@@ -259,7 +268,7 @@ func (b *bench) startRealtime(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	r := &replica{cmd: cmd, done: make(chan error, 1), addr: addr}
+	r := &replica{cmd: cmd, done: make(chan error, 1), addr: addr, metrics: metricsAddr}
 	b.replicas = append(b.replicas, r)
 	go func() { r.done <- cmd.Wait() }()
 	return waitReady(ctx, "http://"+addr+"/readyz", r.done)
@@ -377,7 +386,7 @@ func (r *replica) memory(ctx context.Context) (childMemory, error) {
 			m.RSS = kb << 10
 		}
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.addr+"/metrics", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.metrics+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return m, err

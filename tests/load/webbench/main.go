@@ -78,7 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	vars := map[string]string{"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "", "LOG_FORMAT": "json"}
-	for _, k := range []string{"LOCAL_ADDR", "TASKAPI_ADDR", "RECURRING_ADDR", "NOTIFIER_ADDR", "AUDIT_ADDR", "REALTIME_ADDR", "LOCAL_PG_PORT", "LOCAL_KAFKA_PORT"} {
+	for _, k := range []string{"LOCAL_ADDR", "TASKAPI_ADDR", "RECURRING_ADDR", "NOTIFIER_ADDR", "AUDIT_ADDR", "REALTIME_ADDR", "LOCAL_PG_PORT", "LOCAL_KAFKA_PORT",
+		"TASKAPI_METRICS_ADDR", "RECURRING_METRICS_ADDR", "NOTIFIER_METRICS_ADDR", "AUDIT_METRICS_ADDR", "REALTIME_METRICS_ADDR"} {
 		a, err := freeAddr(ctx)
 		if err != nil {
 			return err
