@@ -2,12 +2,13 @@
 // a Kafka-protocol broker, each service's own binary) under a steady mix of
 // real user actions, injects faults one at a time with recovery in between
 // (kill -9 of each service, audit frozen while a backlog builds,
-// PostgreSQL stopped as by a crash, the broker down), and then counts what the platform promises: no acknowledged write
-// lost, every task event in the audit log once, one next occurrence per
-// completed recurring task, every reminder due delivered to the inbox and
-// the webhook once, every event on each user's socket once (or a resync),
-// no crash, and how fast each fault was recovered from. `make test-chaos`
-// runs it; it exits 1 when an invariant is broken.
+// PostgreSQL stopped as by a crash, the broker down), and then counts what
+// the platform promises: no acknowledged write lost, every task event in
+// the audit log once, one next occurrence per completed recurring task,
+// every reminder due delivered to the inbox and the webhook once, every
+// event on each user's socket once and in order (or a resync), no crash,
+// and how fast each fault was recovered from. `make test-chaos` runs it; it
+// exits 1 when an invariant is broken.
 //
 //	go run ./tests/chaos [-users 4] [-writers 8] [-freeze 40s] [-pg-down 20s] [-broker-down 60s] [-keep]
 package main
