@@ -191,30 +191,39 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	}
 }
 
-// TestUpRecurringTaskEndToEnd runs the platform as `make up` does, creates a
-// daily recurring task through the API and completes it: exactly one next
-// occurrence appears (made by recurring through taskapi), and the audit log
-// shows the creation and completion of the first task and the creation of
-// the next, all within a bounded time.
-func TestUpRecurringTaskEndToEnd(t *testing.T) {
+// upped is a local platform started as `make up` starts it, on free
+// ports and a data folder of its own; the test's cleanup stops it.
+type upped struct {
+	dir, token string
+	env        map[string]string // every variable the runner was given
+	metrics    map[string]string // the services' metrics addresses
+	out        *syncBuffer       // what the runner printed
+}
+
+// startUp starts the platform with extra variables (over the defaults
+// here) and waits until it says it is up.
+func startUp(t *testing.T, extra map[string]string) *upped {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "todo-local-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	// As root, PostgreSQL runs as the postgres user, which must enter the folder.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	addr, auditAddr, realtimeAddr, frontAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	env := map[string]string{
 		"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": strings.Split(freeAddr(t), ":")[1], "DATABASE_URL": "",
-		"TASKAPI_ADDR": addr, "AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t),
-		"NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": realtimeAddr, "LOCAL_ADDR": frontAddr,
-		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "", "WEBHOOK_ALLOW_PRIVATE": "",
+		"TASKAPI_ADDR": freeAddr(t), "AUDIT_ADDR": freeAddr(t), "RECURRING_ADDR": freeAddr(t),
+		"NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": freeAddr(t), "LOCAL_ADDR": freeAddr(t),
+		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "",
 	}
 	metrics := metricsEnv(t)
-	for k, v := range metrics {
-		env[k] = v
+	for _, m := range []map[string]string{metrics, extra} {
+		for k, v := range m {
+			env[k] = v
+		}
 	}
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {
@@ -226,31 +235,42 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 	if err := local.Run(context.Background(), []string{"todo-local", "token", "alice"}, getenv, &tok, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	token := strings.TrimSpace(tok.String())
+	u := &upped{dir: dir, token: strings.TrimSpace(tok.String()), env: env, metrics: metrics, out: &syncBuffer{}}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, getenv, out, out) }()
-	defer func() {
+	go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, getenv, u.out, u.out) }()
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("up ended with %v\n%s", err, out)
+			t.Errorf("up ended with %v\n%s", err, u.out)
 		}
-	}()
+	})
 	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(out.String(), "todo platform is up") {
+	for !strings.Contains(u.out.String(), "todo platform is up") {
 		select {
 		case err := <-done:
 			done <- err
-			t.Fatalf("up ended early: %v\n%s", err, out)
+			t.Fatalf("up ended early: %v\n%s", err, u.out)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not up after 2 minutes:\n%s", out)
+			t.Fatalf("not up after 2 minutes:\n%s", u.out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return u
+}
+
+// TestUpRecurringTaskEndToEnd runs the platform as `make up` does, creates a
+// daily recurring task through the API and completes it: exactly one next
+// occurrence appears (made by recurring through taskapi), and the audit log
+// shows the creation and completion of the first task and the creation of
+// the next, all within a bounded time.
+func TestUpRecurringTaskEndToEnd(t *testing.T) {
+	up := startUp(t, map[string]string{"WEBHOOK_ALLOW_PRIVATE": ""})
+	token, out, metrics := up.token, up.out, up.metrics
+	addr, frontAddr := up.env["TASKAPI_ADDR"], up.env["LOCAL_ADDR"]
 	call := func(host, method, path, body string) (int, string) {
 		req, _ := http.NewRequestWithContext(context.Background(), method, "http://"+host+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -366,7 +386,7 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 		events.TypeTaskCreated + " " + first.ID: true, events.TypeTaskCompleted + " " + first.ID: true,
 		events.TypeTaskCreated + " " + next: true,
 	}
-	deadline = time.Now().Add(time.Minute)
+	deadline := time.Now().Add(time.Minute)
 	for len(want) > 0 && time.Now().Before(deadline) {
 		select {
 		case m, ok := <-live:

@@ -1,14 +1,12 @@
 package local_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -20,8 +18,6 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/todo-platform/todo/services/local"
 )
 
 // span is one span as an OTLP receiver got it.
@@ -113,60 +109,8 @@ func TestTraceOfATaskCreation(t *testing.T) {
 	recv := newOTLPReceiver(t)
 	// Read by the SDK's batch processor from the process environment.
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
-	dir, err := os.MkdirTemp("", "todo-local-trace-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil { // the postgres user enters it
-		t.Fatal(err)
-	}
-	taskAddr, realtimeAddr := freeAddr(t), freeAddr(t)
-	env := map[string]string{
-		"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": strings.Split(freeAddr(t), ":")[1], "DATABASE_URL": "",
-		"TASKAPI_ADDR": taskAddr, "AUDIT_ADDR": freeAddr(t), "RECURRING_ADDR": freeAddr(t),
-		"NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": realtimeAddr, "LOCAL_ADDR": freeAddr(t),
-		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "",
-		"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL, "OTEL_SERVICE_NAME": "",
-	}
-	for k, v := range metricsEnv(t) {
-		env[k] = v
-	}
-	getenv := func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return os.Getenv(k)
-	}
-	var tok bytes.Buffer
-	if err := local.Run(context.Background(), []string{"todo-local", "token", "alice"}, getenv, &tok, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(tok.String())
-
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, getenv, out, out) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("up ended with %v\n%s", err, out)
-		}
-	}()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(out.String(), "todo platform is up") {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("up ended early: %v\n%s", err, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not up after 2 minutes:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	up := startUp(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL, "OTEL_SERVICE_NAME": ""})
+	token, taskAddr, realtimeAddr := up.token, up.env["TASKAPI_ADDR"], up.env["REALTIME_ADDR"]
 
 	// Alice's open socket, which must get the push.
 	wsCtx, wsCancel := context.WithTimeout(context.Background(), 2*time.Minute)
