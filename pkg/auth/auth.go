@@ -175,8 +175,14 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 func (v *Verifier) Verify(token string) (Claims, error) {
 	var rc jwt.RegisteredClaims
 	t, err := v.parser.ParseWithClaims(token, &rc, v.key)
+	if errors.Is(err, jwt.ErrTokenRequiredClaimMissing) {
+		return Claims{}, fmt.Errorf("%w: the token lacks a required claim%s", ErrInvalidToken, missingClaims(rc))
+	}
 	if err != nil || !t.Valid {
 		return Claims{}, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err))
+	}
+	if rc.Issuer == "" {
+		return Claims{}, fmt.Errorf("%w: the token lacks a required claim (iss)", ErrInvalidToken)
 	}
 	if !slices.Contains(v.issuers, rc.Issuer) {
 		return Claims{}, fmt.Errorf("%w: %s", ErrInvalidToken, reason(jwt.ErrTokenInvalidIssuer))
@@ -199,8 +205,6 @@ func reason(err error) string {
 		return "the token has expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "the token is not valid yet"
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "the token lacks a required claim (exp)"
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
 		return "the token's issuer is not accepted"
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
@@ -212,6 +216,25 @@ func reason(err error) string {
 	default:
 		return "the token could not be verified"
 	}
+}
+
+// missingClaims names the required claims rc lacks, as " (aud, iss)": the
+// parser's error says only that one is missing (the first it checked).
+func missingClaims(rc jwt.RegisteredClaims) string {
+	var missing []string
+	if rc.ExpiresAt == nil {
+		missing = append(missing, "exp")
+	}
+	if len(rc.Audience) == 0 {
+		missing = append(missing, "aud")
+	}
+	if rc.Issuer == "" {
+		missing = append(missing, "iss")
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(missing, ", ") + ")"
 }
 
 // CheckUserID says whether id can be a user id: a subject of 1 to 200

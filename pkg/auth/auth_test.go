@@ -266,12 +266,21 @@ func TestHS256(t *testing.T) {
 	wrongIss, _ := auth.IssueHS256(secret, "alice", "elsewhere", "", time.Hour)
 	noExp := claims("alice", time.Hour)
 	noExp.ExpiresAt = nil
+	noAud := claims("alice", time.Hour)
+	noAud.Audience = nil
+	noIss := claims("alice", time.Hour)
+	noIss.Issuer = ""
+	noAudIss := noIss
+	noAudIss.Audience = nil
 	rsaKey, _ := rsaJWK(t, "k1")
 	for _, c := range []struct{ name, token, reason string }{
 		{"another secret", other, "signature"},
 		{"wrong audience", wrongAud, "audience"},
 		{"wrong issuer", wrongIss, "issuer"},
-		{"no exp", sign(t, jwt.SigningMethodHS256, "", []byte(secret), noExp), "exp"},
+		{"no exp", sign(t, jwt.SigningMethodHS256, "", []byte(secret), noExp), "lacks a required claim (exp)"},
+		{"no aud", sign(t, jwt.SigningMethodHS256, "", []byte(secret), noAud), "lacks a required claim (aud)"},
+		{"no iss", sign(t, jwt.SigningMethodHS256, "", []byte(secret), noIss), "lacks a required claim (iss)"},
+		{"no aud nor iss", sign(t, jwt.SigningMethodHS256, "", []byte(secret), noAudIss), "lacks a required claim (aud, iss)"},
 		{"RS256 without a JWKS", sign(t, jwt.SigningMethodRS256, "k1", rsaKey, claims("alice", time.Hour)), "algorithm"},
 		{"not a JWT", "not.a.jwt", "malformed"},
 		{"unprintable subject", sign(t, jwt.SigningMethodHS256, "", []byte(secret), claims("al\x00ice", time.Hour)), "unprintable"},
