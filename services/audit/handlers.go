@@ -2,8 +2,8 @@ package audit
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/todo-platform/todo/pkg/auth"
@@ -33,9 +33,14 @@ type listResponse struct {
 // first, filtered by task and time.
 func handleList(store *Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := url.ParseQuery(r.URL.RawQuery)
+		v, err := web.Query(r)
 		if err != nil {
-			web.Fail(w, r, http.StatusBadRequest, "the query string is not valid URL encoding")
+			var re *web.RequestError
+			if errors.As(err, &re) {
+				web.WriteProblem(w, r, re.Problem())
+				return
+			}
+			web.Internal(w, r, err)
 			return
 		}
 		q, problems := ParseQuery(v)

@@ -78,9 +78,9 @@ func badRequest(field, detail string) error {
 // handleList answers GET /api/v1/notifications?unread=true&limit=&cursor=.
 func handleList(store *Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := url.ParseQuery(r.URL.RawQuery)
+		q, err := web.Query(r)
 		if err != nil {
-			fail(w, r, badRequest("", "the query string is not valid URL encoding"))
+			fail(w, r, err)
 			return
 		}
 		unread, limit, cursor, err := parseListQuery(q)
