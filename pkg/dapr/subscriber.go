@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -65,7 +66,15 @@ type Subscriber struct {
 	// nobody but the sidecar can inject events through a router that is
 	// also the service's public one. Set it from APP_API_TOKEN.
 	AppToken string
+	// MaxBody bounds a delivered message's body (0: DefaultMaxBody). A
+	// larger one is not read: it is answered DROP and logged, since it can
+	// never be handled (the platform's events are a few KiB).
+	MaxBody int64
 }
+
+// DefaultMaxBody is the largest delivery a Subscriber reads by default:
+// Kafka's default largest message (1 MiB).
+const DefaultMaxBody = 1 << 20
 
 // Subscription is one programmatic subscription, as GET /dapr/subscribe
 // lists them (Dapr's v1 format).
@@ -117,14 +126,14 @@ func (s *Subscriber) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		writeJSON(w, map[string]Status{"status": s.deliver(r)})
+		writeJSON(w, map[string]Status{"status": s.deliver(w, r)})
 	default:
 		http.NotFound(w, r)
 	}
 }
 
 // deliver hands one delivered message to Process.
-func (s *Subscriber) deliver(r *http.Request) Status {
+func (s *Subscriber) deliver(w http.ResponseWriter, r *http.Request) Status {
 	topic := strings.TrimPrefix(r.URL.Path, EventsPrefix)
 	known := false
 	for _, t := range s.Topics {
@@ -134,7 +143,16 @@ func (s *Subscriber) deliver(r *http.Request) Status {
 		s.log().Warn("dapr delivery for a topic not subscribed; dropped", "topic", topic)
 		return StatusDrop
 	}
-	body, err := io.ReadAll(r.Body)
+	limit := s.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		s.log().Error("dapr delivery larger than the limit; dropped", "topic", topic, "limit_bytes", limit)
+		return StatusDrop
+	}
 	if err != nil {
 		// The sidecar's request broke off: it will not read the answer,
 		// but say what should happen.
