@@ -1,10 +1,11 @@
 package task
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,13 +49,28 @@ func (r Reminder) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads a reminder; it rejects objects with both or neither
-// field and unknown fields.
+// field and unknown fields (names match exactly), with messages for users.
 func (r *Reminder) UnmarshalJSON(b []byte) error {
-	var v reminderJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		return fmt.Errorf(`a reminder is {"before": "15m"} or {"at": "<RFC 3339 time>"}: %w`, err)
+	const shape = `a reminder is {"before": "15m"} or {"at": "<RFC 3339 time>"}`
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil || m == nil {
+		return errors.New(shape)
+	}
+	var v struct{ Before, At *string }
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		raw := m[k]
+		var dst **string
+		switch k {
+		case "before":
+			dst = &v.Before
+		case "at":
+			dst = &v.At
+		default:
+			return fmt.Errorf("%s: unknown field %q", shape, k)
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return fmt.Errorf("%s: %q must be a string", shape, k)
+		}
 	}
 	switch {
 	case v.Before != nil && v.At != nil:
@@ -66,7 +82,11 @@ func (r *Reminder) UnmarshalJSON(b []byte) error {
 		}
 		*r = Reminder{Before: d}
 	case v.At != nil:
-		at := v.At.UTC()
+		t, err := time.Parse(time.RFC3339, *v.At)
+		if err != nil {
+			return fmt.Errorf(`a reminder's "at" must be an RFC 3339 time such as 2026-01-31T09:00:00+01:00, not %q`, *v.At)
+		}
+		at := t.UTC()
 		if y := at.Year(); y < 0 || y > 9999 {
 			// MarshalJSON could not write it back.
 			return errors.New(`a reminder's "at" must fall in the years 0000 to 9999 (UTC)`)

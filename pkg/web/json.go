@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultMaxBody is the largest request body Decode accepts by default.
@@ -121,7 +122,20 @@ func Unmarshal(b []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return &RequestError{Status: http.StatusBadRequest, Detail: "the request body has data after its JSON value", Kind: ErrTrailingData}
 	}
+	// encoding/json matches member names to fields case-insensitively
+	// ({"TITLE":…} sets Title): refuse any name that is not exactly a
+	// field's, as an unknown field.
+	if t := reflect.TypeOf(v); t != nil && t.Kind() == reflect.Pointer {
+		if name := unknownField(b, t.Elem()); name != "" {
+			return unknownFieldError(name)
+		}
+	}
 	return nil
+}
+
+func unknownFieldError(name string) error {
+	return &RequestError{Status: http.StatusBadRequest, Kind: ErrUnknownField, Field: name,
+		Detail: fmt.Sprintf("unknown field %q (field names are case-sensitive)", name)}
 }
 
 // decodeError classifies the failure of decoding b into v by the error's
@@ -147,21 +161,26 @@ func decodeError(b []byte, v any, err error) error {
 	}
 	if t := reflect.TypeOf(v); t != nil && json.Unmarshal(b, reflect.New(t.Elem()).Interface()) == nil {
 		name := unknownField(b, t.Elem())
-		detail := "the request body has a field this operation does not know"
 		if name != "" {
-			detail = fmt.Sprintf("unknown field %q", name)
+			return unknownFieldError(name)
 		}
-		return &RequestError{Status: http.StatusBadRequest, Kind: ErrUnknownField, Field: name, Detail: detail}
+		return &RequestError{Status: http.StatusBadRequest, Kind: ErrUnknownField, Detail: "the request body has a field this operation does not know"}
 	}
-	return &RequestError{Status: http.StatusBadRequest, Detail: "the request body could not be read as JSON: " + err.Error()}
+	var pe *time.ParseError
+	if errors.As(err, &pe) {
+		// A time.Time field: its error would show Go's layout.
+		return &RequestError{Status: http.StatusBadRequest, Kind: ErrWrongType, Detail: fmt.Sprintf("%q is not an RFC 3339 time such as 2026-01-31T09:00:00Z", pe.Value)}
+	}
+	// A type's own UnmarshalJSON failed: its error is written for users.
+	return &RequestError{Status: http.StatusBadRequest, Kind: ErrWrongType, Detail: "the request body could not be read: " + strings.TrimPrefix(err.Error(), "json: ")}
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
 // unknownField returns the path ("recurrence.when", "list.1.rul") of the
 // first member of the JSON value b, in key order, that type t has no field
-// for; "" when there is none or t decodes itself (a json.Unmarshaler, whose
-// own error then says what is wrong).
+// for, comparing names exactly; "" when there is none or t decodes itself (a
+// json.Unmarshaler, which checks its own names).
 func unknownField(b []byte, t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -183,9 +202,6 @@ func unknownField(b []byte, t reflect.Type) string {
 		sort.Strings(keys)
 		for _, k := range keys {
 			ft, ok := fields[k]
-			if !ok {
-				ft, ok = fields[strings.ToLower(k)] // encoding/json matches names case-insensitively
-			}
 			if !ok {
 				return k
 			}
@@ -222,8 +238,8 @@ func unknownField(b []byte, t reflect.Type) string {
 	return ""
 }
 
-// jsonFields maps the JSON names of struct type t's fields (and their lower
-// case) to their types, embedded structs' fields included.
+// jsonFields maps the JSON names of struct type t's fields to their types,
+// embedded structs' fields included.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := range t.NumField() {
@@ -251,9 +267,6 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 			name = f.Name
 		}
 		out[name] = f.Type
-		if _, taken := out[strings.ToLower(name)]; !taken {
-			out[strings.ToLower(name)] = f.Type
-		}
 	}
 	return out
 }

@@ -22,17 +22,43 @@ const maxTaskBody = 64 << 10
 
 func etag(t *task.Task) string { return `"` + strconv.FormatInt(t.Version, 10) + `"` }
 
-// ifMatch reads the version an If-Match header demands (0: none given).
+// NoVersion is the version an If-Match that can match no task demands: every
+// change guarded by it fails with 412.
+const NoVersion int64 = -1
+
+// ifMatch reads the version an If-Match header demands (0: none given, or
+// "*"). If-Match compares entity tags strongly (RFC 9110, section 13.1.1): a
+// weak tag (W/"3") or a well-formed tag this API never sends matches no
+// version (NoVersion, answered 412 with the current ETag); a malformed
+// header ("3, an unterminated "3, a list) is a 400.
 func ifMatch(r *http.Request) (int64, error) {
 	h := strings.TrimSpace(r.Header.Get("If-Match"))
 	if h == "" || h == "*" {
 		return 0, nil
 	}
-	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
-	if err != nil || v < 1 {
-		return 0, errors.New(`If-Match must be an ETag this API sent, such as "3"`)
+	tag, weak := strings.CutPrefix(h, "W/")
+	if !entityTag(tag) {
+		return 0, errors.New(`If-Match must be one ETag this API sent, such as "3" (quotes included)`)
+	}
+	v, err := strconv.ParseInt(tag[1:len(tag)-1], 10, 64)
+	if weak || err != nil || v < 1 || etag(&task.Task{Version: v}) != tag {
+		return NoVersion, nil
 	}
 	return v, nil
+}
+
+// entityTag reports whether s is one opaque-tag of RFC 9110 (section 8.8.3):
+// a quoted string of etagc (no quote, no space, no control character).
+func entityTag(s string) bool {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return false
+	}
+	for _, c := range []byte(s[1 : len(s)-1]) {
+		if c != 0x21 && (c < 0x23 || c == 0x7f) {
+			return false
+		}
+	}
+	return true
 }
 
 func writeTask(w http.ResponseWriter, r *http.Request, status int, t *task.Task) {
@@ -82,7 +108,12 @@ func handleGetTask(store *Store) http.HandlerFunc {
 
 func handleListTasks(store *Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := ParseListQuery(r.URL.Query())
+		v, err := web.Query(r)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		q, err := ParseListQuery(v)
 		if err != nil {
 			// A bad query string is a bad request, not an invalid task.
 			p := web.NewProblem(http.StatusBadRequest, "the list query is not valid: see errors")
@@ -267,13 +298,18 @@ func handleDeleteTask(store *Store) http.HandlerFunc {
 func handleListTags(store *Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var status task.Status
-		for k := range r.URL.Query() {
+		v, err := web.Query(r)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		for k := range v {
 			if k != "status" {
 				fail(w, r, &web.RequestError{Status: http.StatusBadRequest, Field: k, Detail: "unknown query parameter " + strconv.Quote(k) + " (known: status)"})
 				return
 			}
 		}
-		if s := r.URL.Query().Get("status"); s != "" {
+		if s := v.Get("status"); s != "" {
 			status = task.Status(s)
 			if !status.Valid() {
 				fail(w, r, &web.RequestError{Status: http.StatusBadRequest, Field: "status", Detail: `status must be "open" or "done"`})

@@ -224,9 +224,9 @@ func queueSave(batch *pgx.Batch, t *task.Task) {
 }
 
 // change runs fn on owner's task id locked for update, and saves it with a new
-// version and an event of type typ when fn reports a change. ifVersion > 0
-// must equal the stored version, or the result is task.ErrVersionMismatch
-// (with the current task).
+// version and an event of type typ when fn reports a change. A non-zero
+// ifVersion must equal the stored version, or the result is
+// task.ErrVersionMismatch (with the current task); NoVersion never does.
 func (s *Store) change(ctx context.Context, owner, id string, ifVersion int64, typ string, fn func(t *task.Task, now time.Time) (bool, error)) (*task.Task, error) {
 	if !validID(id) {
 		return nil, task.ErrNotFound
@@ -238,7 +238,7 @@ func (s *Store) change(ctx context.Context, owner, id string, ifVersion int64, t
 			return err
 		}
 		out = t
-		if ifVersion > 0 && t.Version != ifVersion {
+		if ifVersion != 0 && t.Version != ifVersion {
 			return task.ErrVersionMismatch
 		}
 		now := s.stamp()
@@ -327,7 +327,7 @@ func (s *Store) Delete(ctx context.Context, owner, id string, ifVersion int64) e
 		if err != nil {
 			return err
 		}
-		if ifVersion > 0 && t.Version != ifVersion {
+		if ifVersion != 0 && t.Version != ifVersion {
 			return task.ErrVersionMismatch // rolls the delete back
 		}
 		now := s.stamp()
