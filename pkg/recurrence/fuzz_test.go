@@ -8,9 +8,9 @@ import (
 	"github.com/todo-platform/todo/pkg/recurrence"
 )
 
-// callBound is how long one call may take. An empty series is searched up to
-// the year 9999, which takes a second or two on a busy machine; a call that
-// outlasts the bound is a hang.
+// callBound is how long one call may take. The search for an occurrence is
+// bounded (SearchYears), which takes milliseconds even for an empty series;
+// a call that outlasts the bound is a hang.
 const callBound = 15 * time.Second
 
 // bounded runs fn and fails the test when it does not return within callBound

@@ -33,6 +33,26 @@ func (a Anchor) Valid() bool { return a == AnchorDue || a == AnchorCompletion }
 // ErrNoOccurrence says a rule yields no (further) occurrence.
 var ErrNoOccurrence = errors.New("the rule has no further occurrence")
 
+// SearchYears bounds the search for an occurrence: a series whose next
+// occurrence is not within SearchYears years (at least; see bounded) is
+// treated as ended. The rule library looks for an occurrence period by
+// period up to the year 9999, which for an empty series (an HOURLY rule on
+// February 30th) takes most of a CPU second; bounded searches cost a few
+// hundred years of periods at most.
+const SearchYears = 100
+
+// ErrNoOccurrenceWithin says the bounded search found no occurrence: the
+// rule has none, or none within SearchYears years. It is an ErrNoOccurrence.
+var ErrNoOccurrenceWithin = fmt.Errorf("%w within %d years", ErrNoOccurrence, SearchYears)
+
+// gregorianCycle is the period of the Gregorian calendar in years: dates,
+// weekdays and leap days repeat every 400 years (146,097 days, 20,871 weeks).
+const gregorianCycle = 400
+
+// maxYear is the rule library's last year: its search for an occurrence
+// stops there.
+const maxYear = 9999
+
 // MaxRuleLen bounds a rule's text.
 const MaxRuleLen = 500
 
@@ -94,6 +114,13 @@ func parse(s string, loc *time.Location) (opt *rrule.ROption, err error) {
 	opt, err = rrule.StrToROptionInLocation(s, loc)
 	if err != nil {
 		return nil, fmt.Errorf("is not a valid RRULE: %w", err)
+	}
+	// The library reads INTERVAL=0 as no INTERVAL (1); RFC 5545 wants a
+	// positive integer.
+	for part := range strings.SplitSeq(s, ";") {
+		if v, ok := strings.CutPrefix(part, "INTERVAL="); ok && strings.Trim(v, "0+") == "" {
+			return nil, fmt.Errorf("INTERVAL must be between 1 and %d", maxInterval)
+		}
 	}
 	switch {
 	case opt.Freq == rrule.SECONDLY || opt.Freq == rrule.MINUTELY:
@@ -176,17 +203,35 @@ func canonical(rule string) string {
 
 // Series is a rule anchored at a DTSTART in a time zone.
 type Series struct {
+	opt  rrule.ROption
 	rule *rrule.RRule
 	loc  *time.Location
 }
 
-// New builds the series of rule starting at dtstart, stepped in loc's wall time.
+// New builds the series of rule starting at dtstart, stepped in loc's wall
+// time. A rule with no occurrence at or after dtstart within the bounded
+// search (February 30th, UNTIL before the start) is refused: the error says
+// "the rule has no occurrence".
 func New(rule string, dtstart time.Time, loc *time.Location) (*Series, error) {
 	opt, err := parse(canonical(rule), loc)
 	if err != nil {
 		return nil, err
 	}
-	return newSeries(opt, dtstart.In(loc), loc)
+	dtstart = dtstart.In(loc)
+	if !opt.Until.IsZero() && opt.Until.Before(dtstart) {
+		return nil, errors.New("UNTIL is before the start (due_at): the rule has no occurrence")
+	}
+	s, err := newSeries(opt, dtstart, loc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.after(dtstart, true); err != nil {
+		if errors.Is(err, ErrNoOccurrence) {
+			return nil, fmt.Errorf("the rule has no occurrence within %d years of the start (due_at)", SearchYears)
+		}
+		return nil, err
+	}
+	return s, nil
 }
 
 func newSeries(opt *rrule.ROption, dtstart time.Time, loc *time.Location) (s *Series, err error) {
@@ -194,31 +239,84 @@ func newSeries(opt *rrule.ROption, dtstart time.Time, loc *time.Location) (s *Se
 		return nil, err
 	}
 	opt.Dtstart = dtstart
+	r, err := build(*opt)
+	if err != nil {
+		return nil, err
+	}
+	return &Series{opt: *opt, rule: r, loc: loc}, nil
+}
+
+func build(opt rrule.ROption) (r *rrule.RRule, err error) {
 	defer func() {
-		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("is not a valid RRULE: %v", r)
+		if v := recover(); v != nil {
+			r, err = nil, fmt.Errorf("is not a valid RRULE: %v", v)
 		}
 	}()
-	r, err := rrule.NewRRule(*opt)
+	r, err = rrule.NewRRule(opt)
 	if err != nil {
 		return nil, fmt.Errorf("is not a valid RRULE: %w", err)
 	}
-	return &Series{rule: r, loc: loc}, nil
+	return r, nil
 }
 
 // After returns the first occurrence strictly after t, or ErrNoOccurrence
-// when COUNT or UNTIL have ended the series.
-func (s *Series) After(t time.Time) (next time.Time, err error) {
+// when COUNT or UNTIL have ended the series, or ErrNoOccurrenceWithin when
+// the bounded search found none.
+func (s *Series) After(t time.Time) (time.Time, error) { return s.after(t, false) }
+
+// after is After, or the first occurrence at or after t when inclusive.
+//
+// The search is bounded: it first runs on a probe, the same series moved
+// by whole Gregorian cycles (which changes no date, weekday or leap day) so
+// that t lands between SearchYears and SearchYears+400 years before the
+// library's last year, where the library's own search stops. When the probe
+// finds nothing, neither would the real series in those years; when it
+// finds an occurrence, the real search stops at the same one, moved back.
+func (s *Series) after(t time.Time, inclusive bool) (next time.Time, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			next, err = time.Time{}, fmt.Errorf("compute occurrence: %v", r)
 		}
 	}()
-	n := s.rule.After(t.In(s.loc), false)
+	t = t.In(s.loc)
+	if years := shiftYears(t.Year()); years != 0 {
+		probe := s.opt
+		probe.Dtstart = shift(probe.Dtstart, years)
+		if !probe.Until.IsZero() {
+			probe.Until = shift(probe.Until, years)
+		}
+		pr, err := build(probe)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if pr.After(shift(t, years), inclusive).IsZero() {
+			if !s.opt.Until.IsZero() && s.opt.Until.Before(shift(t, SearchYears)) {
+				return time.Time{}, ErrNoOccurrence // UNTIL ended it
+			}
+			return time.Time{}, ErrNoOccurrenceWithin
+		}
+	}
+	n := s.rule.After(t, inclusive)
 	if n.IsZero() {
 		return time.Time{}, ErrNoOccurrence
 	}
 	return n.UTC(), nil
+}
+
+// shiftYears is the whole number of Gregorian cycles, in years, that moves
+// year into (maxYear-SearchYears-400, maxYear-SearchYears].
+func shiftYears(year int) int {
+	d := maxYear - SearchYears - year
+	k := d / gregorianCycle
+	if d < 0 && d%gregorianCycle != 0 {
+		k--
+	}
+	return k * gregorianCycle
+}
+
+// shift moves t by years on its wall clock, in its location.
+func shift(t time.Time, years int) time.Time {
+	return time.Date(t.Year()+years, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
 }
 
 // Next returns the occurrence that follows one due at due and completed at

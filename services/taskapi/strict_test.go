@@ -100,3 +100,30 @@ func TestJSONNamesAreCaseSensitive(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesWithoutOccurrenceAreRefused: a recurrence that never occurs after
+// its start (February 30th, INTERVAL=0, UNTIL before the start) is a 422
+// naming recurrence.rule, at create and at patch, and nothing is stored.
+func TestRulesWithoutOccurrenceAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.create("alice", map[string]any{"title": "Report", "due_at": "2026-03-01T09:00:00Z",
+		"recurrence": map[string]string{"rule": "FREQ=DAILY"}})["id"].(string)
+	for _, rule := range []string{
+		"FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30",
+		"FREQ=DAILY;INTERVAL=0",
+		"FREQ=DAILY;UNTIL=20260201T000000Z",
+	} {
+		t.Run(rule, func(t *testing.T) {
+			rec := map[string]any{"rule": rule}
+			wantProblem(t, e.do("alice", "POST", "/api/v1/tasks", map[string]any{"title": "x", "due_at": "2026-03-01T09:00:00Z", "recurrence": rec}),
+				http.StatusUnprocessableEntity, "recurrence.rule")
+			wantProblem(t, e.do("alice", "PATCH", "/api/v1/tasks/"+id, map[string]any{"recurrence": rec}),
+				http.StatusUnprocessableEntity, "recurrence.rule")
+		})
+	}
+	got := e.do("alice", "GET", "/api/v1/tasks", nil).json(t)["items"].([]any)
+	if len(got) != 1 || got[0].(map[string]any)["recurrence"].(map[string]any)["rule"] != "FREQ=DAILY" {
+		t.Fatalf("refused requests changed the tasks: %v", got)
+	}
+}
