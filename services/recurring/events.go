@@ -57,9 +57,17 @@ type Querier interface {
 // redelivery, a failed commit), or a task completed, reopened and completed
 // again, gets the successor that exists; the records commit with the
 // consumed event's, once.
-func NewPrepare(api Occurrences, db Querier, log *slog.Logger) consume.Prepare {
+//
+// budget bounds the computation of one event's next occurrence (0:
+// DefaultEventBudget), so that no event holds its partition for long: an
+// event over it is not retried but dead-lettered with ErrOverBudget as the
+// reason, and the partition moves on.
+func NewPrepare(api Occurrences, db Querier, log *slog.Logger, budget time.Duration) consume.Prepare {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if budget <= 0 {
+		budget = DefaultEventBudget
 	}
 	return func(ctx context.Context, e events.Event) (consume.Handler, error) {
 		if e.Type() != events.TypeTaskCompleted {
@@ -97,7 +105,18 @@ func NewPrepare(api Occurrences, db Querier, log *slog.Logger) consume.Prepare {
 		case s.DueAt != nil:
 			due = *s.DueAt
 		}
-		next, err := recurrence.Next(s.Recurrence.Rule, s.Recurrence.Anchor, s.TimeZone, due, completed, ordinal)
+		next, err := withinBudget(budget, func() (time.Time, error) {
+			return recurrence.Next(s.Recurrence.Rule, s.Recurrence.Anchor, s.TimeZone, due, completed, ordinal)
+		})
+		if errors.Is(err, ErrOverBudget) {
+			log.Warn("next occurrence over budget; dead-lettered", "rule", s.Recurrence.Rule, "budget", budget)
+			return nil, consume.Permanent(fmt.Errorf("next occurrence of task %s (rule %s): %w", s.ID, s.Recurrence.Rule, err))
+		}
+		if errors.Is(err, recurrence.ErrNoOccurrenceWithin) {
+			// A rule stored before rules without occurrence were refused.
+			log.Warn("series ended: its rule has no occurrence", "rule", s.Recurrence.Rule, "err", err, "occurrences", ordinal)
+			return func(ctx context.Context, tx pgx.Tx, _ events.Event) error { return record(ctx, tx, s.ID, ordinal) }, nil
+		}
 		if errors.Is(err, recurrence.ErrNoOccurrence) {
 			log.Info("series ended", "occurrences", ordinal)
 			return func(ctx context.Context, tx pgx.Tx, _ events.Event) error { return record(ctx, tx, s.ID, ordinal) }, nil
@@ -130,6 +149,53 @@ func NewPrepare(api Occurrences, db Querier, log *slog.Logger) consume.Prepare {
 			log.Info("next occurrence", "next_task_id", id, "occurrence_at", next.UTC(), "created", created, "occurrence", ordinal+1)
 			return nil
 		}, nil
+	}
+}
+
+// DefaultEventBudget is the default time one event's next occurrence may
+// take to compute (RECURRING_EVENT_BUDGET). The search is bounded
+// (recurrence.SearchYears) and takes milliseconds even for a rule without
+// occurrence: the budget is the backstop.
+const DefaultEventBudget = time.Second
+
+// ErrOverBudget says an event's next occurrence took longer than its budget
+// to compute.
+var ErrOverBudget = errors.New("computing the next occurrence took longer than the event's budget (RECURRING_EVENT_BUDGET)")
+
+// computing admits one computation of a next occurrence at a time: one that
+// ran over its budget goes on in its goroutine until it ends, and this keeps
+// such leftovers from piling up on the CPU.
+var computing = make(chan struct{}, 1)
+
+// withinBudget returns next()'s result, or ErrOverBudget when it is not
+// ready within budget, counting the wait for an earlier computation.
+func withinBudget(budget time.Duration, next func() (time.Time, error)) (time.Time, error) {
+	start := time.Now()
+	timer := time.NewTimer(budget)
+	defer timer.Stop()
+	select {
+	case computing <- struct{}{}:
+	case <-timer.C:
+		return time.Time{}, ErrOverBudget
+	}
+	type result struct {
+		t   time.Time
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() { <-computing }()
+		t, err := next()
+		done <- result{t, err}
+	}()
+	select {
+	case r := <-done:
+		if time.Since(start) > budget {
+			return time.Time{}, ErrOverBudget
+		}
+		return r.t, r.err
+	case <-timer.C:
+		return time.Time{}, ErrOverBudget
 	}
 }
 

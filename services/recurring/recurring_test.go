@@ -49,6 +49,12 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
+	return setupBudget(t, 0)
+}
+
+// setupBudget is setup with recurring's per-event budget (0: the default).
+func setupBudget(t *testing.T, budget time.Duration) *env {
+	t.Helper()
 	// As the services run: a role that owns nothing, with their grants.
 	url := dbtest.RuntimeURL(t, dbtest.URL(t, taskapi.Migrations, recurring.Migrations), taskapi.Migrations, recurring.Migrations)
 	pool, err := database.Connect(context.Background(), url)
@@ -97,7 +103,7 @@ func setup(t *testing.T) *env {
 	})
 
 	reg := prometheus.NewRegistry()
-	c, err := consume.NewPrepared(recurringPool, recurring.NewPrepare(recurring.NewTaskAPI(api.URL, internalToken, api.Client()), recurringPool, log), consume.Config{
+	c, err := consume.NewPrepared(recurringPool, recurring.NewPrepare(recurring.NewTaskAPI(api.URL, internalToken, api.Client()), recurringPool, log, budget), consume.Config{
 		Name: recurring.Group, Table: recurring.ConsumedTable, Types: recurring.Types, DeadLetters: pub,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: log, Registerer: reg,
 	})

@@ -29,6 +29,10 @@ type Config struct {
 	TaskAPIURL    string // TASKAPI_URL, e.g. http://taskapi:8080
 	InternalToken string // INTERNAL_TOKEN, taskapi's
 	Events        transport.Config
+	// EventBudget is RECURRING_EVENT_BUDGET (default DefaultEventBudget):
+	// how long one event's next occurrence may take to compute before the
+	// event is dead-lettered.
+	EventBudget time.Duration
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
@@ -47,6 +51,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if len(c.InternalToken) < 16 {
 		return c, errors.New("INTERNAL_TOKEN must be set to taskapi's internal token (at least 16 characters)")
+	}
+	if c.EventBudget, err = service.EnvDuration(getenv, "RECURRING_EVENT_BUDGET", DefaultEventBudget); err != nil {
+		return c, err
 	}
 	ev, err := transport.ConfigFromEnv(getenv)
 	if err != nil {
@@ -69,7 +76,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Build: func(_ context.Context, p service.Parts) (http.Handler, []func(context.Context) error, error) {
 			consumer, err := consume.Start(p.Pool, p.Bus, consume.Spec{
 				Config: consume.Config{Name: Group, Table: ConsumedTable, Types: Types, Log: p.Log, Registerer: p.Registry, Tracer: p.Tracer},
-				Topics: Topics, Prepare: NewPrepare(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), p.Pool, p.Log), Retention: ConsumedRetention,
+				Topics: Topics, Prepare: NewPrepare(NewTaskAPI(cfg.TaskAPIURL, cfg.InternalToken, nil), p.Pool, p.Log, cfg.EventBudget), Retention: ConsumedRetention,
 			})
 			if err != nil {
 				return nil, nil, err
