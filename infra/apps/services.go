@@ -315,6 +315,19 @@ func serviceEnv(cfg *config.Config, svc Service, args *ServicesArgs) corev1.EnvV
 			env = append(env, envVal("JWT_JWKS_URL", cfg.Auth.JWKSURL))
 		}
 		env = append(env, envVal("JWT_ISSUER", cfg.Auth.Issuer), envVal("JWT_AUDIENCE", cfg.Auth.Audience))
+		// The services that verify user tokens are the public APIs, which
+		// the rate limits guard.
+		for _, v := range []struct {
+			name  string
+			value int
+		}{{"RATE_LIMIT_PER_ADDRESS", cfg.RateLimit.PerAddress}, {"RATE_LIMIT_PER_USER", cfg.RateLimit.PerUser}, {"RATE_LIMIT_AUTH_FAILURES", cfg.RateLimit.AuthFailures}} {
+			if v.value > 0 {
+				env = append(env, envVal(v.name, strconv.Itoa(v.value)))
+			}
+		}
+		if cfg.RateLimit.Window != "" {
+			env = append(env, envVal("RATE_LIMIT_WINDOW", cfg.RateLimit.Window))
+		}
 	}
 	if svc.InternalToken {
 		env = append(env, envSecret("INTERNAL_TOKEN", pulumi.String(AppSecretName), KeyInternalToken))

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -100,7 +101,10 @@ type Config struct {
 	Auth    Auth
 	SMTP    SMTP
 	Tracing Tracing
-	Apps    map[string]App // every name in Services, defaults applied
+	// RateLimit overrides the request rate limits of the public APIs
+	// (RATE_LIMIT_*, pkg/ratelimit); zero fields keep the services' defaults.
+	RateLimit RateLimit
+	Apps      map[string]App // every name in Services, defaults applied
 
 	Secrets Secrets
 }
@@ -236,6 +240,15 @@ type Tracing struct {
 	Endpoint    string  `json:"endpoint"`    // e.g. http://otel-collector.observability:4318
 	Protocol    string  `json:"protocol"`    // http/protobuf or grpc
 	SampleRatio float64 `json:"sampleRatio"` // share of new traces kept (0..1); a caller's decision is followed
+}
+
+// RateLimit sets the RATE_LIMIT_* variables of the services with a public
+// API (taskapi, notifier, audit, realtime); 0 or "" keeps a service default.
+type RateLimit struct {
+	PerAddress   int    `json:"perAddress"`   // RATE_LIMIT_PER_ADDRESS
+	PerUser      int    `json:"perUser"`      // RATE_LIMIT_PER_USER
+	AuthFailures int    `json:"authFailures"` // RATE_LIMIT_AUTH_FAILURES
+	Window       string `json:"window"`       // RATE_LIMIT_WINDOW, a Go duration such as 1m
 }
 
 // App sizes one service.
@@ -398,6 +411,8 @@ func Parse(project, stack string, lookup Lookup, isSecret func(key string) bool)
 	p.object("smtp", &c.SMTP)
 	c.Tracing = d.Tracing
 	p.object("tracing", &c.Tracing)
+	c.RateLimit = d.RateLimit
+	p.object("rateLimit", &c.RateLimit)
 
 	apps := map[string]App{}
 	p.object("apps", &apps)
@@ -489,6 +504,7 @@ func (c *Config) validate(p *parser) {
 	c.validateImages(p)
 	c.validateIngress(p)
 	c.validateAuth(p)
+	c.validateRateLimit(p)
 	c.validateApps(p)
 }
 
@@ -752,6 +768,18 @@ func (c *Config) validateAuth(p *parser) {
 	}
 	if tr.SampleRatio < 0 || tr.SampleRatio > 1 {
 		p.fail("tracing", fmt.Sprintf("sampleRatio must be within 0..1, got %v", tr.SampleRatio))
+	}
+}
+
+// validateRateLimit checks the rateLimit section.
+func (c *Config) validateRateLimit(p *parser) {
+	if rl := c.RateLimit; rl.PerAddress < 0 || rl.PerUser < 0 || rl.AuthFailures < 0 {
+		p.fail("rateLimit", "perAddress, perUser and authFailures must be positive (0: the service's default)")
+	}
+	if w := c.RateLimit.Window; w != "" {
+		if d, err := time.ParseDuration(w); err != nil || d < time.Second {
+			p.fail("rateLimit", fmt.Sprintf("window %q is not a duration of at least 1s", w))
+		}
 	}
 }
 

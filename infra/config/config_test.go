@@ -156,7 +156,7 @@ func TestPulumiYAMLDefaults(t *testing.T) {
 	want := map[string]any{
 		"namespace": d.Namespace, "logLevel": d.LogLevel, "eventsTransport": d.EventsTransport, "skipAwait": d.SkipAwait,
 		"cluster": d.Cluster, "kafka": d.Kafka, "dapr": d.Dapr, "charts": d.Charts, "images": d.Images,
-		"ingress": d.Ingress, "network": d.Network, "auth": d.Auth, "smtp": d.SMTP, "tracing": d.Tracing, "apps": d.Apps,
+		"ingress": d.Ingress, "network": d.Network, "auth": d.Auth, "smtp": d.SMTP, "tracing": d.Tracing, "rateLimit": d.RateLimit, "apps": d.Apps,
 	}
 	for key, def := range want {
 		decl, ok := project.Config[key]

@@ -19,6 +19,7 @@ type DefaultValues struct {
 	Auth            Auth
 	SMTP            SMTP
 	Tracing         Tracing
+	RateLimit       RateLimit
 	Apps            map[string]App // key "default" applies to every service
 }
 

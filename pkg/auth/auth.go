@@ -275,19 +275,41 @@ func UserID(ctx context.Context) string {
 	return s
 }
 
+// Guard limits failed authentications (pkg/ratelimit's Limiter is one).
+type Guard interface {
+	// Blocked answers the request (429) and reports true when its client
+	// has failed too often to be let try again yet.
+	Blocked(w http.ResponseWriter, r *http.Request) bool
+	// Failed counts a failed authentication of the request's client.
+	Failed(r *http.Request)
+}
+
 // Middleware rejects requests without a valid bearer token with a 401 problem
-// and passes the others on with the user id in their context.
-func Middleware(v *Verifier) func(http.Handler) http.Handler {
+// and passes the others on with the user id in their context. Each guard is
+// asked first whether the client may try at all, and told of each failure.
+func Middleware(v *Verifier, guards ...Guard) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for _, g := range guards {
+				if g.Blocked(w, r) {
+					return
+				}
+			}
+			failed := func() {
+				for _, g := range guards {
+					g.Failed(r)
+				}
+			}
 			tok, err := BearerToken(r)
 			if err != nil {
+				failed()
 				w.Header().Set("WWW-Authenticate", `Bearer realm="todo"`)
 				web.Fail(w, r, http.StatusUnauthorized, "this endpoint needs an Authorization: Bearer <token> header")
 				return
 			}
 			c, err := v.Verify(tok)
 			if err != nil {
+				failed()
 				w.Header().Set("WWW-Authenticate", `Bearer realm="todo", error="invalid_token"`)
 				web.Fail(w, r, http.StatusUnauthorized, err.Error())
 				return

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/ratelimit"
 	"github.com/todo-platform/todo/pkg/service"
 )
 
@@ -16,6 +17,8 @@ type Deps struct {
 	Store    *Store
 	Verifier *auth.Verifier
 	Log      *slog.Logger
+	// Limits are the request rate limits of the public API (nil: none).
+	Limits   *ratelimit.Limiter
 	Registry *prometheus.Registry
 	// Dapr, when events come through the Dapr sidecar, is the subscription
 	// handler the sidecar calls (transport.Subscribe); mounted at /dapr/.
@@ -28,7 +31,7 @@ func NewServer(d Deps) http.Handler {
 	r.Get(OpenAPIPath, handleOpenAPI)
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(auth.Middleware(d.Verifier))
+		r.Use(d.Limits.Authenticated(d.Verifier))
 		r.Get("/audit", handleList(d.Store))
 	})
 	return r

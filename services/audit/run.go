@@ -11,6 +11,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
+	"github.com/todo-platform/todo/pkg/ratelimit"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 )
@@ -23,6 +24,7 @@ const ConsumedRetention = 8 * 24 * time.Hour
 type Config struct {
 	service.Base
 	JWT    auth.Config
+	Limits ratelimit.Config // RATE_LIMIT_*
 	Events transport.Config
 }
 
@@ -38,6 +40,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
 		return c, auth.ErrNotConfigured
+	}
+	if c.Limits, err = ratelimit.ConfigFromEnv(getenv); err != nil {
+		return c, err
 	}
 	ev, err := transport.ConfigFromEnv(getenv)
 	if err != nil {
@@ -65,7 +70,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			if err != nil {
 				return nil, nil, err
 			}
-			return NewServer(Deps{Store: NewStore(p.Pool), Verifier: p.Verifier, Log: p.Log, Registry: p.Registry, Dapr: consumer.Dapr}), consumer.Loops, nil
+			return NewServer(Deps{Store: NewStore(p.Pool), Verifier: p.Verifier, Log: p.Log, Registry: p.Registry,
+				Limits: ratelimit.New(cfg.Limits, p.Registry), Dapr: consumer.Dapr}), consumer.Loops, nil
 		},
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/ratelimit"
 	"github.com/todo-platform/todo/pkg/service"
 )
 
@@ -16,6 +17,8 @@ type Deps struct {
 	Store    *Store
 	Verifier *auth.Verifier
 	Log      *slog.Logger
+	// Limits are the request rate limits of the public API (nil: none).
+	Limits   *ratelimit.Limiter
 	Registry *prometheus.Registry
 	// AllowPrivateWebhooks lets webhooks target loopback and private
 	// addresses (WEBHOOK_ALLOW_PRIVATE; local development and tests).
@@ -31,7 +34,7 @@ func NewServer(d Deps) http.Handler {
 	r.Get(OpenAPIPath, handleOpenAPI)
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(auth.Middleware(d.Verifier))
+		r.Use(d.Limits.Authenticated(d.Verifier))
 		r.Route("/notifications", func(r chi.Router) {
 			r.Get("/", handleList(d.Store))
 			r.Post("/{id}/read", handleRead(d.Store))

@@ -19,6 +19,7 @@ import (
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/pgnotify"
+	"github.com/todo-platform/todo/pkg/ratelimit"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 )
@@ -31,6 +32,7 @@ const ConsumedRetention = 8 * 24 * time.Hour
 type Config struct {
 	service.Base
 	JWT    auth.Config
+	Limits ratelimit.Config // RATE_LIMIT_*
 	Events transport.Config
 
 	Grace        time.Duration // REMINDER_GRACE (24h): older due reminders are missed
@@ -53,6 +55,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{Base: base, JWT: auth.ConfigFromEnv(getenv)}
 	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
 		return c, auth.ErrNotConfigured
+	}
+	if c.Limits, err = ratelimit.ConfigFromEnv(getenv); err != nil {
+		return c, err
 	}
 	if c.Events, err = transport.ConfigFromEnv(getenv); err != nil {
 		return c, err
@@ -183,7 +188,7 @@ func build(cfg Config, p service.Parts) (http.Handler, []func(context.Context) e
 		log.Warn("webhooks may target private and loopback addresses (WEBHOOK_ALLOW_PRIVATE=true)")
 	}
 	api := NewServer(Deps{
-		Store: store, Verifier: p.Verifier, Log: log, Registry: reg, AllowPrivateWebhooks: cfg.AllowPrivate, Dapr: consumer.Dapr,
+		Store: store, Verifier: p.Verifier, Log: log, Registry: reg, Limits: ratelimit.New(cfg.Limits, reg), AllowPrivateWebhooks: cfg.AllowPrivate, Dapr: consumer.Dapr,
 	})
 	return api, append(consumer.Loops,
 		relay.Run, firer.Run, deliverer.Run,

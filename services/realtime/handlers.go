@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/ratelimit"
 	"github.com/todo-platform/todo/pkg/web"
 )
 
@@ -24,6 +25,17 @@ type Options struct {
 	PingInterval    time.Duration // REALTIME_PING_INTERVAL (default 30s)
 	PongTimeout     time.Duration // REALTIME_PONG_TIMEOUT (default 15s)
 	WriteTimeout    time.Duration // REALTIME_WRITE_TIMEOUT: one message's write (default 10s)
+	// MaxConns (REALTIME_MAX_CONNS, default 20000) caps this replica's
+	// sockets; MaxConnsPerAddress (REALTIME_MAX_CONNS_PER_ADDRESS, default
+	// 200) those of one client address; MaxPendingPerAddress
+	// (REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS, default 10) those of one
+	// address still waiting for their auth message.
+	MaxConns             int
+	MaxConnsPerAddress   int
+	MaxPendingPerAddress int
+	// Limits are the request rate limits (RATE_LIMIT_*): the upgrades per
+	// address, and the refused tokens per address (nil: none).
+	Limits *ratelimit.Limiter
 }
 
 // DefaultOrigins are the Origin patterns allowed by default: the local
@@ -59,6 +71,15 @@ func (o Options) withDefaults() Options {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
 	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 20000
+	}
+	if o.MaxConnsPerAddress <= 0 {
+		o.MaxConnsPerAddress = 200
+	}
+	if o.MaxPendingPerAddress <= 0 {
+		o.MaxPendingPerAddress = 10
+	}
 	return o
 }
 
@@ -68,7 +89,13 @@ func (o Options) withDefaults() Options {
 // client's messages until the socket closes.
 func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics) http.HandlerFunc {
 	accept := &websocket.AcceptOptions{OriginPatterns: o.AllowedOrigins, CompressionMode: websocket.CompressionDisabled}
+	g := newGate(o)
 	return func(w http.ResponseWriter, r *http.Request) {
+		if o.Limits.Blocked(w, r) {
+			m.rejected.WithLabelValues("auth_failures").Inc()
+			return
+		}
+		addr := o.Limits.ClientAddress(r)
 		var claims auth.Claims
 		var authErr error
 		headerAuth := r.Header.Get("Authorization") != ""
@@ -78,6 +105,9 @@ func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics) http.HandlerFunc 
 				claims, err = v.Verify(tok)
 			}
 			authErr = err
+			if err != nil {
+				o.Limits.Failed(r)
+			}
 			if err == nil && h.UserConnections(claims.UserID) >= o.MaxConnsPerUser {
 				m.rejected.WithLabelValues("too_many_connections").Inc()
 				w.Header().Set("Retry-After", "5")
@@ -91,12 +121,19 @@ func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics) http.HandlerFunc 
 			return
 		}
 		cur := r.URL.Query().Get("cursor")
+		s, why := g.enter(addr, !headerAuth)
+		if why != "" {
+			m.rejected.WithLabelValues("connection_limit").Inc()
+			ratelimit.TooMany(w, r, 5*time.Second, why)
+			return
+		}
 		// The HTTP server's read and write deadlines must not end the socket.
 		rc := http.NewResponseController(w)
 		_ = rc.SetReadDeadline(time.Time{})
 		_ = rc.SetWriteDeadline(time.Time{})
 		ws, err := websocket.Accept(w, r, accept)
 		if err != nil {
+			s.release()
 			m.rejected.WithLabelValues("upgrade").Inc()
 			return // Accept answered (403 for a foreign origin, 4xx for a bad handshake)
 		}
@@ -107,7 +144,8 @@ func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics) http.HandlerFunc 
 		h.handlers.Add(1)
 		go func() {
 			defer h.handlers.Add(-1)
-			serveConn(h, v, o, m, ws, cur, headerAuth, claims, authErr)
+			defer s.release()
+			serveConn(h, v, o, m, s, ws, cur, headerAuth, claims, authErr)
 		}()
 	}
 }
@@ -115,7 +153,7 @@ func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics) http.HandlerFunc 
 // serveConn authenticates the connection (unless the upgrade's header did),
 // registers it with the hub and reads the client's messages until the
 // socket closes.
-func serveConn(h *Hub, v *auth.Verifier, o Options, m *metrics, ws *websocket.Conn, cur string, headerAuth bool, claims auth.Claims, authErr error) {
+func serveConn(h *Hub, v *auth.Verifier, o Options, m *metrics, s *slot, ws *websocket.Conn, cur string, headerAuth bool, claims auth.Claims, authErr error) {
 	ws.SetReadLimit(o.ReadLimit)
 	c := &client{ws: ws, m: m, maxQueue: o.SendQueue, writeTO: o.WriteTimeout}
 	ctx := context.Background()
@@ -131,9 +169,11 @@ func serveConn(h *Hub, v *auth.Verifier, o Options, m *metrics, ws *websocket.Co
 		}
 		claims, err = v.Verify(first.Token)
 		if err != nil {
+			o.Limits.FailedAddress(s.addr)
 			c.close(CloseUnauthorized, closeReason(err.Error()))
 			return
 		}
+		s.authenticated()
 		if first.Cursor != "" {
 			cur = first.Cursor
 		}

@@ -28,7 +28,8 @@ type Deps struct {
 // metrics and, with Dapr, the subscription handler.
 func NewServer(d Deps) http.Handler {
 	r := service.Router(d.Log, d.Registry, d.Hub.readiness, d.Dapr)
-	r.Get("/ws", handleWS(d.Hub, d.Verifier, d.Options.withDefaults(), d.Hub.m))
+	o := d.Options.withDefaults()
+	r.With(o.Limits.PerAddress).Get("/ws", handleWS(d.Hub, d.Verifier, o, d.Hub.m))
 	return r
 }
 

@@ -52,6 +52,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/pkg/ratelimit"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/tracing"
 	"github.com/todo-platform/todo/pkg/transport"
@@ -68,6 +69,7 @@ type Config struct {
 	JWT     auth.Config
 	Events  transport.Config
 	Options Options
+	Limits  ratelimit.Config // RATE_LIMIT_*: upgrades and refused tokens per address
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
@@ -81,6 +83,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return c, auth.ErrNotConfigured
 	}
 	if c.Events, err = transport.ConfigFromEnv(getenv); err != nil {
+		return c, err
+	}
+	if c.Limits, err = ratelimit.ConfigFromEnv(getenv); err != nil {
 		return c, err
 	}
 
@@ -98,6 +103,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		dst  *int
 	}{
 		{"REALTIME_MAX_CONNS_PER_USER", &o.MaxConnsPerUser},
+		{"REALTIME_MAX_CONNS", &o.MaxConns},
+		{"REALTIME_MAX_CONNS_PER_ADDRESS", &o.MaxConnsPerAddress},
+		{"REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS", &o.MaxPendingPerAddress},
 		{"REALTIME_SEND_QUEUE", &o.SendQueue},
 		{"REALTIME_REPLAY_SIZE", &o.ReplaySize},
 	} {
@@ -169,6 +177,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if sub != nil {
 		hub.markStarted() // the sidecar delivers when it has something
 	}
+	cfg.Options.Limits = ratelimit.New(cfg.Limits, reg)
 	srv := web.NewHTTPServer(cfg.Addr, tracing.HTTP(tp, "realtime", NewServer(Deps{
 		Hub: hub, Verifier: verifier, Options: cfg.Options, Log: log, Registry: reg, Dapr: sub,
 	})), log)

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/ratelimit"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/pkg/web"
@@ -22,8 +23,10 @@ type Deps struct {
 	// InternalToken guards /internal/ (the recurring service's calls); empty
 	// turns the internal API off.
 	InternalToken string
-	Log           *slog.Logger
-	Registry      *prometheus.Registry
+	// Limits are the request rate limits of the public API (nil: none).
+	Limits   *ratelimit.Limiter
+	Log      *slog.Logger
+	Registry *prometheus.Registry
 	// Site configures the web app served at "/" (services/web): its
 	// realtime socket and OpenID provider.
 	Site webapp.Options
@@ -39,7 +42,7 @@ func NewServer(d Deps) http.Handler {
 	r.Get(webapp.ConfigPath, site.ServeHTTP)
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(auth.Middleware(d.Verifier))
+		r.Use(d.Limits.Authenticated(d.Verifier))
 		r.Route("/tasks", func(r chi.Router) {
 			r.Get("/", handleListTasks(d.Store))
 			r.Post("/", handleCreateTask(d.Store))

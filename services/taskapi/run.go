@@ -11,6 +11,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/ratelimit"
 	"github.com/todo-platform/todo/pkg/service"
 	"github.com/todo-platform/todo/pkg/transport"
 	webapp "github.com/todo-platform/todo/services/web"
@@ -20,7 +21,8 @@ import (
 type Config struct {
 	service.Base
 	JWT           auth.Config
-	InternalToken string // INTERNAL_TOKEN
+	Limits        ratelimit.Config // RATE_LIMIT_*
+	InternalToken string           // INTERNAL_TOKEN
 	// Relay is OUTBOX_RELAY (default true): run the outbox relay in this
 	// process. Every replica may run one; an advisory lock lets one publish
 	// at a time and another take over when it goes.
@@ -48,6 +50,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		RealtimeURL:   getenv("REALTIME_URL"),
 		OIDCIssuer:    getenv("OIDC_ISSUER"),
 		OIDCClientID:  getenv("OIDC_CLIENT_ID"),
+	}
+	if c.Limits, err = ratelimit.ConfigFromEnv(getenv); err != nil {
+		return c, err
 	}
 	if err := ValidateRealtimeURL(c.RealtimeURL); err != nil {
 		return c, err
@@ -91,7 +96,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	spec.Build = func(_ context.Context, p service.Parts) (http.Handler, []func(context.Context) error, error) {
 		h := NewServer(Deps{
 			Store: NewStore(p.Pool), Verifier: p.Verifier, InternalToken: cfg.InternalToken, Log: p.Log, Registry: p.Registry,
-			Site: siteOptions(cfg.RealtimeURL, cfg.OIDCIssuer, cfg.OIDCClientID),
+			Limits: ratelimit.New(cfg.Limits, p.Registry),
+			Site:   siteOptions(cfg.RealtimeURL, cfg.OIDCIssuer, cfg.OIDCClientID),
 		})
 		if p.Bus == nil {
 			p.Log.Info("outbox relay off (OUTBOX_RELAY=false): another process must publish the outbox")

@@ -227,6 +227,8 @@ func (b *bench) startAPI(ctx context.Context) error {
 	env := map[string]string{
 		"ADDR": addr, "METRICS_ADDR": metricsAddr, "DATABASE_URL": b.dbURL, "JWT_SECRET": b.secret, "LOG_LEVEL": "warn",
 		"EVENTS_TRANSPORT": "kafka", "KAFKA_BROKERS": strings.Join(b.kcfg.Brokers, ","),
+		// The write load comes from this machine: no rate limit in its way.
+		"RATE_LIMIT": "off",
 	}
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.apiCancel = cancel
@@ -257,6 +259,13 @@ func (b *bench) startRealtime(ctx context.Context) error {
 		"ADDR="+addr, "METRICS_ADDR="+metricsAddr, "JWT_SECRET="+b.secret, "LOG_LEVEL=warn", "EVENTS_TRANSPORT=kafka",
 		"KAFKA_BROKERS="+strings.Join(b.kcfg.Brokers, ","),
 		"REALTIME_MAX_CONNS_PER_USER="+strconv.Itoa(max(20, perUser)),
+		// Every client of this tool is on this machine, one address: the
+		// caps per address and the upgrade rate fit the whole load (the
+		// defaults are for the public internet).
+		"REALTIME_MAX_CONNS="+strconv.Itoa(b.cfg.conns+1000),
+		"REALTIME_MAX_CONNS_PER_ADDRESS="+strconv.Itoa(b.cfg.conns+1000),
+		"REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS="+strconv.Itoa(b.cfg.conns+1000),
+		"RATE_LIMIT_PER_ADDRESS="+strconv.Itoa(10*b.cfg.conns+100000),
 		// The idle connections of this tool do not read, so they would not
 		// answer pings; the heartbeat is not what is measured.
 		"REALTIME_PING_INTERVAL=1h",

@@ -77,7 +77,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.Chmod(dir, 0o755); err != nil { //nolint:gosec // PostgreSQL runs as postgres when root
 		return err
 	}
-	vars := map[string]string{"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "", "LOG_FORMAT": "json"}
+	// The seeding posts thousands of tasks as one user from this machine:
+	// limits that fit it (the defaults are for the public internet).
+	vars := map[string]string{"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "", "LOG_FORMAT": "json",
+		"RATE_LIMIT_PER_USER": "1000000", "RATE_LIMIT_PER_ADDRESS": "1000000"}
 	for _, k := range []string{"LOCAL_ADDR", "TASKAPI_ADDR", "RECURRING_ADDR", "NOTIFIER_ADDR", "AUDIT_ADDR", "REALTIME_ADDR", "LOCAL_PG_PORT", "LOCAL_KAFKA_PORT",
 		"TASKAPI_METRICS_ADDR", "RECURRING_METRICS_ADDR", "NOTIFIER_METRICS_ADDR", "AUDIT_METRICS_ADDR", "REALTIME_METRICS_ADDR"} {
 		a, err := freeAddr(ctx)
