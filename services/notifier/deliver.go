@@ -43,20 +43,23 @@ type DelivererConfig struct {
 	PollInterval time.Duration // longest sleep without a wake-up (default 5s)
 
 	Webhooks *WebhookSender // nil: webhook deliveries fail
-	Mailer   *Mailer        // nil: email deliveries fail
-	Log      *slog.Logger
-	Metrics  *Metrics
+	// HostLimits bound the deliveries to one webhook host.
+	HostLimits HostLimits
+	Mailer     *Mailer // nil: email deliveries fail
+	Log        *slog.Logger
+	Metrics    *Metrics
 	// OutboxNotifier is woken after a dead letter is written (nil: none).
 	OutboxNotifier *pgnotify.Notifier
 }
 
 // Deliverer sends the queued deliveries.
 type Deliverer struct {
-	pool *pgxpool.Pool
-	cfg  DelivererConfig
-	log  *slog.Logger
-	m    *Metrics
-	wake chan struct{}
+	pool  *pgxpool.Pool
+	cfg   DelivererConfig
+	log   *slog.Logger
+	m     *Metrics
+	wake  chan struct{}
+	hosts *hostLimiter
 }
 
 // NewDeliverer returns a delivery worker on pool.
@@ -86,7 +89,8 @@ func NewDeliverer(pool *pgxpool.Pool, cfg DelivererConfig) *Deliverer {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Deliverer{pool: pool, cfg: cfg, log: cfg.Log.With("component", "deliverer"), m: cfg.Metrics, wake: make(chan struct{}, 1)}
+	return &Deliverer{pool: pool, cfg: cfg, log: cfg.Log.With("component", "deliverer"), m: cfg.Metrics, wake: make(chan struct{}, 1),
+		hosts: newHostLimiter(cfg.HostLimits)}
 }
 
 // Wake makes the worker look for due deliveries now; it never blocks.
@@ -143,6 +147,8 @@ RETURNING d.id, d.channel, d.target, d.webhook_id, d.event::text, d.attempts`
 	markRetry   = `UPDATE notifier.deliveries SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1`
 	markFailed  = `UPDATE notifier.deliveries SET status = 'failed', done_at = now(), last_error = $2 WHERE id = $1`
 	markDropped = `UPDATE notifier.deliveries SET status = 'canceled', done_at = now(), last_error = $2 WHERE id = $1`
+	// markPutOff gives back the attempt the claim counted.
+	markPutOff  = `UPDATE notifier.deliveries SET attempts = attempts - 1, next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1`
 	readWebhook = `SELECT url, secret FROM notifier.webhooks WHERE id = $1`
 )
 
@@ -189,7 +195,14 @@ func (w *Deliverer) deliver(ctx context.Context, d claimed) {
 		return // shutting down: the lease expires and another attempt follows
 	}
 	var err error
+	var te *throttledError
 	switch {
+	case errors.As(sendErr, &te):
+		_, err = w.pool.Exec(ctx, markPutOff, d.ID, te.retryIn.Seconds())
+		if err == nil {
+			w.m.throttled.WithLabelValues(te.reason).Inc()
+			log.Debug("delivery put off", "reason", sendErr)
+		}
 	case sendErr == nil:
 		_, err = w.pool.Exec(ctx, markSent, d.ID)
 		if err == nil {
@@ -235,6 +248,11 @@ func (w *Deliverer) send(ctx context.Context, d claimed) error {
 		if err != nil {
 			return fmt.Errorf("read webhook: %w", err)
 		}
+		release, err := w.hosts.acquire(targetHost(target), time.Now())
+		if err != nil {
+			return err
+		}
+		defer release()
 		return w.cfg.Webhooks.Send(ctx, d.ID.String(), target, secret, d.Event)
 	case ChannelEmail:
 		if w.cfg.Mailer == nil {

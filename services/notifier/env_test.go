@@ -52,6 +52,8 @@ type options struct {
 	mailer   *notifier.Mailer
 	attempts int
 	noFirer  bool
+	// hostLimits bound the deliveries per webhook host (zero: defaults).
+	hostLimits notifier.HostLimits
 }
 
 func setup(t *testing.T, o options) *env {
@@ -77,7 +79,7 @@ func setup(t *testing.T, o options) *env {
 	}
 	v.deliverer = notifier.NewDeliverer(pool, notifier.DelivererConfig{
 		MaxAttempts: o.attempts, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Lease: 5 * time.Second,
-		PollInterval: 500 * time.Millisecond, Webhooks: notifier.NewWebhookSender(5*time.Second, true), Mailer: o.mailer,
+		PollInterval: 500 * time.Millisecond, Webhooks: notifier.NewWebhookSender(5*time.Second, true), HostLimits: o.hostLimits, Mailer: o.mailer,
 		Log: log, Metrics: m, OutboxNotifier: pgnotify.NewNotifier(pool, notifier.OutboxChannel),
 	})
 	kafkatest.Go(t, v.deliverer.Run)

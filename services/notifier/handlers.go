@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -63,7 +64,7 @@ func fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrCanceled):
 		web.Fail(w, r, http.StatusConflict, ErrCanceled.Error())
 	case errors.Is(err, ErrTooMany):
-		web.Fail(w, r, http.StatusConflict, "a user may register at most "+strconv.Itoa(MaxWebhooks)+" webhooks")
+		web.Fail(w, r, http.StatusConflict, strings.TrimPrefix(err.Error(), ErrTooMany.Error()+": "))
 	case r.Context().Err() != nil:
 		web.Fail(w, r, 499, "request canceled")
 	default:

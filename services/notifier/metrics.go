@@ -15,6 +15,7 @@ type Metrics struct {
 	sent      *prometheus.CounterVec
 	failed    *prometheus.CounterVec
 	retried   *prometheus.CounterVec
+	throttled *prometheus.CounterVec
 }
 
 // NewMetrics registers the notifier's metrics on reg (nil: a private registry).
@@ -46,5 +47,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		retried: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "notifier_deliveries_retried_total", Help: "Failed delivery attempts scheduled for a retry, per channel.",
 		}, []string{"channel"})),
+		throttled: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "notifier_webhook_deliveries_put_off_total", Help: "Webhook deliveries put off by their host's limits (rate or concurrency), without counting an attempt.",
+		}, []string{"reason"})),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,8 @@ type Config struct {
 	Poll         time.Duration // REMINDER_POLL (10s): longest sleep of the firing loop
 	Batch        int           // REMINDER_BATCH (1000): reminders fired per transaction
 	AllowPrivate bool          // WEBHOOK_ALLOW_PRIVATE (false)
+	MaxWebhooks  int           // WEBHOOK_MAX_PER_USER (10)
+	HostLimits   HostLimits    // WEBHOOK_HOST_RATE (5/s), WEBHOOK_HOST_BURST (10), WEBHOOK_HOST_CONCURRENCY (2)
 	Timeout      time.Duration // DELIVERY_TIMEOUT (10s): per webhook request
 	MaxAttempts  int           // DELIVERY_MAX_ATTEMPTS (8)
 	MinBackoff   time.Duration // DELIVERY_MIN_BACKOFF (1s)
@@ -85,6 +88,22 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.AllowPrivate, err = service.EnvBool(getenv, "WEBHOOK_ALLOW_PRIVATE", false); err != nil {
 		return c, err
+	}
+	if c.MaxWebhooks, err = service.EnvInt(getenv, "WEBHOOK_MAX_PER_USER", MaxWebhooks, 1); err != nil {
+		return c, err
+	}
+	h := HostLimits{}.withDefaults()
+	if c.HostLimits.Concurrency, err = service.EnvInt(getenv, "WEBHOOK_HOST_CONCURRENCY", h.Concurrency, 1); err != nil {
+		return c, err
+	}
+	if c.HostLimits.Burst, err = service.EnvInt(getenv, "WEBHOOK_HOST_BURST", h.Burst, 1); err != nil {
+		return c, err
+	}
+	c.HostLimits.Rate = h.Rate
+	if v := strings.TrimSpace(getenv("WEBHOOK_HOST_RATE")); v != "" {
+		if c.HostLimits.Rate, err = strconv.ParseFloat(v, 64); err != nil || c.HostLimits.Rate <= 0 || c.HostLimits.Rate > 1e6 {
+			return c, fmt.Errorf("WEBHOOK_HOST_RATE=%q: want deliveries a second to one host, such as 5 or 0.5", v)
+		}
 	}
 	c.SMTP = SMTPConfig{
 		Addr: getenv("SMTP_ADDR"), Username: getenv("SMTP_USERNAME"), Password: getenv("SMTP_PASSWORD"), From: getenv("SMTP_FROM"),
@@ -167,7 +186,7 @@ func build(cfg Config, p service.Parts) (http.Handler, []func(context.Context) e
 	}
 	deliverer := NewDeliverer(pool, DelivererConfig{
 		MaxAttempts: cfg.MaxAttempts, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
-		Webhooks: NewWebhookSender(cfg.Timeout, cfg.AllowPrivate), Mailer: mailer,
+		Webhooks: NewWebhookSender(cfg.Timeout, cfg.AllowPrivate), HostLimits: cfg.HostLimits, Mailer: mailer,
 		Log: log, Metrics: m, OutboxNotifier: outboxNotifier,
 	})
 	h := &Events{Metrics: m, EmailOn: mailer != nil}
@@ -184,6 +203,7 @@ func build(cfg Config, p service.Parts) (http.Handler, []func(context.Context) e
 	}
 	store := NewStore(pool)
 	store.Changed = wakeSchedule
+	store.MaxWebhooks = cfg.MaxWebhooks
 	if cfg.AllowPrivate {
 		log.Warn("webhooks may target private and loopback addresses (WEBHOOK_ALLOW_PRIVATE=true)")
 	}

@@ -39,6 +39,16 @@ type Store struct {
 	pool *pgxpool.Pool
 	// Changed is called after a commit that moved the schedule (a snooze).
 	Changed func()
+	// MaxWebhooks is how many webhooks one user may register (0:
+	// the package's MaxWebhooks).
+	MaxWebhooks int
+}
+
+func (s *Store) maxWebhooks() int {
+	if s.MaxWebhooks > 0 {
+		return s.MaxWebhooks
+	}
+	return MaxWebhooks
 }
 
 // NewStore returns a store on pool.
@@ -176,7 +186,8 @@ type Webhook struct {
 	CreatedAt time.Time `db:"created_at"`
 }
 
-// MaxWebhooks is how many webhooks one user may register.
+// MaxWebhooks is how many webhooks one user may register by default
+// (WEBHOOK_MAX_PER_USER; Store.MaxWebhooks).
 const MaxWebhooks = 10
 
 const (
@@ -198,8 +209,8 @@ func (s *Store) AddWebhook(ctx context.Context, owner, target, secret string) (W
 		if err := tx.QueryRow(ctx, countWebhooks, owner).Scan(&n); err != nil {
 			return err
 		}
-		if n >= MaxWebhooks {
-			return ErrTooMany
+		if limit := s.maxWebhooks(); n >= limit {
+			return fmt.Errorf("%w: a user may register at most %d webhooks (delete one first)", ErrTooMany, limit)
 		}
 		rows, err := tx.Query(ctx, insertWebhook, uuid.Must(uuid.NewV7()), owner, target, secret)
 		if err != nil {
