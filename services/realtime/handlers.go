@@ -115,12 +115,18 @@ func handleWS(h *Hub, v *auth.Verifier, o Options, m *metrics) http.HandlerFunc 
 				return
 			}
 		}
-		if r.URL.Query().Has("token") || r.URL.Query().Has("access_token") {
+		query, err := web.Query(r)
+		if err != nil {
+			m.rejected.WithLabelValues("bad_query").Inc()
+			web.Fail(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+		if query.Has("token") || query.Has("access_token") {
 			m.rejected.WithLabelValues("token_in_url").Inc()
 			web.Fail(w, r, http.StatusBadRequest, "never put a token in the URL: send it in the Authorization header or in the auth message")
 			return
 		}
-		cur := r.URL.Query().Get("cursor")
+		cur := query.Get("cursor")
 		s, why := g.enter(addr, !headerAuth)
 		if why != "" {
 			m.rejected.WithLabelValues("connection_limit").Inc()

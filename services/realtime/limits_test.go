@@ -1,6 +1,7 @@
 package realtime_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -111,4 +112,29 @@ func TestRefusedTokensPerAddress(t *testing.T) {
 	connect(t, r2.url(""), "alice")
 	connect(t, r2.url(""), "alice")
 	refused(t, r2.url(""), token(t, "alice", time.Hour), "from this address")
+}
+
+// TestMalformedQueryIsRefused: an upgrade whose query string is not valid
+// URL encoding is a 400, not a socket that silently drops its cursor.
+func TestMalformedQueryIsRefused(t *testing.T) {
+	t.Parallel()
+	_, kcfg := kafkatest.Start(t)
+	r := startReplica(t, kafkaEnv(kcfg))
+	for _, q := range []string{"cursor=%zz", "cursor=%%%"} {
+		ws, resp, err := websocket.Dial(context.Background(), r.url(q), &websocket.DialOptions{
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + token(t, "alice", time.Hour)}}})
+		if ws != nil {
+			_ = ws.CloseNow()
+		}
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+			if resp.Body != nil {
+				_ = resp.Body.Close()
+			}
+		}
+		if err == nil || status != http.StatusBadRequest {
+			t.Errorf("?%s: %d %v, want 400", q, status, err)
+		}
+	}
 }
