@@ -767,6 +767,12 @@ func checkDeployment(t *testing.T, e expectation, d *record, jobs map[string]*re
 	if ref := dig(env["KAFKA_PASSWORD"], "valueFrom", "secretKeyRef"); str(dig(ref, "name")) != kafka.SecretName {
 		t.Errorf("%s: KAFKA_PASSWORD from %v", name, ref)
 	}
+	// The local stack's todo:rateLimit raises the limits of the public APIs
+	// (the services that verify user tokens) for its load test; the other
+	// stacks keep the services' defaults.
+	if want := e.stack == "local" && name != "recurring"; want != (env["RATE_LIMIT_PER_USER"] != nil) {
+		t.Errorf("%s: RATE_LIMIT_PER_USER %v, want it set: %v", name, env["RATE_LIMIT_PER_USER"], want)
+	}
 	if e.privateCA != (env["KAFKA_TLS_CA_FILE"] != nil) {
 		t.Errorf("%s: KAFKA_TLS_CA_FILE %v, want it iff the brokers use a private CA", name, env["KAFKA_TLS_CA_FILE"])
 	}
