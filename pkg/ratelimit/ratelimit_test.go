@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -124,9 +125,16 @@ func server(t *testing.T, cfg ratelimit.Config) *httptest.Server {
 	return srv
 }
 
+// answer is a response, read and closed.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+}
+
 // get sends a request as from address addr (through the loopback peer, a
 // trusted proxy) with tok ("" sends none).
-func get(t *testing.T, srv *httptest.Server, addr, tok string) *http.Response {
+func get(t *testing.T, srv *httptest.Server, addr, tok string) answer {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.URL, nil)
 	if err != nil {
@@ -140,8 +148,12 @@ func get(t *testing.T, srv *httptest.Server, addr, tok string) *http.Response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = resp.Body.Close() })
-	return resp
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer{StatusCode: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 func tokenFor(t *testing.T, user string) string {
@@ -155,14 +167,14 @@ func tokenFor(t *testing.T, user string) string {
 
 // wantTooMany checks resp is a 429 problem+json with Retry-After, whose
 // detail contains what.
-func wantTooMany(t *testing.T, resp *http.Response, what string) {
+func wantTooMany(t *testing.T, resp answer, what string) {
 	t.Helper()
 	var p struct {
 		Status int
 		Detail string
 	}
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Content-Type") != "application/problem+json" ||
-		json.NewDecoder(resp.Body).Decode(&p) != nil || p.Status != 429 || !strings.Contains(p.Detail, what) {
+		json.Unmarshal(resp.Body, &p) != nil || p.Status != 429 || !strings.Contains(p.Detail, what) {
 		t.Fatalf("got %d %s %+v, want a 429 problem about %q", resp.StatusCode, resp.Header.Get("Content-Type"), p, what)
 	}
 	if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
@@ -170,7 +182,7 @@ func wantTooMany(t *testing.T, resp *http.Response, what string) {
 	}
 }
 
-func wantStatus(t *testing.T, resp *http.Response, want int) {
+func wantStatus(t *testing.T, resp answer, want int) {
 	t.Helper()
 	if resp.StatusCode != want {
 		t.Fatalf("status %d, want %d", resp.StatusCode, want)

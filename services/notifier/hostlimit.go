@@ -98,7 +98,7 @@ func (h *hostLimiter) acquire(host string, now time.Time) (release func(), err e
 		h.hosts[host] = st
 	}
 	st.used = now
-	jitter := time.Duration(rand.Int64N(int64(time.Second/time.Duration(max(1, int(h.l.Rate)))) + 1))
+	jitter := rand.N(time.Second/time.Duration(max(1, int(h.l.Rate))) + 1) //nolint:gosec // jitter, not a secret
 	if st.inFlight >= h.l.Concurrency {
 		return nil, &throttledError{host: host, reason: "concurrency", retryIn: 500*time.Millisecond + jitter}
 	}
