@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/metrics"
 	"github.com/todo-platform/todo/pkg/web"
 )
 
@@ -121,14 +122,14 @@ func New(cfg Config, reg prometheus.Registerer) *Limiter {
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultWindow
 	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	l := &Limiter{cfg: cfg, failures: newFailureCounter(cfg.AuthFailures, cfg.Window),
-		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+		limited: metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_rate_limited_total",
 			Help: "Requests refused with 429 by a rate limit, by limit (address, user, auth_failures).",
-		}, []string{"limit"})}
-	if reg != nil {
-		reg.MustRegister(l.limited)
-	}
+		}, []string{"limit"}))}
 	l.address = httprate.NewRateLimiter(cfg.PerAddress, cfg.Window,
 		httprate.WithKeyFuncs(func(r *http.Request) (string, error) { return l.ClientAddress(r), nil }),
 		httprate.WithLimitHandler(l.tooMany("address", "from this address", cfg.PerAddress)))
