@@ -130,6 +130,8 @@ func startPlatform(t *testing.T) (string, func(string) string) {
 		"REALTIME_METRICS_ADDR": port(),
 		// Every test is a client on this machine: limits no suite reaches.
 		"RATE_LIMIT_PER_USER": "1000000", "RATE_LIMIT_PER_ADDRESS": "1000000",
+		// The settings test's webhook receivers listen on loopback.
+		"WEBHOOK_ALLOW_PRIVATE": "true",
 	}
 	getenv := func(k string) string {
 		if v, ok := vars[k]; ok {
