@@ -51,12 +51,15 @@ type Service struct {
 	Broadcast bool
 	// Outbound: the service delivers to the internet (webhooks, SMTP).
 	Outbound bool
+	// WebApp: the service serves the web app, which signs users in at the
+	// stack's OpenID provider (OIDC_ISSUER, OIDC_CLIENT_ID).
+	WebApp bool
 }
 
 // Catalog is every service of the platform, in deployment order.
 var Catalog = []Service{
 	{
-		Name: "taskapi", Migrates: true, VerifiesJWT: true, InternalToken: true,
+		Name: "taskapi", Migrates: true, VerifiesJWT: true, InternalToken: true, WebApp: true,
 		// The web app and the task API; "/" is Exact, so that /internal/ is
 		// never reachable through the Ingress.
 		Public: public("taskapi"),

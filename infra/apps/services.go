@@ -329,6 +329,9 @@ func serviceEnv(cfg *config.Config, svc Service, args *ServicesArgs) corev1.EnvV
 			env = append(env, envVal("RATE_LIMIT_WINDOW", cfg.RateLimit.Window))
 		}
 	}
+	if iss := cfg.Auth.WebIssuer(); svc.WebApp && iss != "" {
+		env = append(env, envVal("OIDC_ISSUER", iss), envVal("OIDC_CLIENT_ID", cfg.Auth.WebClientID))
+	}
 	if svc.InternalToken {
 		env = append(env, envSecret("INTERNAL_TOKEN", pulumi.String(AppSecretName), KeyInternalToken))
 	}

@@ -225,6 +225,22 @@ type Auth struct {
 	Issuer   string `json:"issuer"`
 	Audience string `json:"audience"`
 	JWKSURL  string `json:"jwksUrl"` // asymmetric keys; otherwise the jwtSecret secret (HS256)
+	// WebClientID is the web app's public client id at the issuer, which
+	// it signs users in with (authorization code + PKCE) when the issuer is
+	// an https:// URL.
+	WebClientID string `json:"webClientId"`
+}
+
+// WebIssuer is the OpenID provider the web app signs in with: the first
+// https:// issuer ("" when there is none, e.g. the HS256 development
+// issuer; the app then asks for a pasted token).
+func (a Auth) WebIssuer() string {
+	for iss := range strings.SplitSeq(a.Issuer, ",") {
+		if iss = strings.TrimSpace(iss); strings.HasPrefix(iss, "https://") {
+			return iss
+		}
+	}
+	return ""
 }
 
 // SMTP configures the notifier's e-mail delivery.

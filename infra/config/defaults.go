@@ -85,8 +85,9 @@ func Defaults() DefaultValues {
 			IngressNamespace: "ingress-nginx",
 		},
 		Auth: Auth{
-			Issuer:   "todo-platform",
-			Audience: "todo-api",
+			Issuer:      "todo-platform",
+			Audience:    "todo-api",
+			WebClientID: "todo-web",
 		},
 		SMTP: SMTP{
 			From: "todo@localhost",

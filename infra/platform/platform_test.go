@@ -804,6 +804,18 @@ func checkDeployment(t *testing.T, e expectation, d *record, jobs map[string]*re
 			t.Errorf("%s: DAPR_PUBSUB %v, want %s", name, dig(env["DAPR_PUBSUB"], "value"), want)
 		}
 	}
+	// The web app signs in at the stack's issuer when it is an https:// URL
+	// (gke's); with the HS256 development issuer it asks for a token.
+	wantIssuer := map[string]string{"gke": "https://auth.todo.example.com/"}[e.stack]
+	if !svc.WebApp {
+		wantIssuer = ""
+	}
+	if got := str(dig(env["OIDC_ISSUER"], "value")); got != wantIssuer {
+		t.Errorf("%s: OIDC_ISSUER %q, want %q", name, got, wantIssuer)
+	}
+	if wantIssuer != "" && str(dig(env["OIDC_CLIENT_ID"], "value")) != "todo-web" {
+		t.Errorf("%s: OIDC_CLIENT_ID %v, want todo-web", name, env["OIDC_CLIENT_ID"])
+	}
 	if env["OTEL_EXPORTER_OTLP_ENDPOINT"] != nil {
 		t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT set, but the stack sets no tracing endpoint", name)
 	}
