@@ -384,6 +384,11 @@ func (h *Hub) Register(c *client, cur string) error {
 		return nil
 	}
 	missed, reason := h.missedLocked(c.user, cur, c.maxQueue-1)
+	if !h.started {
+		// Not reading yet: where this replica will start is unknown, so
+		// nothing can be promised about what came after the cursor.
+		reason = "this replica is not reading events yet"
+	}
 	if reason != "" {
 		h.m.resumes.WithLabelValues("resync").Inc()
 		c.send(encodeControl(controlMessage{Type: "resync", Cursor: now, UserID: c.user, Reason: reason}))

@@ -218,3 +218,33 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return 0
 }
+
+// TestResumeBeforeReadingIsAResync: a client that resumes with a cursor
+// on a replica that has not started reading events (just restarted) is told
+// to resync: the replica cannot know what came after the cursor. Found by
+// the fault suite after a replica was killed.
+func TestResumeBeforeReadingIsAResync(t *testing.T) {
+	t.Parallel()
+	old := NewHub(16, 10, newMetrics(prometheus.NewRegistry()))
+	old.Started("task-events", 0, 0)
+	old.dispatch("task-events", 0, 0, "alice", wireEvent{Type: "event", ID: "e1"})
+	cur := old.cursorLocked()
+
+	hub := NewHub(16, 10, newMetrics(prometheus.NewRegistry()))
+	// writing: the queue stays as sent (no socket here to write it to).
+	c := &client{user: "alice", maxQueue: 8, writing: true}
+	if err := hub.Register(c, cur); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.queue) != 1 || !strings.Contains(string(c.queue[0]), `"type":"resync"`) {
+		t.Fatalf("resume before reading: %q, want a resync", c.queue)
+	}
+	hub.Started("task-events", 0, 1)
+	c2 := &client{user: "alice", maxQueue: 8, writing: true}
+	if err := hub.Register(c2, hub.cursorLocked()); err != nil {
+		t.Fatal(err)
+	}
+	if len(c2.queue) != 1 || !strings.Contains(string(c2.queue[0]), `"type":"ready"`) {
+		t.Fatalf("resume once reading: %q, want ready", c2.queue)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -325,12 +326,12 @@ func (l *load) openSockets(ctx context.Context) {
 	}
 }
 
-func (s *socket) run(ctx context.Context, url, token string) {
+func (s *socket) run(ctx context.Context, wsURL, token string) {
 	cursor := ""
 	for ctx.Err() == nil {
-		u := url
+		u := wsURL
 		if cursor != "" {
-			u += "?cursor=" + cursor
+			u += "?cursor=" + url.QueryEscape(cursor)
 		}
 		ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
 		if resp != nil && resp.Body != nil {
