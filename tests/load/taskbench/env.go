@@ -49,7 +49,12 @@ func openDB(ctx context.Context, getenv func(string) string, pgDir, syncCommit s
 		db.dir = d
 	}
 	fmt.Fprintf(progress, "starting a private PostgreSQL in %s (durable: fsync on, synchronous_commit %s)\n", db.dir, syncCommit)
-	c, err := pglocal.Start(ctx, pglocal.Options{Dir: db.dir, Durable: true, Settings: map[string]string{"synchronous_commit": syncCommit}})
+	c, err := pglocal.Start(ctx, pglocal.Options{Dir: db.dir, Durable: true, Settings: map[string]string{
+		"synchronous_commit": syncCommit,
+		// Where the database's time goes, per statement (see statements.go).
+		"shared_preload_libraries": "pg_stat_statements",
+		"pg_stat_statements.track": "top",
+	}})
 	if err != nil {
 		if !db.keep {
 			_ = os.RemoveAll(db.dir)

@@ -346,6 +346,10 @@ type phase1 struct {
 	phaseStats
 	Waits    []waitShare `json:"database_sessions"`
 	Database dbActivity  `json:"database_activity"`
+	// Statements are the top statements by total execution time (none,
+	// with StatementsWhy, where pg_stat_statements is unavailable).
+	Statements    []statement `json:"top_statements"`
+	StatementsWhy string      `json:"top_statements_missing,omitempty"`
 }
 
 // stepStats are a phase 2 step and its verdict.

@@ -115,6 +115,7 @@ func (b *bench) phase1(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	statements, why := resetStatements(ctx, b.pool)
 	waits := startWaitSampler(ctx, b.pool, 50*time.Millisecond)
 	stopProfile, err := startCPUProfile(cfg.cpuProfile)
 	if err != nil {
@@ -135,7 +136,12 @@ func (b *bench) phase1(ctx context.Context) error {
 		return err
 	}
 	b.rep.Phase1 = phase1{Warmup: cfg.warmup.Seconds(), Duration: cfg.duration.Seconds(), phaseStats: rec.stats(cfg.rate),
-		Waits: shares, Database: activity(before, after, waits.queries)}
+		Waits: shares, Database: activity(before, after, waits.queries), StatementsWhy: why}
+	if statements {
+		if b.rep.Phase1.Statements, err = topStatements(ctx, b.pool, 12); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

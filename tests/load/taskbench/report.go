@@ -72,6 +72,7 @@ func (rep *report) print(w io.Writer) {
 	da := ph.Database
 	p("PostgreSQL during phase 1: %.0f commits/s, %.0f WAL flushes/s, %.1f MB/s of WAL, buffer cache hits %.2f%%, %d checkpoints\n",
 		da.CommitsPerSecond, da.WALSyncsPerSecond, da.WALMBPerSecond, da.BufferHitPercent, da.Checkpoints)
+	printStatements(w, ph.Statements, ph.StatementsWhy)
 
 	if len(rep.Phase2.Steps) > 0 {
 		p("\nPhase 2: step the rate; %s\n", rep.Phase2.Criterion)
