@@ -316,3 +316,14 @@ func noStore(h http.Header) {
 		h.Set("Cache-Control", "no-store")
 	}
 }
+
+// Document serves body, a JSON document the service embeds (its OpenAPI
+// description): public, cacheable for five minutes, never sniffed.
+func Document(body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(body)
+	}
+}

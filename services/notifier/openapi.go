@@ -1,9 +1,6 @@
 package notifier
 
-import (
-	_ "embed"
-	"net/http"
-)
+import _ "embed"
 
 // OpenAPIPath is where the service serves its OpenAPI document, on the
 // platform's one origin as on its own address.
@@ -14,9 +11,3 @@ const OpenAPIPath = "/api/v1/openapi/notifier.json"
 //
 //go:embed openapi.json
 var openAPI []byte
-
-func handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(openAPI)
-}

@@ -10,6 +10,7 @@ import (
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/ratelimit"
 	"github.com/todo-platform/todo/pkg/service"
+	"github.com/todo-platform/todo/pkg/web"
 )
 
 // Deps are what the notifier server needs.
@@ -31,7 +32,7 @@ type Deps struct {
 // NewServer returns the notifier's whole HTTP API.
 func NewServer(d Deps) http.Handler {
 	r := service.Router(d.Log, d.Registry, service.PingReady(d.Store.Ping), d.Dapr)
-	r.Get(OpenAPIPath, handleOpenAPI)
+	r.Get(OpenAPIPath, web.Document(openAPI))
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(d.Limits.Authenticated(d.Verifier))

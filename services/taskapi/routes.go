@@ -35,7 +35,7 @@ type Deps struct {
 // NewServer returns taskapi's whole HTTP API.
 func NewServer(d Deps) http.Handler {
 	r := service.Router(d.Log, d.Registry, service.PingReady(d.Store.Ping), nil)
-	r.Get("/api/v1/openapi.json", handleOpenAPI)
+	r.Get("/api/v1/openapi.json", web.Document(openAPI))
 	site := newSite(d.Site)
 	r.Get("/", site.ServeHTTP)
 	r.Get("/_next/static/*", site.ServeHTTP)
