@@ -18,7 +18,6 @@ import (
 
 	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/broker"
-	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/metrics"
 	"github.com/todo-platform/todo/pkg/pgnotify"
 	"github.com/todo-platform/todo/pkg/tracing"
@@ -304,10 +303,7 @@ func (r *Relay) publishRow(ctx context.Context, row *pendingRow) error {
 	if !r.tracing {
 		return r.pub.Publish(ctx, m)
 	}
-	parent := ctx
-	if e, err := events.Parse([]byte(row.event)); err == nil {
-		parent = tracing.Extract(ctx, tracing.EventHeaders(nil, e))
-	}
+	parent := tracing.ExtractJSON(ctx, []byte(row.event))
 	sctx, span := tracing.Tracer(r.cfg.Tracer).Start(parent, "publish "+row.topic, trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
 			attribute.String("messaging.operation.type", "send"),

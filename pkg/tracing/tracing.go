@@ -18,6 +18,7 @@ package tracing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -209,6 +210,19 @@ func WithEventTrace(ctx context.Context, e *events.Event) {
 			e.SetExtension(k, v)
 		}
 	}
+}
+
+// ExtractJSON returns ctx carrying the trace context of a CloudEvent in its
+// JSON form (the outbox row), read without decoding the rest of the event.
+func ExtractJSON(ctx context.Context, event []byte) context.Context {
+	var ext struct {
+		Traceparent string `json:"traceparent"`
+		Tracestate  string `json:"tracestate"`
+	}
+	if json.Unmarshal(event, &ext) != nil || ext.Traceparent == "" {
+		return ctx
+	}
+	return Extract(ctx, map[string]string{ExtTraceparent: ext.Traceparent, ExtTracestate: ext.Tracestate})
 }
 
 // EventHeaders returns the trace context of a message: its traceparent and

@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,14 @@ func TestEventTrace(t *testing.T) {
 	got = trace.SpanContextFromContext(tracing.Extract(context.Background(), tracing.EventHeaders(headers, e)))
 	if got.SpanID() != other.SpanContext().SpanID() {
 		t.Error("the message's headers did not win over the event's extensions")
+	}
+
+	raw, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := trace.SpanContextFromContext(tracing.ExtractJSON(context.Background(), raw)); got.SpanID() != span.SpanContext().SpanID() {
+		t.Errorf("ExtractJSON of the written event: %v, want the writer's span", got)
 	}
 
 	plain := mk()
