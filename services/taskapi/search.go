@@ -1,11 +1,13 @@
 package taskapi
 
 import (
-	"context"
-	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/kljensen/snowball/english"
+
+	"github.com/todo-platform/todo/pkg/task"
 )
 
 // Segment is a piece of a search snippet: Match marks the words the search
@@ -24,105 +26,202 @@ type Match struct {
 	Description []Segment `json:"description,omitempty"`
 }
 
-// The snippets' markers: private-use characters, taken out of the text first.
+// The description's passages: at most two, of about passageWords words
+// each, joined by passageGap; a description of up to passageWords words is
+// shown whole.
 const (
-	markStart = "\uE000"
-	markStop  = "\uE001"
+	passageWords  = 20
+	passageBefore = 6
+	maxPassages   = 2
+	passageGap    = " … "
 )
 
-// searchMatches computes the snippets of the tasks of one page (ids) only,
-// never of every match of the search, so that a search costs what a list
-// does plus at most one ts_headline per field of the page's rows. Each
-// field's headline is made with the English configuration (stems: "receipt"
-// marks "receipts") and, where that marks nothing, with the simple one
-// (stop words and prefixes: "the", "lisb"). Fields found only together
-// ("shoes laces" over a title and a description) both get a snippet.
-const searchMatches = `WITH q AS (
-	SELECT CASE WHEN $4::text IS NULL THEN websearch_to_tsquery('english', $3)
-		ELSE websearch_to_tsquery('english', $3) || (websearch_to_tsquery('english', $4) && to_tsquery('simple', $5)) END AS q
-), t AS (
-	SELECT id, translate(title, chr(57344) || chr(57345), '') AS title,
-		translate(description, chr(57344) || chr(57345), '') AS description,
-		ts_filter(search, '{a}') @@ q.q AS in_title, ts_filter(search, '{b}') @@ q.q AS in_description, q.q
-	FROM taskapi.tasks, q
-	WHERE owner_id = $1 AND id = ANY($2::uuid[])
-), h AS (
-	SELECT id, title, description, q,
-		CASE WHEN in_title OR NOT in_description THEN ts_headline('english', title, q, $6) END AS th,
-		CASE WHEN in_description OR NOT in_title THEN ts_headline('english', description, q, $7) END AS dh
-	FROM t
-)
-SELECT id::text,
-	CASE WHEN th IS NULL OR strpos(th, chr(57344)) > 0 THEN th ELSE ts_headline('simple', title, q, $6) END AS title,
-	CASE WHEN dh IS NULL OR strpos(dh, chr(57344)) > 0 OR description = '' THEN dh ELSE ts_headline('simple', description, q, $7) END AS description
-FROM h`
+// highlighter marks in a task's text the words a search found. The
+// database finds the tasks (the search column, its GIN index); the page's
+// snippets are made here, from the rows the list already read, so that a
+// search costs what a list does. It follows the search's own rules: a word
+// is marked when its English stem is the stem of a searched word ("receipt"
+// marks "receipts"), when it is a searched word as written (stop words such
+// as "the"), or when it starts with the word being typed ("lisb" marks
+// "Lisbon"). Excluded words (-word) and the operator "or" mark nothing.
+type highlighter struct {
+	words  map[string]bool // searched words, lower case
+	stems  map[string]bool // their stems, stop words left out
+	prefix string          // the word being typed, lower case; "" when none
+	cache  map[string]bool // a text word's verdict, by its lower case
+}
 
-const (
-	titleHeadline       = `HighlightAll=true, StartSel=` + markStart + `, StopSel=` + markStop
-	descriptionHeadline = `MaxWords=20, MinWords=8, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … ", StartSel=` + markStart + `, StopSel=` + markStop
-)
+// newHighlighter reads a search in the web-search syntax of the list's q.
+func newHighlighter(q string) *highlighter {
+	h := &highlighter{words: map[string]bool{}, stems: map[string]bool{}, cache: map[string]bool{}}
+	if _, last, ok := typedPrefix(q); ok {
+		h.prefix = last
+	}
+	quoted := false
+	for i := 0; i < len(q); {
+		r, n := utf8.DecodeRuneInString(q[i:])
+		if r == '"' {
+			quoted = !quoted
+			i += n
+			continue
+		}
+		if !isWordRune(r) {
+			i += n
+			continue
+		}
+		j := i + wordLen(q[i:])
+		w := strings.ToLower(q[i:j])
+		excluded := !quoted && i > 0 && q[i-1] == '-' && (i == 1 || !isWordRune(rune(q[i-2])))
+		if !excluded && (quoted || w != "or") {
+			h.words[w] = true
+			if !english.IsStopWord(w) {
+				h.stems[english.Stem(w, false)] = true
+			}
+		}
+		i = j
+	}
+	return h
+}
 
-// SearchMatches returns, for the tasks ids of owner found by search q (the
-// q parameter of a list), which fields the search found and their
-// snippets. Tasks without a marked word are left out.
-func (s *Store) SearchMatches(ctx context.Context, owner, q string, ids []string) (map[string]Match, error) {
-	if q == "" || len(ids) == 0 {
-		return nil, nil
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// wordLen is the length in bytes of the word that s starts with.
+func wordLen(s string) int {
+	for i, r := range s {
+		if !isWordRune(r) {
+			return i
+		}
 	}
-	var rest, last *string
-	if r, l, ok := typedPrefix(q); ok {
-		l += ":*"
-		rest, last = &r, &l
+	return len(s)
+}
+
+// marks says whether a word of a task's text is one the search found.
+func (h *highlighter) marks(word string) bool {
+	w := strings.ToLower(word)
+	if v, ok := h.cache[w]; ok {
+		return v
 	}
-	rows, err := s.pool.Query(ctx, searchMatches, owner, ids, q, rest, last, titleHeadline, descriptionHeadline)
-	if err != nil {
-		return nil, fmt.Errorf("search snippets: %w", err)
+	v := h.words[w] || (h.prefix != "" && strings.HasPrefix(w, h.prefix)) || (len(h.stems) > 0 && h.stems[english.Stem(w, false)])
+	h.cache[w] = v
+	return v
+}
+
+// span is a marked word's place in a text, in bytes.
+type span struct{ start, end int }
+
+// find returns the places of the marked words of s and the places of all
+// its words' starts (for cutting passages).
+func (h *highlighter) find(s string) (marked []span, words []int) {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !isWordRune(r) {
+			i += n
+			continue
+		}
+		j := i + wordLen(s[i:])
+		words = append(words, i)
+		if h.marks(s[i:j]) {
+			marked = append(marked, span{i, j})
+		}
+		i = j
 	}
+	return marked, words
+}
+
+// cut makes the segments of s[from:to] with its marked words.
+func cut(segs []Segment, s string, from, to int, marked []span) []Segment {
+	at := from
+	for _, m := range marked {
+		if m.start < from || m.end > to {
+			continue
+		}
+		segs = appendSegment(segs, s[at:m.start], false)
+		segs = appendSegment(segs, s[m.start:m.end], true)
+		at = m.end
+	}
+	return appendSegment(segs, s[at:to], false)
+}
+
+// title is the whole title with its marked words; ok says whether any is.
+func (h *highlighter) title(s string) ([]Segment, bool) {
+	marked, _ := h.find(s)
+	if len(marked) == 0 {
+		return nil, false
+	}
+	return cut(nil, s, 0, len(s), marked), true
+}
+
+// description is the description, or for a long one up to two passages
+// around its first marked words; ok says whether any word is marked.
+func (h *highlighter) description(s string) ([]Segment, bool) {
+	marked, words := h.find(s)
+	if len(marked) == 0 {
+		return nil, false
+	}
+	if len(words) <= passageWords {
+		return cut(nil, s, 0, len(s), marked), true
+	}
+	// wordIndex is the index in words of a byte offset's word.
+	wordIndex := func(at int) int {
+		lo, hi := 0, len(words)
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if words[mid] <= at {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		return lo - 1
+	}
+	var segs []Segment
+	passages, lastWord := 0, -1
+	for _, m := range marked {
+		if passages == maxPassages {
+			break
+		}
+		w := wordIndex(m.start)
+		if w <= lastWord {
+			continue // within the passage before
+		}
+		first := max(w-passageBefore, lastWord+1)
+		last := min(first+passageWords-1, len(words)-1)
+		end := len(s)
+		if last+1 < len(words) {
+			end = words[last+1]
+		}
+		end = len(strings.TrimRightFunc(s[:end], unicode.IsSpace))
+		if passages > 0 {
+			segs = appendSegment(segs, passageGap, false)
+		}
+		segs = cut(segs, s, words[first], max(end, m.end), marked)
+		passages, lastWord = passages+1, last
+	}
+	return segs, true
+}
+
+// Matches returns, for the tasks of a page found by search q (the q
+// parameter of a list), which fields the search found and their snippets.
+// Tasks without a marked word are left out.
+func Matches(q string, tasks []*task.Task) map[string]Match {
+	if q == "" || len(tasks) == 0 {
+		return nil
+	}
+	h := newHighlighter(q)
 	out := map[string]Match{}
-	var id string
-	var title, description *string
-	_, err = pgx.ForEachRow(rows, []any{&id, &title, &description}, func() error {
+	for _, t := range tasks {
 		var m Match
-		if segs, ok := segments(title); ok {
+		if segs, ok := h.title(t.Title); ok {
 			m.Fields, m.Title = append(m.Fields, "title"), segs
 		}
-		if segs, ok := segments(description); ok {
+		if segs, ok := h.description(t.Description); ok {
 			m.Fields, m.Description = append(m.Fields, "description"), segs
 		}
 		if len(m.Fields) > 0 {
-			out[id] = m
+			out[t.ID] = m
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("search snippets: %w", err)
 	}
-	return out, nil
-}
-
-// segments cuts a headline at its markers; ok says whether it marks a word.
-func segments(h *string) (segs []Segment, ok bool) {
-	if h == nil {
-		return nil, false
-	}
-	s := *h
-	for s != "" {
-		i := strings.Index(s, markStart)
-		if i < 0 {
-			segs = appendSegment(segs, strings.ReplaceAll(s, markStop, ""), false)
-			break
-		}
-		segs = appendSegment(segs, strings.ReplaceAll(s[:i], markStop, ""), false)
-		s = s[i+len(markStart):]
-		j := strings.Index(s, markStop)
-		if j < 0 {
-			j = len(s)
-		}
-		segs = appendSegment(segs, s[:j], true)
-		ok = ok || s[:j] != ""
-		s = strings.TrimPrefix(s[j:], markStop)
-	}
-	return segs, ok
+	return out
 }
 
 // appendSegment adds a piece, merged into the last one when of its kind.

@@ -141,7 +141,7 @@ func TestSearchSnippets(t *testing.T) {
 			fields: map[string]string{"<b>bold</b> <script>alert(1)</script> invoice": "title,description", "Odd \uE000marker\uE001 chars invoice": "title"},
 			title: map[string]string{
 				"<b>bold</b> <script>alert(1)</script> invoice": "<b>bold</b> <script>alert(1)</script> [invoice]",
-				"Odd \uE000marker\uE001 chars invoice":          "Odd marker chars [invoice]",
+				"Odd \uE000marker\uE001 chars invoice":          "Odd \uE000marker\uE001 chars [invoice]",
 			},
 			// The passage may start inside the tag: it is text all the same.
 			descriptionContains: map[string]string{"<b>bold</b> <script>alert(1)</script> invoice": "src=x onerror=alert(1)> [invoice]"}},
@@ -191,7 +191,7 @@ func TestSearchSnippets(t *testing.T) {
 	first := r.json(t)
 	next, _ := first["next_cursor"].(string)
 	second := searchItems(t, e, "alice", "limit=1&q=invoice&cursor="+url.QueryEscape(next))
-	if len(second) != 1 || second[0].Match == nil || marked(second[0].Match.Title) != "Odd marker chars [invoice]" {
+	if len(second) != 1 || second[0].Match == nil || marked(second[0].Match.Title) != "Odd \uE000marker\uE001 chars [invoice]" {
 		t.Errorf("the second page: %+v", second)
 	}
 }
