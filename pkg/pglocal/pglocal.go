@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -41,6 +42,11 @@ type Options struct {
 	HBA []string
 	// Durable keeps fsync on. Tests turn it off: the cluster is thrown away.
 	Durable bool
+	// Memory, when set, configures the server as a production user would
+	// for a machine that gives it this many bytes (see Tuned); ThisMachine
+	// gives it the whole machine's memory; zero keeps PostgreSQL's own
+	// defaults.
+	Memory int64
 	// Settings are extra postgresql.conf settings (name -> value).
 	Settings map[string]string
 	// Password, when set, locks the TCP port: it becomes the password of
@@ -139,26 +145,28 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	pickPort := c.port == 0
 	settings := map[string]string{
-		"listen_addresses":             listen,
-		"unix_socket_directories":      data,
-		"max_connections":              "300",
-		"shared_buffers":               "256MB",
-		"log_min_messages":             "warning",
-		"log_min_error_statement":      "panic",
-		"log_statement":                "none",
-		"timezone":                     "UTC",
-		"max_wal_size":                 "2GB",
-		"wal_level":                    "minimal",
-		"max_wal_senders":              "0",
-		"track_io_timing":              "off",
-		"random_page_cost":             "1.1",
-		"effective_io_concurrency":     "100",
-		"checkpoint_completion_target": "0.9",
+		"listen_addresses":        listen,
+		"unix_socket_directories": data,
+		"max_connections":         "300",
+		"log_min_messages":        "warning",
+		"log_min_error_statement": "panic",
+		"log_statement":           "none",
+		"timezone":                "UTC",
+	}
+	if opts.Memory == ThisMachine {
+		if opts.Memory, err = MachineMemory(); err != nil {
+			return nil, fmt.Errorf("size PostgreSQL to this machine: %w", err)
+		}
+	}
+	if opts.Memory > 0 {
+		maps.Copy(settings, Tuned(opts.Memory))
 	}
 	if !opts.Durable {
-		settings["fsync"] = "off"
-		settings["synchronous_commit"] = "off"
-		settings["full_page_writes"] = "off"
+		// A throwaway cluster: nothing is written to be recovered.
+		maps.Copy(settings, map[string]string{
+			"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+			"wal_level": "minimal", "max_wal_senders": "0", "shared_buffers": "256MB", "max_wal_size": "2GB",
+		})
 	}
 	if opts.Password != "" {
 		settings["password_encryption"] = "scram-sha-256"

@@ -203,7 +203,13 @@ func up(ctx context.Context, dataDir string, getenv func(string) string, stdout,
 		}
 		pgDir := filepath.Join(dataDir, "postgres")
 		say("starting PostgreSQL in %s on 127.0.0.1:%d (data kept across restarts; set DATABASE_URL to use another server)", pgDir, port)
-		cluster, err := pglocal.Start(ctx, pglocal.Options{Dir: pgDir, Port: port, Durable: true, Password: passwords[0]})
+		// Configured as in production (see the README), for a server that
+		// shares the machine: a quarter of its memory, at most 4 GB.
+		memory, err := pglocal.MachineMemory()
+		if err != nil {
+			return fmt.Errorf("size PostgreSQL to this machine: %w", err)
+		}
+		cluster, err := pglocal.Start(ctx, pglocal.Options{Dir: pgDir, Port: port, Durable: true, Password: passwords[0], Memory: min(memory/4, 4<<30)})
 		if err != nil {
 			return err
 		}

@@ -79,7 +79,7 @@ func startEnv(ctx context.Context, cfg config, getenv func(string) string, progr
 			dir = e.tmpDir
 		}
 		progress("starting a private PostgreSQL in %s (durable: fsync on, synchronous_commit %s)", dir, cfg.syncCommit)
-		if e.cluster, err = pglocal.Start(ctx, pglocal.Options{Dir: dir, Durable: true, Settings: map[string]string{"synchronous_commit": cfg.syncCommit}}); err != nil {
+		if e.cluster, err = pglocal.Start(ctx, pglocal.Options{Dir: dir, Durable: true, Memory: pglocal.ThisMachine, Settings: map[string]string{"synchronous_commit": cfg.syncCommit}}); err != nil {
 			return e, err
 		}
 		if err := createDatabase(ctx, e.cluster.URL("postgres"), "eventbench"); err != nil {

@@ -188,7 +188,7 @@ func (b *bench) startDB(ctx context.Context) error {
 		b.pgDir = d
 	}
 	b.logf("starting a private durable PostgreSQL in %s", b.pgDir)
-	c, err := pglocal.Start(ctx, pglocal.Options{Dir: b.pgDir, Durable: true, Settings: map[string]string{"synchronous_commit": b.cfg.syncCommit}})
+	c, err := pglocal.Start(ctx, pglocal.Options{Dir: b.pgDir, Durable: true, Memory: pglocal.ThisMachine, Settings: map[string]string{"synchronous_commit": b.cfg.syncCommit}})
 	if err != nil {
 		return err
 	}

@@ -248,7 +248,7 @@ func openDB(ctx context.Context, getenv func(string) string, pgDir string, progr
 		}
 	}
 	fmt.Fprintf(progress, "starting a private PostgreSQL in %s (durable: fsync on)\n", dir)
-	c, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Durable: true})
+	c, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Durable: true, Memory: pglocal.ThisMachine})
 	if err != nil {
 		if !keep {
 			_ = os.RemoveAll(dir)

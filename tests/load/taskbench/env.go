@@ -36,7 +36,7 @@ type benchDB struct {
 
 // openDB returns BENCH_DATABASE_URL's database, or starts a private durable
 // PostgreSQL (fsync on) in pgDir, or in a temporary folder removed by close.
-func openDB(ctx context.Context, getenv func(string) string, pgDir, syncCommit string, progress io.Writer) (*benchDB, error) {
+func openDB(ctx context.Context, getenv func(string) string, pgDir, syncCommit, pgConfig string, progress io.Writer) (*benchDB, error) {
 	if u := getenv("BENCH_DATABASE_URL"); u != "" {
 		return &benchDB{url: u, source: "BENCH_DATABASE_URL"}, nil
 	}
@@ -48,8 +48,12 @@ func openDB(ctx context.Context, getenv func(string) string, pgDir, syncCommit s
 		}
 		db.dir = d
 	}
-	fmt.Fprintf(progress, "starting a private PostgreSQL in %s (durable: fsync on, synchronous_commit %s)\n", db.dir, syncCommit)
-	c, err := pglocal.Start(ctx, pglocal.Options{Dir: db.dir, Durable: true, Settings: map[string]string{
+	var memory int64
+	if pgConfig == "tuned" {
+		memory = pglocal.ThisMachine
+	}
+	fmt.Fprintf(progress, "starting a private PostgreSQL in %s (durable: fsync on, synchronous_commit %s; configuration: %s)\n", db.dir, syncCommit, pgConfig)
+	c, err := pglocal.Start(ctx, pglocal.Options{Dir: db.dir, Durable: true, Memory: memory, Settings: map[string]string{
 		"synchronous_commit": syncCommit,
 		// Where the database's time goes, per statement (see statements.go).
 		"shared_preload_libraries": "pg_stat_statements",
@@ -117,14 +121,27 @@ type serverSettings struct {
 	FullPageWrites    string `json:"full_page_writes"`
 	SharedBuffers     string `json:"shared_buffers"`
 	MaxConnections    string `json:"max_connections"`
+	// The configuration's profile (tuned or defaults) and what it sets.
+	Profile            string `json:"profile"`
+	EffectiveCache     string `json:"effective_cache_size"`
+	RandomPageCost     string `json:"random_page_cost"`
+	WorkMem            string `json:"work_mem"`
+	MaxWALSize         string `json:"max_wal_size"`
+	CheckpointTimeout  string `json:"checkpoint_timeout"`
+	JIT                string `json:"jit"`
+	EffectiveIOConcurr string `json:"effective_io_concurrency"`
 }
 
 func readSettings(ctx context.Context, pool *pgxpool.Pool) (serverSettings, error) {
 	var s serverSettings
 	err := pool.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('fsync'),
 		current_setting('synchronous_commit'), current_setting('full_page_writes'),
-		current_setting('shared_buffers'), current_setting('max_connections')`).
-		Scan(&s.Version, &s.Fsync, &s.SynchronousCommit, &s.FullPageWrites, &s.SharedBuffers, &s.MaxConnections)
+		current_setting('shared_buffers'), current_setting('max_connections'),
+		current_setting('effective_cache_size'), current_setting('random_page_cost'), current_setting('work_mem'),
+		current_setting('max_wal_size'), current_setting('checkpoint_timeout'), current_setting('jit'),
+		current_setting('effective_io_concurrency')`).
+		Scan(&s.Version, &s.Fsync, &s.SynchronousCommit, &s.FullPageWrites, &s.SharedBuffers, &s.MaxConnections,
+			&s.EffectiveCache, &s.RandomPageCost, &s.WorkMem, &s.MaxWALSize, &s.CheckpointTimeout, &s.JIT, &s.EffectiveIOConcurr)
 	return s, err
 }
 

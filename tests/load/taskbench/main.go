@@ -71,6 +71,7 @@ type config struct {
 	reuse          bool
 	seed           uint64
 	syncCommit     string
+	pgConfig       string
 	cpuProfile     string
 }
 
@@ -105,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated data")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of phase 1 (generator and taskapi) to this file")
 	fs.StringVar(&c.syncCommit, "synchronous-commit", "on", "synchronous_commit of the private PostgreSQL: on (each commit waits for its WAL flush) or off (flushed within 200 ms; a crash loses at most that, never consistency)")
+	fs.StringVar(&c.pgConfig, "pg-config", "tuned", "configuration of the private PostgreSQL: tuned (sized to this machine's memory, for SSDs: see the README) or defaults (PostgreSQL's own)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
@@ -149,7 +151,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.syncCommit != "on" && cfg.syncCommit != "off" {
 		return fmt.Errorf("-synchronous-commit=%q: want on or off", cfg.syncCommit)
 	}
-	db, err := openDB(ctx, getenv, cfg.pgDir, cfg.syncCommit, progress)
+	if cfg.pgConfig != "tuned" && cfg.pgConfig != "defaults" {
+		return fmt.Errorf("-pg-config=%q: want tuned or defaults", cfg.pgConfig)
+	}
+	db, err := openDB(ctx, getenv, cfg.pgDir, cfg.syncCommit, cfg.pgConfig, progress)
 	if err != nil {
 		return err
 	}
@@ -169,6 +174,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	settings, err := readSettings(ctx, pool)
 	if err != nil {
 		return err
+	}
+	settings.Profile = cfg.pgConfig
+	if db.cluster == nil {
+		settings.Profile = "as BENCH_DATABASE_URL's server is configured"
 	}
 	rep.Database = dbInfo{Source: db.source, Settings: settings, PoolMaxConns: cfg.pool, PoolWhy: poolWhy}
 	if cfg.pool != 16 {

@@ -22,7 +22,9 @@ func (rep *report) print(w io.Writer) {
 	d := rep.Database
 	s := d.Settings
 	p("database   %s\n", d.Source)
-	p("           PostgreSQL %s: fsync=%s, synchronous_commit=%s, full_page_writes=%s, shared_buffers=%s\n", s.Version, s.Fsync, s.SynchronousCommit, s.FullPageWrites, s.SharedBuffers)
+	p("           PostgreSQL %s: fsync=%s, synchronous_commit=%s, full_page_writes=%s\n", s.Version, s.Fsync, s.SynchronousCommit, s.FullPageWrites)
+	p("           configuration %s: shared_buffers=%s effective_cache_size=%s random_page_cost=%s effective_io_concurrency=%s\n", s.Profile, s.SharedBuffers, s.EffectiveCache, s.RandomPageCost, s.EffectiveIOConcurr)
+	p("           work_mem=%s max_wal_size=%s checkpoint_timeout=%s jit=%s\n", s.WorkMem, s.MaxWALSize, s.CheckpointTimeout, s.JIT)
 	p("pool       pool_max_conns=%d: %s\n", d.PoolMaxConns, d.PoolWhy)
 	dt := rep.Data
 	p("data       %d users × %s tasks = %s rows", dt.Users, loadstat.Thousands(int64(dt.TasksPerUser)), loadstat.Thousands(int64(dt.Users*dt.TasksPerUser)))
