@@ -214,6 +214,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := b.floor(ctx, db.url); err != nil {
 		return err
 	}
+	fmt.Fprintln(progress, "explaining each list and search shape")
+	if rep.Plans, err = explainLists(ctx, pool, users[0].id); err != nil {
+		return err
+	}
 
 	// The API.
 	a, err := startAPI(ctx, db.url, cfg.pool, secretText)
@@ -317,6 +321,9 @@ type report struct {
 		TablesAfterSeed relSizes `json:"tasks_after_seed"`
 		TablesEnd       relSizes `json:"tasks_end"`
 	} `json:"memory"`
+	// Plans are EXPLAIN (ANALYZE, BUFFERS) of each list and search shape,
+	// for the first user, after the seed.
+	Plans  []plan `json:"plans"`
 	Goals  []goal `json:"goals"`
 	Timing struct {
 		SeedSeconds  float64 `json:"seed_seconds"`

@@ -75,6 +75,9 @@ func (rep *report) print(w io.Writer) {
 	p("PostgreSQL during phase 1: %.0f commits/s, %.0f WAL flushes/s, %.1f MB/s of WAL, buffer cache hits %.2f%%, %d checkpoints\n",
 		da.CommitsPerSecond, da.WALSyncsPerSecond, da.WALMBPerSecond, da.BufferHitPercent, da.Checkpoints)
 	printStatements(w, ph.Statements, ph.StatementsWhy)
+	if len(rep.Plans) > 0 {
+		printPlans(w, rep.Plans, userID(0), rep.Data.TasksPerUser)
+	}
 
 	if len(rep.Phase2.Steps) > 0 {
 		p("\nPhase 2: step the rate; %s\n", rep.Phase2.Criterion)
