@@ -80,6 +80,10 @@ test-chaos: postgres-bin ## Run the platform as separate processes under load, i
 bench: postgres-bin ## Benchmark the task API: 100 users x 10,000 tasks, open-loop mixed load (3-5 minutes)
 	$(GO) run ./tests/load/taskbench $(BENCH_FLAGS)
 
+.PHONY: bench-scale
+bench-scale: postgres-bin ## Benchmark how a page's cost grows: users of 1,000 / 10,000 / 100,000 tasks in databases of 1 M and 5 M tasks (about 15 minutes, 8 GB of disk)
+	$(GO) run ./tests/load/taskbench -scale $(BENCH_FLAGS)
+
 .PHONY: bench-events
 bench-events: postgres-bin ## Benchmark the event backbone: commit -> consumer delay via Kafka and via Dapr (daprd from `make tools`), relay throughput (about 2 minutes)
 	$(GO) run ./tests/load/eventbench $(BENCH_FLAGS)

@@ -72,6 +72,11 @@ type config struct {
 	seed           uint64
 	syncCommit     string
 	pgConfig       string
+	scale          bool
+	scaleRate      float64
+	scaleSamples   int
+	scaleSizes     string
+	scaleTotals    string
 	cpuProfile     string
 }
 
@@ -107,6 +112,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of phase 1 (generator and taskapi) to this file")
 	fs.StringVar(&c.syncCommit, "synchronous-commit", "on", "synchronous_commit of the private PostgreSQL: on (each commit waits for its WAL flush) or off (flushed within 200 ms; a crash loses at most that, never consistency)")
 	fs.StringVar(&c.pgConfig, "pg-config", "tuned", "configuration of the private PostgreSQL: tuned (sized to this machine's memory, for SSDs: see the README) or defaults (PostgreSQL's own)")
+	fs.BoolVar(&c.scale, "scale", false, "measure instead how a page's cost grows with the user's and the database's tasks (make bench-scale)")
+	fs.Float64Var(&c.scaleRate, "scale-rate", 50, "-scale: requests per second of each shape")
+	fs.IntVar(&c.scaleSamples, "scale-samples", 300, "-scale: requests of each shape, user and database size")
+	fs.StringVar(&c.scaleSizes, "scale-sizes", "1000,10000,100000", "-scale: tasks of each measured user")
+	fs.StringVar(&c.scaleTotals, "scale-totals", "1000000,5000000", "-scale: tasks in the whole database, grown step by step")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
@@ -182,6 +192,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	rep.Database = dbInfo{Source: db.source, Settings: settings, PoolMaxConns: cfg.pool, PoolWhy: poolWhy}
 	if cfg.pool != 16 {
 		rep.Database.PoolWhy = "set by -pool"
+	}
+	if cfg.scale {
+		if err := runScale(ctx, cfg, db.url, pool, rep, progress, stdout); err != nil {
+			return err
+		}
+		return writeJSON(cfg.jsonPath, rep, progress)
 	}
 
 	// Users and their tokens.
@@ -264,16 +280,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	rep.Timing.TotalSeconds = time.Since(began).Seconds()
 	rep.Goals = goals(rep, cfg)
 	rep.print(stdout)
-	if cfg.jsonPath != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(cfg.jsonPath, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintln(progress, "wrote", cfg.jsonPath)
+	return writeJSON(cfg.jsonPath, rep, progress)
+}
+
+// writeJSON writes the report to path ("" writes nothing).
+func writeJSON(path string, rep *report, progress io.Writer) error {
+	if path == "" {
+		return nil
 	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(progress, "wrote", path)
 	return nil
 }
 
@@ -323,8 +345,10 @@ type report struct {
 	} `json:"memory"`
 	// Plans are EXPLAIN (ANALYZE, BUFFERS) of each list and search shape,
 	// for the first user, after the seed.
-	Plans  []plan `json:"plans"`
-	Goals  []goal `json:"goals"`
+	Plans []plan `json:"plans"`
+	// Scale is the scale bench's table (-scale).
+	Scale  *scaleReport `json:"scale,omitempty"`
+	Goals  []goal       `json:"goals"`
 	Timing struct {
 		SeedSeconds  float64 `json:"seed_seconds"`
 		TotalSeconds float64 `json:"total_seconds"`
