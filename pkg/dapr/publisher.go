@@ -69,11 +69,32 @@ type Config struct {
 	APIToken string // DAPR_API_TOKEN, sent as dapr-api-token when set
 	// Timeout bounds one publish request (default 10s).
 	Timeout time.Duration
+	// Bulk is how the sidecar delivers to a consumer that takes batches
+	// (DAPR_BULK_MAX_MESSAGES, DAPR_BULK_MAX_AWAIT; see Bulk).
+	Bulk Bulk
 }
 
-// ConfigFromEnv reads DAPR_HTTP_PORT, DAPR_PUBSUB and DAPR_API_TOKEN.
+// Bulk asks the sidecar to deliver a partition's messages in batches (Dapr's
+// bulk subscribe): up to MaxMessages at once, or what came within MaxAwait.
+// A batch is handled in one transaction, which is what lets a backlog
+// drain fast; MaxAwait is what a message may wait for its batch to fill,
+// so it bounds the delay it adds. MaxMessages ≤ 1 turns it off: one
+// request a message.
+type Bulk struct {
+	MaxMessages int
+	MaxAwait    time.Duration
+}
+
+// DefaultBulk is Bulk's default: 100 messages or 5 ms.
+var DefaultBulk = Bulk{MaxMessages: 100, MaxAwait: 5 * time.Millisecond}
+
+// On says whether the sidecar delivers in batches.
+func (b Bulk) On() bool { return b.MaxMessages > 1 && b.MaxAwait > 0 }
+
+// ConfigFromEnv reads DAPR_HTTP_PORT, DAPR_PUBSUB, DAPR_API_TOKEN,
+// DAPR_BULK_MAX_MESSAGES and DAPR_BULK_MAX_AWAIT.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	c := Config{HTTPPort: DefaultHTTPPort, PubSub: DefaultPubSub, APIToken: getenv("DAPR_API_TOKEN")}
+	c := Config{HTTPPort: DefaultHTTPPort, PubSub: DefaultPubSub, APIToken: getenv("DAPR_API_TOKEN"), Bulk: DefaultBulk}
 	if v := getenv("DAPR_HTTP_PORT"); v != "" {
 		p, err := strconv.Atoi(v)
 		if err != nil || p <= 0 || p > 65535 {
@@ -83,6 +104,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("DAPR_PUBSUB"); v != "" {
 		c.PubSub = v
+	}
+	if v := getenv("DAPR_BULK_MAX_MESSAGES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 10_000 {
+			return Config{}, fmt.Errorf("DAPR_BULK_MAX_MESSAGES %q: want a whole number from 0 to 10000 (0 or 1: one request a message)", v)
+		}
+		c.Bulk.MaxMessages = n
+	}
+	if v := getenv("DAPR_BULK_MAX_AWAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Millisecond || d > time.Minute {
+			return Config{}, fmt.Errorf("DAPR_BULK_MAX_AWAIT %q: want a duration from 1ms to 1m, e.g. 5ms", v)
+		}
+		c.Bulk.MaxAwait = d
 	}
 	return c, nil
 }

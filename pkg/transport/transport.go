@@ -130,8 +130,9 @@ type Subscription struct {
 	// (consume.Consumer.Process fits).
 	Process func(ctx context.Context, d broker.Delivery) error
 	// ProcessBatch, if set, handles a partition's waiting messages together
-	// (consume.Consumer.ProcessBatch fits); the Kafka transport uses it.
-	// The sidecar delivers one message per request, so Dapr uses Process.
+	// (consume.Consumer.ProcessBatch fits): the Kafka transport gives it
+	// what a fetch brought; with Dapr the sidecar then delivers in batches
+	// (bulk subscribe, dapr.Config.Bulk) instead of one request a message.
 	ProcessBatch func(ctx context.Context, ds []broker.Delivery) (int, error)
 	// Registerer, if set, gets the Kafka consumer's lag gauge.
 	Registerer prometheus.Registerer
@@ -149,7 +150,11 @@ func (t *Transport) Subscribe(s Subscription) (http.Handler, func(context.Contex
 	}
 	if t.cfg.Kind == Dapr {
 		h, wait := daprSubscription(t.cfg, s.Topics, s.Process, t.log)
-		t.log.Info("subscribed through the dapr sidecar", "pubsub", h.Subscriptions()[0].PubSubName, "topics", s.Topics, "group", s.Group)
+		if s.ProcessBatch != nil {
+			h.ProcessBatch, h.Bulk = s.ProcessBatch, t.cfg.Dapr.Bulk
+		}
+		t.log.Info("subscribed through the dapr sidecar", "pubsub", h.Subscriptions()[0].PubSubName, "topics", s.Topics, "group", s.Group,
+			"bulk_max_messages", h.Bulk.MaxMessages, "bulk_max_await", h.Bulk.MaxAwait)
 		return h, wait, nil
 	}
 	cfg := t.cfg.Kafka

@@ -33,10 +33,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/todo-platform/todo/pkg/dapr"
 	"github.com/todo-platform/todo/tests/load/loadstat"
 )
 
@@ -51,7 +53,8 @@ type config struct {
 	transports    []string
 	explicit      bool // -transports was given
 	users         int
-	rate          float64
+	rates         []float64
+	daprBulk      dapr.Bulk
 	duration      time.Duration
 	burst         int
 	burstWorkers  int
@@ -60,8 +63,6 @@ type config struct {
 	pgDir         string
 	jsonPath      string
 	waitFor       time.Duration
-	goalKafkaP99  time.Duration
-	goalDaprP99   time.Duration
 	kafkaPartitns int
 	syncCommit    string
 	pgbouncer     bool
@@ -73,8 +74,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	transports := fs.String("transports", "kafka,dapr", "transports to measure: kafka, dapr or both")
 	fs.IntVar(&c.users, "users", 100, "users the tasks belong to (the partition keys)")
-	fs.Float64Var(&c.rate, "rate", 200, "steady phase: task creations per second, open-loop")
-	fs.DurationVar(&c.duration, "duration", 20*time.Second, "steady phase: how long")
+	rates := fs.String("rate", "200,1000", "steady phases: task creations per second, open-loop, one phase per rate")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "steady phase: how long, at each rate")
+	fs.IntVar(&c.daprBulk.MaxMessages, "dapr-bulk-max-messages", dapr.DefaultBulk.MaxMessages, "Dapr transport: the sidecar's batches of a partition's messages (bulk subscribe); 0 or 1: one request a message")
+	fs.DurationVar(&c.daprBulk.MaxAwait, "dapr-bulk-max-await", dapr.DefaultBulk.MaxAwait, "Dapr transport: the longest a message waits for its batch to fill")
 	fs.IntVar(&c.burst, "burst", 2000, "burst phase: task creations sent at once")
 	fs.IntVar(&c.burstWorkers, "burst-workers", 64, "burst phase: concurrent creators")
 	fs.IntVar(&c.relayEvents, "relay-events", 10000, "relay phase: events waiting in the outbox when the relay starts")
@@ -85,11 +88,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.kafkaPartitns, "partitions", 4, "partitions of each topic on the embedded broker")
 	fs.StringVar(&c.syncCommit, "synchronous-commit", "on", "the private PostgreSQL's synchronous_commit: on (durable) or off (commits do not wait for the disk)")
 	fs.BoolVar(&c.pgbouncer, "pgbouncer", false, "put PgBouncer (pool_mode = transaction, as Neon's pooled URL) in front of the private PostgreSQL as DATABASE_URL; migrations and LISTEN use the direct URL")
-	c.goalKafkaP99, c.goalDaprP99 = 25*time.Millisecond, 40*time.Millisecond
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}
 	fs.Visit(func(f *flag.Flag) { c.explicit = c.explicit || f.Name == "transports" })
+	for _, r := range strings.Split(*rates, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+		if err != nil || v <= 0 {
+			return c, fmt.Errorf("-rate: %q is not a positive rate", r)
+		}
+		c.rates = append(c.rates, v)
+	}
 	for _, t := range strings.Split(*transports, ",") {
 		switch t = strings.TrimSpace(t); t {
 		case "kafka", "dapr":
@@ -104,8 +113,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-synchronous-commit=%q: want on or off", c.syncCommit)
 	case len(c.transports) == 0:
 		return c, errors.New("-transports: name at least one of kafka, dapr")
-	case c.users < 1, c.rate <= 0, c.duration <= 0, c.burst < 1, c.burstWorkers < 1, c.relayEvents < 1, c.relayWorkers < 1:
-		return c, errors.New("-users, -rate, -duration, -burst, -burst-workers, -relay-events and -relay-workers must be positive")
+	case c.users < 1, c.duration <= 0, c.burst < 1, c.burstWorkers < 1, c.relayEvents < 1, c.relayWorkers < 1:
+		return c, errors.New("-users, -duration, -burst, -burst-workers, -relay-events and -relay-workers must be positive")
 	}
 	return c, nil
 }
@@ -118,19 +127,61 @@ type report struct {
 	Broker     string            `json:"broker"`
 	Transports []transportReport `json:"transports"`
 	Skipped    []string          `json:"skipped,omitempty"`
+	LoadStart  string            `json:"load_average_start"`
+	LoadEnd    string            `json:"load_average_end"`
+}
+
+// rateList is "200, 1,000".
+func rateList(rates []float64) string {
+	var out []string
+	for _, r := range rates {
+		out = append(out, loadstat.Thousands(int64(r)))
+	}
+	return strings.Join(out, " and ")
+}
+
+// goals says how a transport's run compares with the bench's goals: every
+// steady phase p99 ≤ 10 ms with nothing lost; a burst p99 ≤ 50 ms through
+// Kafka, ≤ 150 ms through Dapr; through Dapr, a backlog handled at 8,000
+// events/s or more.
+func goals(t transportReport) []goal {
+	var out []goal
+	for _, ph := range t.Steady {
+		out = append(out, goal{What: ph.Name + ": p99 ≤ 10 ms, none lost", Met: ph.Lost == 0 && ph.Delay.P99 <= 10,
+			Value: fmt.Sprintf("p99 %.2f ms, lost %d", ph.Delay.P99, ph.Lost)})
+	}
+	limit := 50.0
+	if t.Transport == "dapr" {
+		limit = 150
+	}
+	out = append(out, goal{What: fmt.Sprintf("burst: p99 ≤ %.0f ms, none lost", limit), Met: t.Burst.Lost == 0 && t.Burst.Delay.P99 <= limit,
+		Value: fmt.Sprintf("p99 %.2f ms, lost %d", t.Burst.Delay.P99, t.Burst.Lost)})
+	if t.Transport == "dapr" {
+		out = append(out, goal{What: "backlog: handled ≥ 8,000 events/s", Met: t.Relay.Lost == 0 && t.Relay.HandledPerSecond >= 8000,
+			Value: loadstat.Thousands(int64(t.Relay.HandledPerSecond)) + " events/s"})
+	}
+	return out
 }
 
 type transportReport struct {
-	Transport string      `json:"transport"`
-	Steady    phaseReport `json:"steady"`
-	Burst     phaseReport `json:"burst"`
-	Relay     relayReport `json:"relay"`
-	GoalP99Ms float64     `json:"goal_p99_ms"`
-	Verdict   string      `json:"verdict"`
-	Notes     []string    `json:"notes,omitempty"`
+	Transport string        `json:"transport"`
+	Steady    []phaseReport `json:"steady"` // one a rate
+	Burst     phaseReport   `json:"burst"`
+	Relay     relayReport   `json:"relay"`
+	Goals     []goal        `json:"goals"`
+	Notes     []string      `json:"notes,omitempty"`
+}
+
+// goal is one of the bench's goals and whether the run met it.
+type goal struct {
+	What  string `json:"what"`
+	Met   bool   `json:"met"`
+	Value string `json:"value"`
 }
 
 type phaseReport struct {
+	Name        string           `json:"name"` // "steady 200/s", "burst"
+	Rate        float64          `json:"rate_per_second,omitempty"`
 	Sent        int              `json:"sent"`
 	Failed      int              `json:"failed"`
 	Received    int              `json:"received"`
@@ -148,6 +199,10 @@ type phaseReport struct {
 	AfterResponse  loadstat.Latency `json:"delay_after_response"`
 	BeforeResponse int              `json:"handled_before_response"`
 	Create         loadstat.Latency `json:"create_latency"`
+	// Deliveries are the requests (Dapr) or fetched batches (Kafka) that
+	// brought the phase's messages, Delivered those messages.
+	Deliveries int `json:"deliveries"`
+	Delivered  int `json:"delivered_messages"`
 }
 
 // stage is one part of the delay (Kafka gives the broker's time; Dapr does
@@ -174,7 +229,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "eventbench: "+format+"\n", a...) }
-	rep := &report{Started: time.Now().UTC().Format(time.RFC3339), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	rep := &report{Started: time.Now().UTC().Format(time.RFC3339), GOMAXPROCS: runtime.GOMAXPROCS(0), LoadStart: loadstat.LoadAverage()}
+	progress("load average %s", rep.LoadStart)
 
 	env, err := startEnv(ctx, cfg, getenv, progress)
 	if err != nil {
@@ -199,6 +255,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		rep.Transports = append(rep.Transports, tr)
 	}
+	rep.LoadEnd = loadstat.LoadAverage()
 	print(stdout, rep, cfg)
 	if cfg.jsonPath != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
@@ -213,41 +270,43 @@ func print(w io.Writer, rep *report, cfg config) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	p("\nEvent backbone: commit → consumer handler (delay from the event's timestamp, taken just before taskapi's commit)\n")
 	p("database   %s\nbroker     %s\nGOMAXPROCS %d; load generator, taskapi, relay, broker, consumer (and daprd) share the machine\n", rep.Database, rep.Broker, rep.GOMAXPROCS)
-	p("users      %d (partition keys); steady %.0f creations/s for %s; burst %d creations by %d workers; relay backlog %d events\n\n",
-		cfg.users, cfg.rate, cfg.duration, cfg.burst, cfg.burstWorkers, cfg.relayEvents)
-	p("%-9s %-7s %8s %8s %6s %9s %9s %9s %9s %9s  %s\n", "transport", "phase", "sent", "received", "lost", "rate/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "")
+	p("load       load average %s at the start, %s at the end\n", rep.LoadStart, rep.LoadEnd)
+	bulk := "off: one request a message"
+	if cfg.daprBulk.On() {
+		bulk = fmt.Sprintf("up to %d messages or %s", cfg.daprBulk.MaxMessages, cfg.daprBulk.MaxAwait)
+	}
+	p("users      %d (partition keys); steady %s creations/s for %s each; burst %d creations by %d workers; relay backlog %d events\n",
+		cfg.users, rateList(cfg.rates), cfg.duration, cfg.burst, cfg.burstWorkers, cfg.relayEvents)
+	p("dapr       the sidecar delivers in batches (bulk subscribe): %s\n\n", bulk)
+	phases := func(t transportReport) []phaseReport { return append(append([]phaseReport{}, t.Steady...), t.Burst) }
+	p("%-9s %-12s %8s %8s %6s %9s %9s %9s %9s %9s\n", "transport", "phase", "sent", "received", "lost", "rate/s", "p50 ms", "p95 ms", "p99 ms", "max ms")
 	for _, t := range rep.Transports {
-		for _, ph := range []struct {
-			name string
-			r    phaseReport
-		}{{"steady", t.Steady}, {"burst", t.Burst}} {
-			mark := ""
-			if ph.name == "steady" {
-				mark = t.Verdict
-			}
-			p("%-9s %-7s %8d %8d %6d %9.0f %9.2f %9.2f %9.2f %9.2f  %s\n", t.Transport, ph.name, ph.r.Sent, ph.r.Received, ph.r.Lost, ph.r.SendRate,
-				ph.r.Delay.P50, ph.r.Delay.P95, ph.r.Delay.P99, ph.r.Delay.Max, mark)
+		for _, ph := range phases(t) {
+			p("%-9s %-12s %8d %8d %6d %9.0f %9.2f %9.2f %9.2f %9.2f\n", t.Transport, ph.Name, ph.Sent, ph.Received, ph.Lost, ph.SendRate,
+				ph.Delay.P50, ph.Delay.P95, ph.Delay.P99, ph.Delay.Max)
 		}
 	}
 	p("\nthe same delay counted from the arrival of taskapi's 201 (sent after the commit: a lower bound), and the creations' own latency:\n")
 	for _, t := range rep.Transports {
-		for _, ph := range []struct {
-			name string
-			r    phaseReport
-		}{{"steady", t.Steady}, {"burst", t.Burst}} {
-			a := ph.r.AfterResponse
-			p("%-9s %-7s after 201: p50 %8.2f  p95 %8.2f  p99 %8.2f  max %8.2f ms (%d handled before the 201)   create: p50 %.2f  p99 %.2f ms\n",
-				t.Transport, ph.name, a.P50, a.P95, a.P99, a.Max, ph.r.BeforeResponse, ph.r.Create.P50, ph.r.Create.P99)
+		for _, ph := range phases(t) {
+			a := ph.AfterResponse
+			p("%-9s %-12s after 201: p50 %8.2f  p95 %8.2f  p99 %8.2f  max %8.2f ms (%d handled before the 201)   create: p50 %.2f  p99 %.2f ms\n",
+				t.Transport, ph.Name, a.P50, a.P95, a.P99, a.Max, ph.BeforeResponse, ph.Create.P50, ph.Create.P99)
 		}
 	}
-	p("\nwhere the delay goes (Kafka messages carry the producer's time; Dapr deliveries do not):\n")
+	p("\nmessages a delivery brought to the consumer (a request from the sidecar, a batch from a Kafka fetch):\n")
 	for _, t := range rep.Transports {
-		for _, ph := range []struct {
-			name string
-			r    phaseReport
-		}{{"steady", t.Steady}, {"burst", t.Burst}} {
-			for _, st := range ph.r.Stages {
-				p("%-9s %-7s %-20s p50 %8.2f  p95 %8.2f  p99 %8.2f  max %8.2f ms\n", t.Transport, ph.name, st.Name, st.P50, st.P95, st.P99, st.Max)
+		for _, ph := range phases(t) {
+			if ph.Deliveries > 0 {
+				p("%-9s %-12s %7d deliveries of %7d messages: %.1f a delivery\n", t.Transport, ph.Name, ph.Deliveries, ph.Delivered, float64(ph.Delivered)/float64(ph.Deliveries))
+			}
+		}
+	}
+	p("\nwhere the delay goes (Kafka messages carry the producer's time, in ms through Dapr):\n")
+	for _, t := range rep.Transports {
+		for _, ph := range phases(t) {
+			for _, st := range ph.Stages {
+				p("%-9s %-12s %-20s p50 %8.2f  p95 %8.2f  p99 %8.2f  max %8.2f ms\n", t.Transport, ph.Name, st.Name, st.P50, st.P95, st.P99, st.Max)
 			}
 		}
 	}
@@ -256,6 +315,16 @@ func print(w io.Writer, rep *report, cfg config) {
 		p("%-9s %d events published in %.2f s = %s events/s; handled by the consumer in %.2f s = %s events/s; lost %d\n",
 			t.Transport, t.Relay.Events, t.Relay.PublishSeconds, loadstat.Thousands(int64(t.Relay.PublishPerSecond)),
 			t.Relay.HandledSeconds, loadstat.Thousands(int64(t.Relay.HandledPerSecond)), t.Relay.Lost)
+	}
+	p("\ngoals:\n")
+	for _, t := range rep.Transports {
+		for _, g := range t.Goals {
+			verdict := "MISS"
+			if g.Met {
+				verdict = "MEETS"
+			}
+			p("%-9s %-50s %-24s %s\n", t.Transport, g.What, g.Value, verdict)
+		}
 	}
 	for _, t := range rep.Transports {
 		for _, n := range t.Notes {

@@ -5,6 +5,7 @@ package loadstat
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -84,3 +85,18 @@ func Thousands(n int64) string {
 
 // MiB formats a byte count in MiB.
 func MiB(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// LoadAverage is the machine's load average (1, 5 and 15 minutes), as
+// /proc/loadavg gives it; benchmarks print it beside their figures, which
+// mean little on a busy machine.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
