@@ -37,14 +37,30 @@ func Insert(ctx context.Context, tx pgx.Tx, table string, msgs ...Message) error
 // its trace context (see tracing.WithEventTrace), so that the relay and the
 // consumers continue the trace.
 func Queue(ctx context.Context, batch *pgx.Batch, table string, msgs ...Message) error {
-	q := "INSERT INTO " + table + " (topic, partition_key, event_id, event) VALUES ($1, $2, $3, $4)"
+	q := "INSERT INTO " + table + " (" + Columns + ") VALUES ($1, $2, $3, $4)"
 	for _, m := range msgs {
-		tracing.WithEventTrace(ctx, &m.Event)
-		b, err := json.Marshal(m.Event)
+		vals, err := Values(ctx, m)
 		if err != nil {
-			return fmt.Errorf("encode event %s: %w", m.Event.ID(), err)
+			return err
 		}
-		batch.Queue(q, m.Topic, events.PartitionKey(m.Event), m.Event.ID(), b)
+		batch.Queue(q, vals...)
 	}
 	return nil
+}
+
+// Columns are an outbox row's columns that a writer sets, in the order of
+// Values.
+const Columns = "topic, partition_key, event_id, event"
+
+// Values are the values of m's outbox row (Columns), for a writer that
+// builds its own statement around the insert (e.g. inserting only when its
+// change took place). With a span in ctx, the event carries its trace
+// context, as with Queue.
+func Values(ctx context.Context, m Message) ([]any, error) {
+	tracing.WithEventTrace(ctx, &m.Event)
+	b, err := json.Marshal(m.Event)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", m.Event.ID(), err)
+	}
+	return []any{m.Topic, events.PartitionKey(m.Event), m.Event.ID(), b}, nil
 }

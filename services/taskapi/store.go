@@ -216,49 +216,76 @@ const updateTask = `UPDATE taskapi.tasks SET title = $3, description = $4, statu
 	series_id = $13, occurrence_at = $14, updated_at = $15, completed_at = $16, version = $17
 	WHERE id = $1 AND owner_id = $2`
 
-func queueSave(batch *pgx.Batch, t *task.Task) {
-	rule, anchor := recurrenceColumns(t)
-	snap := t.Snapshot() // non-nil tags and reminders
-	batch.Queue(updateTask, t.ID, t.Owner, t.Title, t.Description, string(t.Status), int16(t.Priority), snap.Tags,
-		t.Due, t.TimeZone, snap.Reminders, rule, anchor, t.SeriesID, t.OccurrenceAt, t.UpdatedAt, t.CompletedAt, t.Version)
-}
+// saveChanged is the save of a changed task and its event in one
+// statement: the task is updated only if it still has the version it was
+// read at ($18), and the event is written only if it was.
+var saveChanged = `WITH saved AS (` + updateTask + ` AND version = $18 RETURNING 1)
+	INSERT INTO ` + OutboxTable + ` (` + outbox.Columns + `) SELECT $19, $20, $21, $22 FROM saved`
 
-// change runs fn on owner's task id locked for update, and saves it with a new
-// version and an event of type typ when fn reports a change. A non-zero
-// ifVersion must equal the stored version, or the result is
-// task.ErrVersionMismatch (with the current task); NoVersion never does.
+// changeAttempts bounds how often a change without If-Match is made again
+// when another change of the task came between its read and its save.
+const changeAttempts = 20
+
+// change runs fn on owner's task id, and saves it with a new version and an
+// event of type typ when fn reports a change. A non-zero ifVersion must
+// equal the stored version, or the result is task.ErrVersionMismatch (with
+// the current task); NoVersion never does.
+//
+// The task is read, changed here, and saved with its event in one
+// statement that checks the version read: one round trip to read and one
+// to save, and no transaction open between them. When another change came
+// in between, a change with If-Match fails as it would have on the stored
+// version; one without is made again on the new version.
 func (s *Store) change(ctx context.Context, owner, id string, ifVersion int64, typ string, fn func(t *task.Task, now time.Time) (bool, error)) (*task.Task, error) {
 	if !validID(id) {
 		return nil, task.ErrNotFound
 	}
-	var out *task.Task
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		t, err := getOne(ctx, tx, selectTask+" FOR UPDATE", id, owner)
+	for attempt := 1; ; attempt++ {
+		t, err := getOne(ctx, s.pool, selectTask, id, owner)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = t
 		if ifVersion != 0 && t.Version != ifVersion {
-			return task.ErrVersionMismatch
+			return t, task.ErrVersionMismatch
 		}
+		read := t.Version
 		now := s.stamp()
 		changed, err := fn(t, now)
 		if err != nil || !changed {
-			return err
+			return t, err
 		}
 		t.Version++
 		t.UpdatedAt = now
-		batch := &pgx.Batch{}
-		queueSave(batch, t)
-		if err := queueEvent(ctx, batch, typ, t, now); err != nil {
-			return err
+		e, err := events.NewTaskEvent(EventSource, typ, t.Snapshot(), now)
+		if err != nil {
+			return nil, err
 		}
-		if err := sendBatch(ctx, tx, batch); err != nil {
-			return fmt.Errorf("save task: %w", err)
+		ev, err := outbox.Values(ctx, outbox.Message{Topic: events.TopicTaskEvents, Event: e})
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return out, s.committed(err)
+		rule, anchor := recurrenceColumns(t)
+		snap := t.Snapshot() // non-nil tags and reminders
+		tag, err := s.pool.Exec(ctx, saveChanged, append([]any{t.ID, t.Owner, t.Title, t.Description, string(t.Status), int16(t.Priority), snap.Tags,
+			t.Due, t.TimeZone, snap.Reminders, rule, anchor, t.SeriesID, t.OccurrenceAt, t.UpdatedAt, t.CompletedAt, t.Version, read}, ev...)...)
+		if err != nil {
+			return nil, fmt.Errorf("save task: %w", err)
+		}
+		if tag.RowsAffected() == 1 {
+			return t, s.committed(nil)
+		}
+		// Changed (or deleted) since it was read.
+		if ifVersion != 0 || attempt == changeAttempts {
+			cur, err := getOne(ctx, s.pool, selectTask, id, owner)
+			if err != nil {
+				return nil, err
+			}
+			if ifVersion != 0 {
+				return cur, task.ErrVersionMismatch
+			}
+			return nil, fmt.Errorf("save task %s: changed by others %d times while this change was made", id, changeAttempts)
+		}
+	}
 }
 
 // Update applies edit to the editable fields of owner's task id. A result
