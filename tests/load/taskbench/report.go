@@ -74,6 +74,10 @@ func (rep *report) print(w io.Writer) {
 	da := ph.Database
 	p("PostgreSQL during phase 1: %.0f commits/s, %.0f WAL flushes/s, %.1f MB/s of WAL, buffer cache hits %.2f%%, %d checkpoints\n",
 		da.CommitsPerSecond, da.WALSyncsPerSecond, da.WALMBPerSecond, da.BufferHitPercent, da.Checkpoints)
+	if da.TaskUpdates > 0 {
+		p("           task updates: %s, of which HOT (no index touched) %s = %.1f%%\n", loadstat.Thousands(da.TaskUpdates), loadstat.Thousands(da.TaskHOTUpdates),
+			100*float64(da.TaskHOTUpdates)/float64(da.TaskUpdates))
+	}
 	printStatements(w, ph.Statements, ph.StatementsWhy)
 	if len(rep.Plans) > 0 {
 		printPlans(w, rep.Plans, userID(0), rep.Data.TasksPerUser)

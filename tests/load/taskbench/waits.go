@@ -84,14 +84,17 @@ type dbCounters struct {
 	hit, read          int64
 	walSyncs, walBytes int64
 	checkpoints        int64
+	updates, hot       int64 // of the tasks table
 }
 
 func readCounters(ctx context.Context, pool *pgxpool.Pool) (dbCounters, error) {
 	c := dbCounters{at: time.Now()}
 	err := pool.QueryRow(ctx, `SELECT d.xact_commit, d.xact_rollback, d.blks_hit, d.blks_read, w.wal_sync, w.wal_bytes::bigint,
-		b.checkpoints_timed + b.checkpoints_req
+		b.checkpoints_timed + b.checkpoints_req,
+		coalesce((SELECT n_tup_upd FROM pg_stat_user_tables WHERE relid = 'taskapi.tasks'::regclass), 0),
+		coalesce((SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = 'taskapi.tasks'::regclass), 0)
 		FROM pg_stat_database d, pg_stat_wal w, pg_stat_bgwriter b WHERE d.datname = current_database()`).
-		Scan(&c.commits, &c.rollbacks, &c.hit, &c.read, &c.walSyncs, &c.walBytes, &c.checkpoints)
+		Scan(&c.commits, &c.rollbacks, &c.hit, &c.read, &c.walSyncs, &c.walBytes, &c.checkpoints, &c.updates, &c.hot)
 	return c, err
 }
 
@@ -102,6 +105,10 @@ type dbActivity struct {
 	WALMBPerSecond    float64 `json:"wal_mb_per_second"`
 	BufferHitPercent  float64 `json:"buffer_hit_percent"`
 	Checkpoints       int64   `json:"checkpoints"`
+	// Updates of the tasks table, and those that were HOT (no index
+	// touched: no indexed column changed and the page had room).
+	TaskUpdates    int64 `json:"task_updates"`
+	TaskHOTUpdates int64 `json:"task_hot_updates"`
 }
 
 // activity is what happened between a and b; own statements (the
@@ -116,6 +123,8 @@ func activity(a, b dbCounters, own int64) dbActivity {
 		WALSyncsPerSecond: float64(b.walSyncs-a.walSyncs) / s,
 		WALMBPerSecond:    float64(b.walBytes-a.walBytes) / s / (1 << 20),
 		Checkpoints:       b.checkpoints - a.checkpoints,
+		TaskUpdates:       b.updates - a.updates,
+		TaskHOTUpdates:    b.hot - a.hot,
 	}
 	if n := (b.hit - a.hit) + (b.read - a.read); n > 0 {
 		act.BufferHitPercent = 100 * float64(b.hit-a.hit) / float64(n)
