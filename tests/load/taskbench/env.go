@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -226,17 +225,4 @@ func (a *api) close() {
 	defer cancel()
 	_ = a.srv.Shutdown(ctx)
 	a.pool.Close()
-}
-
-// loadAverage reads /proc/loadavg ("" where there is none).
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/services/taskapi"
+	"github.com/todo-platform/todo/tests/load/loadstat"
 )
 
 func main() {
@@ -155,7 +156,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	progress := stderr
 	rep := &report{Started: began.UTC().Format(time.RFC3339)}
-	rep.Machine = machine{GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), LoadStart: loadAverage()}
+	rep.Machine = machine{GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), LoadStart: loadstat.LoadAverage()}
 	fmt.Fprintf(progress, "taskbench: GOMAXPROCS %d, nproc %d, load average %s\n", rep.Machine.GOMAXPROCS, rep.Machine.NumCPU, rep.Machine.LoadStart)
 
 	if cfg.syncCommit != "on" && cfg.syncCommit != "off" {
@@ -276,7 +277,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if rep.Memory.TablesEnd, err = readSizes(ctx, pool); err != nil {
 		return err
 	}
-	rep.Machine.LoadEnd = loadAverage()
+	rep.Machine.LoadEnd = loadstat.LoadAverage()
 	rep.Timing.TotalSeconds = time.Since(began).Seconds()
 	rep.Goals = goals(rep, cfg)
 	rep.print(stdout)

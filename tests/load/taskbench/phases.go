@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/todo-platform/todo/tests/load/loadstat"
 )
 
@@ -66,15 +67,7 @@ func (b *bench) seed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(defs) > 0 {
-		t := time.Now()
-		if err := rebuildIndexes(ctx, pool, defs, cfg.seedWorkers); err != nil {
-			return err
-		}
-		st.IndexSeconds, st.IndexesHeld = time.Since(t).Seconds(), true
-		fmt.Fprintf(progress, "  built %d indexes in %.1f s\n", len(defs), st.IndexSeconds)
-	}
-	if err := finishSeed(ctx, pool, &st, progress); err != nil {
+	if err := finishSeed(ctx, pool, defs, cfg.seedWorkers, &st, progress); err != nil {
 		return err
 	}
 	b.rep.Seed = st

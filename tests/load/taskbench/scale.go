@@ -161,13 +161,7 @@ func runScale(ctx context.Context, cfg config, dbURL string, pool *pgxpool.Pool,
 			bgUsers += int(n)
 			seeded += n * bgPerUser
 		}
-		t := time.Now()
-		if err := rebuildIndexes(ctx, pool, defs, cfg.seedWorkers); err != nil {
-			return err
-		}
-		st.IndexSeconds, st.IndexesHeld = time.Since(t).Seconds(), true
-		fmt.Fprintf(progress, "  built %d indexes in %.1f s\n", len(defs), st.IndexSeconds)
-		if err := finishSeed(ctx, pool, &st, progress); err != nil {
+		if err := finishSeed(ctx, pool, defs, cfg.seedWorkers, &st, progress); err != nil {
 			return err
 		}
 		sr.Seeds = append(sr.Seeds, st)

@@ -314,8 +314,17 @@ func seedTasks(ctx context.Context, pool *pgxpool.Pool, spec seedSpec, users []*
 	return st, nil
 }
 
-// finishSeed runs VACUUM (ANALYZE) and a CHECKPOINT after the seed.
-func finishSeed(ctx context.Context, pool *pgxpool.Pool, st *seedStats, progress io.Writer) error {
+// finishSeed builds the indexes dropped for the seed (defs), on workers
+// connections, then runs VACUUM (ANALYZE) and a CHECKPOINT.
+func finishSeed(ctx context.Context, pool *pgxpool.Pool, defs []indexDef, workers int, st *seedStats, progress io.Writer) error {
+	if len(defs) > 0 {
+		t := time.Now()
+		if err := rebuildIndexes(ctx, pool, defs, workers); err != nil {
+			return err
+		}
+		st.IndexSeconds, st.IndexesHeld = time.Since(t).Seconds(), true
+		fmt.Fprintf(progress, "  built %d indexes in %.1f s\n", len(defs), st.IndexSeconds)
+	}
 
 	// VACUUM ANALYZE rather than ANALYZE alone: it also sets the hint bits
 	// and the visibility map and empties the GIN pending lists, as
