@@ -84,8 +84,11 @@ func explainLists(ctx context.Context, pool *pgxpool.Pool, owner string) ([]plan
 				Read int64 `json:"Shared Read Blocks"`
 			} `json:"Planning"`
 		}
-		if err := json.Unmarshal(raw, &doc); err != nil || len(doc) != 1 {
-			return nil, fmt.Errorf("explain %s: %v", s.name, err)
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return nil, fmt.Errorf("explain %s: %w", s.name, err)
+		}
+		if len(doc) != 1 {
+			return nil, fmt.Errorf("explain %s: %d plans, want 1", s.name, len(doc))
 		}
 		d := doc[0]
 		p.PlanningMS, p.ExecutionMS = d.Planning, d.Execution

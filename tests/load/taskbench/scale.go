@@ -216,8 +216,11 @@ func measureShape(ctx context.Context, client *http.Client, base string, pool *p
 		q += "limit=50"
 		for range sh.deep {
 			body, status, err := fetch(ctx, client, base+"/api/v1/tasks?"+q, u.auth)
-			if err != nil || status != http.StatusOK {
-				return cell, fmt.Errorf("walk to a deep page: %d %v", status, err)
+			if err != nil {
+				return cell, fmt.Errorf("walk to a deep page: %w", err)
+			}
+			if status != http.StatusOK {
+				return cell, fmt.Errorf("walk to a deep page: status %d", status)
 			}
 			c := nextCursor(body)
 			if c == "" {
