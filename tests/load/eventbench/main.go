@@ -310,9 +310,9 @@ func print(w io.Writer, rep *report, cfg config) {
 			}
 		}
 	}
-	p("\nrelay throughput (a backlog in the outbox, then the relay starts):\n")
+	p("\nthroughput from a backlog: the relay publishes a backlog of the outbox (the consumer paused), then the consumer handles it from the broker:\n")
 	for _, t := range rep.Transports {
-		p("%-9s %d events published in %.2f s = %s events/s; handled by the consumer in %.2f s = %s events/s; lost %d\n",
+		p("%-9s %d events published in %.2f s = %s events/s; then handled by the consumer in %.2f s = %s events/s; lost %d\n",
 			t.Transport, t.Relay.Events, t.Relay.PublishSeconds, loadstat.Thousands(int64(t.Relay.PublishPerSecond)),
 			t.Relay.HandledSeconds, loadstat.Thousands(int64(t.Relay.HandledPerSecond)), t.Relay.Lost)
 	}

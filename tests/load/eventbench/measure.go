@@ -49,6 +49,35 @@ type collector struct {
 	// Deliveries: requests or batches that reached the consumer, and the
 	// messages in them (the transport's batching).
 	deliveries, delivered int
+	// gate, while open (non-nil), holds every delivery until it is
+	// closed: the consumer is paused while a backlog builds in the broker.
+	gate chan struct{}
+}
+
+// pause holds the consumer's deliveries until resume.
+func (c *collector) pause() { c.mu.Lock(); c.gate = make(chan struct{}); c.mu.Unlock() }
+
+// resume lets the held deliveries and the next ones through.
+func (c *collector) resume() {
+	c.mu.Lock()
+	if c.gate != nil {
+		close(c.gate)
+		c.gate = nil
+	}
+	c.mu.Unlock()
+}
+
+// wait blocks while the consumer is paused.
+func (c *collector) wait(ctx context.Context) {
+	c.mu.Lock()
+	g := c.gate
+	c.mu.Unlock()
+	if g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // created notes that the creation of title, sent at sent, was answered now.
@@ -94,6 +123,7 @@ func arrivals(ctx context.Context, ds ...broker.Delivery) context.Context {
 // process wraps the consumer's Process to note when each delivery arrived.
 func (c *collector) process(next func(context.Context, broker.Delivery) error) func(context.Context, broker.Delivery) error {
 	return func(ctx context.Context, d broker.Delivery) error {
+		c.wait(ctx)
 		c.mu.Lock()
 		c.deliveries++
 		c.delivered++
@@ -106,6 +136,7 @@ func (c *collector) process(next func(context.Context, broker.Delivery) error) f
 // counts the batches.
 func (c *collector) processBatch(next func(context.Context, []broker.Delivery) (int, error)) func(context.Context, []broker.Delivery) (int, error) {
 	return func(ctx context.Context, ds []broker.Delivery) (int, error) {
+		c.wait(ctx)
 		c.mu.Lock()
 		c.deliveries++
 		c.delivered += len(ds)
@@ -315,6 +346,11 @@ func measure(ctx context.Context, e *env, cfg config, kind string, progress func
 		}
 	})
 	want := cfg.relayEvents - int(failed.Load())
+	// The consumer waits until the relay published the whole backlog, so
+	// that each rate is measured alone: the relay's publishing, then the
+	// consumer's handling of a backlog in the broker.
+	col.pause()
+	defer col.resume()
 	began = time.Now()
 	if err := startRelay(); err != nil {
 		return tr, err
@@ -330,8 +366,10 @@ func measure(ctx context.Context, e *env, cfg config, kind string, progress func
 		time.Sleep(10 * time.Millisecond)
 	}
 	published := time.Since(began)
+	resumed := time.Now()
+	col.resume()
 	got := col.waitFor(ctx, want, cfg.waitFor)
-	handled := time.Since(began)
+	handled := time.Since(resumed)
 	tr.Relay = relayReport{
 		Events: want, PublishSeconds: published.Seconds(), PublishPerSecond: float64(want) / published.Seconds(),
 		HandledSeconds: handled.Seconds(), HandledPerSecond: float64(got) / handled.Seconds(), Lost: want - got,
