@@ -13,10 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
-
 	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/tests/live"
 )
 
 // call sends one request with user's token and returns the status and body.
@@ -82,34 +80,11 @@ func (p *deployed) exercise(transport string) {
 
 	wsCtx, wsCancel := context.WithTimeout(p.ctx, 3*time.Minute)
 	defer wsCancel()
-	ws, resp, err := websocket.Dial(wsCtx, strings.Replace(realtime, "http://", "ws://", 1)+"/ws",
-		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}})
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
+	pushed, stop, err := live.Events(wsCtx, realtime, tok)
 	if err != nil {
 		p.t.Fatalf("dial realtime: %v", err)
 	}
-	defer ws.CloseNow()
-	live := make(chan string, 64)
-	go func() {
-		defer close(live)
-		for {
-			var m struct {
-				Type  string `json:"type"`
-				Event string `json:"event"`
-				Data  struct {
-					ID string `json:"id"`
-				} `json:"data"`
-			}
-			if err := wsjson.Read(wsCtx, ws, &m); err != nil {
-				return
-			}
-			if m.Type == "event" {
-				live <- m.Event + " " + m.Data.ID
-			}
-		}
-	}()
+	defer stop()
 
 	due := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	code, body := p.must(tok, "POST", api+"/api/v1/tasks", fmt.Sprintf(`{"title":"Stand-up (%s)","due_at":%q,"recurrence":{"rule":"FREQ=DAILY"}}`, transport, due))
@@ -175,7 +150,7 @@ func (p *deployed) exercise(transport string) {
 	}
 	for deadline := time.Now().Add(time.Minute); len(want) > 0 && time.Now().Before(deadline); {
 		select {
-		case m, ok := <-live:
+		case m, ok := <-pushed:
 			if !ok {
 				p.t.Fatalf("the socket closed; still missing %v", want)
 			}
