@@ -171,36 +171,29 @@ func (p *deployed) exercise(transport string) {
 
 // inboxCount counts the user's notifications per task.
 func (p *deployed) inboxCount(tok, notifier string) map[string]int {
-	code, body := p.must(tok, "GET", notifier+"/api/v1/notifications?limit=200", "")
-	var l struct {
-		Items []struct {
-			TaskID string `json:"task_id"`
-		} `json:"items"`
-	}
-	n := map[string]int{}
-	if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
-		return n
-	}
-	for _, it := range l.Items {
-		n[it.TaskID]++
-	}
-	return n
+	return p.countItems(tok, notifier+"/api/v1/notifications?limit=200", "task_id")
 }
 
 // auditTypes counts a task's audit entries per event type.
 func (p *deployed) auditTypes(tok, audit, taskID string) map[string]int {
-	code, body := p.must(tok, "GET", audit+"/api/v1/audit?limit=200&task_id="+taskID, "")
+	return p.countItems(tok, audit+"/api/v1/audit?limit=200&task_id="+taskID, "type")
+}
+
+// countItems counts the items of the page at url per value of their string
+// field; a failed request counts none.
+func (p *deployed) countItems(tok, url, field string) map[string]int {
+	code, body := p.must(tok, "GET", url, "")
 	var l struct {
-		Items []struct {
-			Type string `json:"type"`
-		} `json:"items"`
+		Items []map[string]any `json:"items"`
 	}
 	n := map[string]int{}
 	if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
 		return n
 	}
 	for _, it := range l.Items {
-		n[it.Type]++
+		if v, ok := it[field].(string); ok {
+			n[v]++
+		}
 	}
 	return n
 }
