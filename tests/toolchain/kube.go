@@ -106,28 +106,11 @@ func writePKI(dir string) (*pkiFiles, error) {
 	now := time.Now()
 
 	// Certificate authority.
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caCert, caKey, caPEM, err := NewCA(pkix.Name{CommonName: "todo-platform-e2e-ca"}, randomSerial(), now.Add(7*24*time.Hour))
 	if err != nil {
 		return nil, err
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: "todo-platform-e2e-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(7 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	p.caPEM = caPEM
 
 	// Serving certificate for 127.0.0.1 and the in-cluster names.
 	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -189,6 +172,34 @@ func writePKI(dir string) (*pkiFiles, error) {
 		}
 	}
 	return p, nil
+}
+
+// NewCA makes a self-signed ECDSA P-256 certificate authority, valid from
+// an hour ago until notAfter: its certificate, key and the certificate as
+// PEM.
+func NewCA(subject pkix.Name, serial *big.Int, notAfter time.Time) (*x509.Certificate, *ecdsa.PrivateKey, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               subject,
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 func randomSerial() *big.Int {
@@ -308,58 +319,59 @@ func (p *process) waitReady(timeout time.Duration, check func() error) error {
 
 const startAttempts = 3
 
-func startEtcd(t testing.TB, bin, dir string) (clientURL string) {
+// startRetrying starts the tool name on nports fresh free ports (launch
+// gives its binary, arguments and readiness check for them and the attempt)
+// and waits until it is ready; it is stopped when the test ends. A tool
+// that exits early most likely lost a port to another process: it is
+// started again on new ports, up to startAttempts times.
+func startRetrying(t testing.TB, name, dir string, nports int, launch func(ports []int, attempt int) (bin string, args []string, ready func() error)) {
 	t.Helper()
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		ports, err := freePorts(2)
+		ports, err := freePorts(nports)
 		if err != nil {
 			t.Fatalf("toolchain: finding free ports: %v", err)
 		}
-		clientURL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
-		peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
-		dataDir := filepath.Join(dir, fmt.Sprintf("etcd-data-%d", attempt))
-		p, err := startProcess("etcd", filepath.Join(dir, fmt.Sprintf("etcd-%d.log", attempt)), bin,
-			"--name=e2e",
-			"--data-dir="+dataDir,
-			"--listen-client-urls="+clientURL,
-			"--advertise-client-urls="+clientURL,
-			"--listen-peer-urls="+peerURL,
-			"--initial-advertise-peer-urls="+peerURL,
-			"--initial-cluster=e2e="+peerURL,
-			"--initial-cluster-state=new",
-			"--unsafe-no-fsync=true", // throw-away data: durability does not matter
-			"--log-level=warn",
-		)
+		bin, args, ready := launch(ports, attempt)
+		p, err := startProcess(name, filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, attempt)), bin, args...)
 		if err != nil {
 			t.Fatalf("toolchain: %v", err)
 		}
-		client := &http.Client{Timeout: 2 * time.Second}
-		err = p.waitReady(StartupTimeout, func() error {
-			resp, err := client.Get(clientURL + "/health")
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"health":"true"`)) {
-				return fmt.Errorf("GET /health: %s %s", resp.Status, bytes.TrimSpace(body))
-			}
-			return nil
-		})
+		err = p.waitReady(StartupTimeout, ready)
 		if err == nil {
 			t.Cleanup(p.stop)
-			return clientURL
+			return
 		}
 		p.stop()
 		lastErr = fmt.Errorf("%w\n%s", err, p.logTail())
 		if !p.exited() || attempt == startAttempts {
 			break
 		}
-		// Exited early: most likely a port got taken; retry with new ports.
 	}
-	t.Fatalf("toolchain: starting etcd: %v", lastErr)
-	return ""
+	t.Fatalf("toolchain: starting %s: %v", name, lastErr)
+}
+
+func startEtcd(t testing.TB, bin, dir string) (clientURL string) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	startRetrying(t, "etcd", dir, 2, func(ports []int, attempt int) (string, []string, func() error) {
+		clientURL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+		peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
+		dataDir := filepath.Join(dir, fmt.Sprintf("etcd-data-%d", attempt))
+		return bin, []string{
+			"--name=e2e",
+			"--data-dir=" + dataDir,
+			"--listen-client-urls=" + clientURL,
+			"--advertise-client-urls=" + clientURL,
+			"--listen-peer-urls=" + peerURL,
+			"--initial-advertise-peer-urls=" + peerURL,
+			"--initial-cluster=e2e=" + peerURL,
+			"--initial-cluster-state=new",
+			"--unsafe-no-fsync=true", // throw-away data: durability does not matter
+			"--log-level=warn",
+		}, func() error { return checkGet(client, clientURL+"/health", "", `"health":"true"`) }
+	})
+	return clientURL
 }
 
 func startAPIServer(t testing.TB, bin, dir, etcdURL string, pki *pkiFiles) (serverURL string) {
@@ -368,45 +380,34 @@ func startAPIServer(t testing.TB, bin, dir, etcdURL string, pki *pkiFiles) (serv
 	tlsConfig.RootCAs.AppendCertsFromPEM(pki.caPEM)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
 	defer client.CloseIdleConnections()
-
-	var lastErr error
-	for attempt := 1; attempt <= startAttempts; attempt++ {
-		ports, err := freePorts(1)
-		if err != nil {
-			t.Fatalf("toolchain: finding free ports: %v", err)
-		}
+	startRetrying(t, "kube-apiserver", dir, 1, func(ports []int, _ int) (string, []string, func() error) {
 		serverURL = "https://127.0.0.1:" + strconv.Itoa(ports[0])
-		p, err := startProcess("kube-apiserver", filepath.Join(dir, fmt.Sprintf("kube-apiserver-%d.log", attempt)), bin,
-			KubeAPIServerArgs(etcdURL, ports[0], pki.dir)...)
-		if err != nil {
-			t.Fatalf("toolchain: %v", err)
-		}
-		err = p.waitReady(StartupTimeout, func() error {
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, serverURL+"/readyz", nil)
-			req.Header.Set("Authorization", "Bearer "+pki.token)
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("GET /readyz: %s %s", resp.Status, bytes.TrimSpace(body))
-			}
-			return nil
-		})
-		if err == nil {
-			t.Cleanup(p.stop)
-			return serverURL
-		}
-		p.stop()
-		lastErr = fmt.Errorf("%w\n%s", err, p.logTail())
-		if !p.exited() || attempt == startAttempts {
-			break
-		}
+		return bin, KubeAPIServerArgs(etcdURL, ports[0], pki.dir),
+			func() error { return checkGet(client, serverURL+"/readyz", pki.token, "") }
+	})
+	return serverURL
+}
+
+// checkGet is a readiness check: GET url (with token as a bearer, unless
+// "") answers 200 OK, with a body that contains want.
+func checkGet(client *http.Client, url, token, want string) error {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		return err
 	}
-	t.Fatalf("toolchain: starting kube-apiserver: %v", lastErr)
-	return ""
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(want)) {
+		return fmt.Errorf("GET %s: %s %s", url, resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
 }
 
 // KubeAPIServerArgs returns the kube-apiserver flags StartKubeAPIServer uses:
