@@ -166,7 +166,7 @@ func (c *Cluster) startKubelet(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(ctx, 1)
+	ports, err := toolchain.FreePorts(ctx, 1)
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (c *Cluster) startKubeProxy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(ctx, 2)
+	ports, err := toolchain.FreePorts(ctx, 2)
 	if err != nil {
 		return err
 	}

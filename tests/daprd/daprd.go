@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/todo-platform/todo/tests/toolchain"
 )
 
 // component is the pub/sub component daprd loads.
@@ -78,7 +79,7 @@ func Start(ctx context.Context, c Config) (*Sidecar, error) {
 	if err := os.WriteFile(filepath.Join(c.Dir, "pubsub.yaml"), fmt.Appendf(nil, component, c.Brokers, c.Group, c.ClientID, c.InitialOffset), 0o600); err != nil {
 		return nil, err
 	}
-	ports, err := FreePorts(ctx, 3)
+	ports, err := toolchain.FreePorts(ctx, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -137,18 +138,4 @@ func (s *Sidecar) Stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 	}
-}
-
-// FreePorts returns n distinct loopback ports that were free a moment ago.
-func FreePorts(ctx context.Context, n int) ([]int, error) {
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer func() { _ = l.Close() }()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports, nil
 }

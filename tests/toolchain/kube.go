@@ -210,20 +210,20 @@ func randomSerial() *big.Int {
 	return n
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1. They are free
-// when returned; the callers retry with new ports if one got taken meanwhile.
-func freePorts(n int) ([]int, error) {
+// FreePorts finds n distinct free TCP ports on loopback.
+func FreePorts(ctx context.Context, n int) ([]int, error) {
+	var lc net.ListenConfig
+	ports := make([]int, 0, n)
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
-			l.Close()
+			_ = l.Close()
 		}
 	}()
-	ports := make([]int, 0, n)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("find a free port: %w", err)
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
@@ -328,7 +328,7 @@ func startRetrying(t testing.TB, name, dir string, nports int, launch func(ports
 	t.Helper()
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		ports, err := freePorts(nports)
+		ports, err := FreePorts(context.Background(), nports)
 		if err != nil {
 			t.Fatalf("toolchain: finding free ports: %v", err)
 		}
