@@ -231,38 +231,47 @@ func FreePorts(ctx context.Context, n int) ([]int, error) {
 	return ports, nil
 }
 
-// process is a started tool whose output goes to a log file.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
+// Process is a started tool whose output goes to a log file.
+type Process struct {
+	Name    string
+	LogPath string
+	Cmd     *exec.Cmd
 	done    chan struct{}
 	err     error // valid once done is closed
 }
 
-func startProcess(name, logPath string, bin string, args ...string) (*process, error) {
-	logFile, err := os.Create(logPath)
+// StartProcess starts cmd as the tool name, its output appended to
+// logPath. started (nil: none) runs once the process has started (to move
+// it into a cgroup, say); if it fails, the process is killed.
+func StartProcess(name, logPath string, cmd *exec.Cmd, started func(pid int) error) (*Process, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // G304: the caller's own log folder.
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+		_ = logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	if started != nil {
+		if err := started(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			_ = logFile.Close()
+			return nil, err
+		}
+	}
+	p := &Process{Name: name, LogPath: logPath, Cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		logFile.Close()
+		_ = logFile.Close()
 		close(p.done)
 	}()
 	return p, nil
 }
 
-func (p *process) exited() bool {
+// Exited reports whether the process has exited.
+func (p *Process) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -271,47 +280,55 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop terminates the process (SIGTERM, then SIGKILL after a grace period).
-func (p *process) stop() {
-	if p.exited() {
+// Err is how the process ended, once it has exited.
+func (p *Process) Err() error {
+	if !p.Exited() {
+		return nil
+	}
+	return p.err
+}
+
+// Stop sends SIGTERM, then SIGKILL after grace, and waits for the process.
+func (p *Process) Stop(grace time.Duration) {
+	if p.Exited() {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
+	case <-time.After(grace):
+		_ = p.Cmd.Process.Kill()
 		<-p.done
 	}
 }
 
-// logTail returns the last lines of the process log, for failure messages.
-func (p *process) logTail() string {
-	data, err := os.ReadFile(p.logPath)
+// Tail returns the last n lines of the process log, for failure messages.
+func (p *Process) Tail(n int) string {
+	data, err := os.ReadFile(p.LogPath)
 	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
+		return fmt.Sprintf("(cannot read %s: %v)", p.LogPath, err)
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
 	}
-	return fmt.Sprintf("last lines of %s (%s):\n\t%s", p.name, p.logPath, strings.Join(lines, "\n\t"))
+	return fmt.Sprintf("last lines of %s (%s):\n\t%s", p.Name, p.LogPath, strings.Join(lines, "\n\t"))
 }
 
 // waitReady polls check until it succeeds, the process exits or the timeout
 // passes.
-func (p *process) waitReady(timeout time.Duration, check func() error) error {
+func waitReady(p *Process, timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for {
-		if p.exited() {
-			return fmt.Errorf("%s exited before becoming ready (%w)", p.name, p.err)
+		if p.Exited() {
+			return fmt.Errorf("%s exited before becoming ready (%w)", p.Name, p.Err())
 		}
 		if last = check(); last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w", p.name, timeout, last)
+			return fmt.Errorf("%s not ready after %s: %w", p.Name, timeout, last)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -333,18 +350,20 @@ func startRetrying(t testing.TB, name, dir string, nports int, launch func(ports
 			t.Fatalf("toolchain: finding free ports: %v", err)
 		}
 		bin, args, ready := launch(ports, attempt)
-		p, err := startProcess(name, filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, attempt)), bin, args...)
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = sysProcAttr()
+		p, err := StartProcess(name, filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, attempt)), cmd, nil)
 		if err != nil {
 			t.Fatalf("toolchain: %v", err)
 		}
-		err = p.waitReady(StartupTimeout, ready)
+		err = waitReady(p, StartupTimeout, ready)
 		if err == nil {
-			t.Cleanup(p.stop)
+			t.Cleanup(func() { p.Stop(15 * time.Second) })
 			return
 		}
-		p.stop()
-		lastErr = fmt.Errorf("%w\n%s", err, p.logTail())
-		if !p.exited() || attempt == startAttempts {
+		p.Stop(15 * time.Second)
+		lastErr = fmt.Errorf("%w\n%s", err, p.Tail(30))
+		if !p.Exited() || attempt == startAttempts {
 			break
 		}
 	}
