@@ -35,6 +35,8 @@ die() {
 	exit 1
 }
 
+# tool_what and tool_duration are case tables like tool_version (tools.sh):
+# one row per tool, each row that tool's own text.
 tool_what() {
 	case "$1" in
 	pulumi) echo "Pulumi CLI $PULUMI_VERSION (github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)" ;;
