@@ -54,7 +54,11 @@ type StrimziOperator struct {
 	kube.OperatorStage
 }
 
-// NewStrimziOperator installs the Strimzi cluster operator.
+// NewStrimziOperator installs the Strimzi cluster operator. It opens as
+// dapr.NewControlPlane and every component does (Pulumi's component
+// convention: register, then children with Parent and the Provider); what
+// the two operator stages share beyond that is kube.NewNamespace and
+// kube.OperatorStage.
 func NewStrimziOperator(ctx *pulumi.Context, name string, args *StrimziOperatorArgs, opts ...pulumi.ResourceOption) (*StrimziOperator, error) {
 	op := &StrimziOperator{}
 	if err := ctx.RegisterComponentResource("todo:kafka:StrimziOperator", name, op, opts...); err != nil {
