@@ -2,8 +2,6 @@ package apps
 
 import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/todo-platform/todo/infra/config"
@@ -31,16 +29,11 @@ func NewNamespace(ctx *pulumi.Context, name string, args *NamespaceArgs, opts ..
 	if err := ctx.RegisterComponentResource("todo:apps:Namespace", name, n, opts...); err != nil {
 		return nil, err
 	}
-	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name: pulumi.String(args.Name),
-			Labels: kube.Merge(kube.Labels("todo", "services"), pulumi.StringMap{
-				"pod-security.kubernetes.io/enforce": pulumi.String("baseline"),
-				"pod-security.kubernetes.io/warn":    pulumi.String("restricted"),
-				"pod-security.kubernetes.io/audit":   pulumi.String("restricted"),
-			}),
-		},
-	}, pulumi.Parent(n), pulumi.Provider(args.Provider))
+	ns, err := kube.NewNamespace(ctx, name, args.Name, kube.Merge(kube.Labels("todo", "services"), pulumi.StringMap{
+		"pod-security.kubernetes.io/enforce": pulumi.String("baseline"),
+		"pod-security.kubernetes.io/warn":    pulumi.String("restricted"),
+		"pod-security.kubernetes.io/audit":   pulumi.String("restricted"),
+	}), pulumi.Parent(n), pulumi.Provider(args.Provider))
 	if err != nil {
 		return nil, err
 	}
@@ -76,12 +69,7 @@ func NewIngressController(ctx *pulumi.Context, name string, args *IngressControl
 	if err := ctx.RegisterComponentResource("todo:apps:IngressController", name, ic, opts...); err != nil {
 		return nil, err
 	}
-	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name:   pulumi.String(args.Namespace),
-			Labels: kube.Labels("ingress-nginx", "ingress"),
-		},
-	}, pulumi.Parent(ic), pulumi.Provider(args.Provider))
+	ns, err := kube.NewNamespace(ctx, name, args.Namespace, kube.Labels("ingress-nginx", "ingress"), pulumi.Parent(ic), pulumi.Provider(args.Provider))
 	if err != nil {
 		return nil, err
 	}

@@ -448,7 +448,9 @@ func (b *workloadBuilder) autoscaler() error {
 	return nil
 }
 
-// disruptionBudget lets a drain take one pod at a time.
+// disruptionBudget lets a drain take one pod at a time. It and the steps
+// around it create one resource each the same way (b.meta, b.child); only
+// their specs differ.
 func (b *workloadBuilder) disruptionBudget() error {
 	if _, err := policyv1.NewPodDisruptionBudget(b.ctx, b.name, &policyv1.PodDisruptionBudgetArgs{
 		Metadata: b.meta(ComponentServer),

@@ -70,17 +70,18 @@ func (c *Cluster) doks(ctx *pulumi.Context, name string, cfg *config.Config) err
 	if err != nil {
 		return err
 	}
-	push, err := digitalocean.NewContainerRegistryDockerCredentials(ctx, name+"-push", &digitalocean.ContainerRegistryDockerCredentialsArgs{
-		RegistryName: registry.Name,
-		Write:        pulumi.Bool(true),
-	}, parent)
+	// Credentials of the registry: read-write to push, read-only to pull.
+	credentials := func(use string, write bool) (*digitalocean.ContainerRegistryDockerCredentials, error) {
+		return digitalocean.NewContainerRegistryDockerCredentials(ctx, name+"-"+use, &digitalocean.ContainerRegistryDockerCredentialsArgs{
+			RegistryName: registry.Name,
+			Write:        pulumi.Bool(write),
+		}, parent)
+	}
+	push, err := credentials("push", true)
 	if err != nil {
 		return err
 	}
-	pull, err := digitalocean.NewContainerRegistryDockerCredentials(ctx, name+"-pull", &digitalocean.ContainerRegistryDockerCredentialsArgs{
-		RegistryName: registry.Name,
-		Write:        pulumi.Bool(false),
-	}, parent)
+	pull, err := credentials("pull", false)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -81,6 +82,24 @@ const (
 // SecretKeys lists every secret key of the project.
 var SecretKeys = []string{KeyDatabaseURL, KeyDatabaseDirectURL, KeyDatabaseOwnerURL, KeyJWTSecret, KeyInternalToken, KeySMTPPassword, KeyKafkaPassword}
 
+// Sections are the structured keys of the config, each read as one JSON
+// object over its default; a field's key tag is its config key.
+type Sections struct {
+	Cluster Cluster `key:"cluster"`
+	Kafka   Kafka   `key:"kafka"`
+	Dapr    Dapr    `key:"dapr"`
+	Charts  Charts  `key:"charts"`
+	Images  Images  `key:"images"`
+	Ingress Ingress `key:"ingress"`
+	Network Network `key:"network"`
+	Auth    Auth    `key:"auth"`
+	SMTP    SMTP    `key:"smtp"`
+	Tracing Tracing `key:"tracing"`
+	// RateLimit overrides the request rate limits of the public APIs
+	// (RATE_LIMIT_*, pkg/ratelimit); zero fields keep the services' defaults.
+	RateLimit RateLimit `key:"rateLimit"`
+}
+
 // Config is the whole stack configuration.
 type Config struct {
 	Project   string // Pulumi project (and config namespace)
@@ -91,20 +110,8 @@ type Config struct {
 	Transport string // TransportKafka or TransportDapr
 	SkipAwait bool   // do not wait for Kubernetes objects to become ready
 
-	Cluster Cluster
-	Kafka   Kafka
-	Dapr    Dapr
-	Charts  Charts
-	Images  Images
-	Ingress Ingress
-	Network Network
-	Auth    Auth
-	SMTP    SMTP
-	Tracing Tracing
-	// RateLimit overrides the request rate limits of the public APIs
-	// (RATE_LIMIT_*, pkg/ratelimit); zero fields keep the services' defaults.
-	RateLimit RateLimit
-	Apps      map[string]App // every name in Services, defaults applied
+	Sections
+	Apps map[string]App // every name in Services, defaults applied
 
 	Secrets Secrets
 }
@@ -407,28 +414,8 @@ func Parse(project, stack string, lookup Lookup, isSecret func(key string) bool)
 	c.Transport = p.str("eventsTransport", d.EventsTransport)
 	c.SkipAwait = p.boolean("skipAwait", d.SkipAwait)
 
-	c.Cluster = d.Cluster
-	p.object("cluster", &c.Cluster)
-	c.Kafka = d.Kafka
-	p.object("kafka", &c.Kafka)
-	c.Dapr = d.Dapr
-	p.object("dapr", &c.Dapr)
-	c.Charts = d.Charts
-	p.object("charts", &c.Charts)
-	c.Images = d.Images
-	p.object("images", &c.Images)
-	c.Ingress = d.Ingress
-	p.object("ingress", &c.Ingress)
-	c.Network = d.Network
-	p.object("network", &c.Network)
-	c.Auth = d.Auth
-	p.object("auth", &c.Auth)
-	c.SMTP = d.SMTP
-	p.object("smtp", &c.SMTP)
-	c.Tracing = d.Tracing
-	p.object("tracing", &c.Tracing)
-	c.RateLimit = d.RateLimit
-	p.object("rateLimit", &c.RateLimit)
+	c.Sections = d.Sections
+	p.sections(&c.Sections)
 
 	apps := map[string]App{}
 	p.object("apps", &apps)
@@ -867,6 +854,14 @@ func (p *parser) object(k string, out any) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(out); err != nil {
 		p.fail(k, "want an object: "+strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+// sections decodes each section's key over the default already in s.
+func (p *parser) sections(s *Sections) {
+	v := reflect.ValueOf(s).Elem()
+	for i := range v.NumField() {
+		p.object(v.Type().Field(i).Tag.Get("key"), v.Field(i).Addr().Interface())
 	}
 }
 

@@ -154,9 +154,11 @@ func TestPulumiYAMLDefaults(t *testing.T) {
 	}
 	d := Defaults()
 	want := map[string]any{
-		"namespace": d.Namespace, "logLevel": d.LogLevel, "eventsTransport": d.EventsTransport, "skipAwait": d.SkipAwait,
-		"cluster": d.Cluster, "kafka": d.Kafka, "dapr": d.Dapr, "charts": d.Charts, "images": d.Images,
-		"ingress": d.Ingress, "network": d.Network, "auth": d.Auth, "smtp": d.SMTP, "tracing": d.Tracing, "rateLimit": d.RateLimit, "apps": d.Apps,
+		"namespace": d.Namespace, "logLevel": d.LogLevel, "eventsTransport": d.EventsTransport, "skipAwait": d.SkipAwait, "apps": d.Apps,
+	}
+	sections := reflect.ValueOf(d.Sections)
+	for i := range sections.NumField() {
+		want[sections.Type().Field(i).Tag.Get("key")] = sections.Field(i).Interface()
 	}
 	for key, def := range want {
 		decl, ok := project.Config[key]

@@ -15,7 +15,6 @@ import (
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
-	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -65,11 +64,7 @@ type ControlPlaneArgs struct {
 // CRDs, operator, sentry, placement, scheduler and sidecar injector).
 type ControlPlane struct {
 	pulumi.ResourceState
-	Namespace pulumi.StringOutput
-	// Stage lists the resources to depend on: the namespace and the chart.
-	// (Depending on the component alone is not enough: the SDK expands a
-	// component to the children registered so far, which may race.)
-	Stage []pulumi.Resource
+	kube.OperatorStage
 }
 
 // NewControlPlane installs the Dapr control plane.
@@ -78,12 +73,7 @@ func NewControlPlane(ctx *pulumi.Context, name string, args *ControlPlaneArgs, o
 	if err := ctx.RegisterComponentResource("todo:dapr:ControlPlane", name, cp, opts...); err != nil {
 		return nil, err
 	}
-	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name:   pulumi.String(args.Namespace),
-			Labels: kube.Labels("dapr", "control-plane"),
-		},
-	}, pulumi.Parent(cp), pulumi.Provider(args.Provider))
+	ns, err := kube.NewNamespace(ctx, name, args.Namespace, kube.Labels("dapr", "control-plane"), pulumi.Parent(cp), pulumi.Provider(args.Provider))
 	if err != nil {
 		return nil, err
 	}

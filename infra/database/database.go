@@ -42,7 +42,9 @@ type Database struct {
 	Secret pulumi.StringOutput
 }
 
-// NewDatabase creates the database Secret.
+// NewDatabase creates the database Secret. Its frame (register, one child
+// with Parent and the Provider, register the outputs) is the component
+// convention every NewX here follows, apps.NewNamespace too.
 func NewDatabase(ctx *pulumi.Context, name string, args *DatabaseArgs, opts ...pulumi.ResourceOption) (*Database, error) {
 	d := &Database{}
 	if err := ctx.RegisterComponentResource("todo:database:Database", name, d, opts...); err != nil {

@@ -36,6 +36,21 @@ func writeFakeService(t *testing.T) string {
 
 // The same sources give the same image digest (so preview knows what up
 // deploys), and the image runs the static binary as the nonroot user.
+// buildHello builds the fake service's binary in src and its image, for
+// linux/amd64.
+func buildHello(ctx context.Context, t *testing.T, src string) v1.Image {
+	t.Helper()
+	bins, err := BuildBinaries(ctx, src, t.TempDir(), "linux/amd64", []string{"hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := Assemble(ctx, bins["hello"], "hello", "scratch", "linux/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
 func TestBuildIsReproducibleAndNonRoot(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -45,14 +60,7 @@ func TestBuildIsReproducibleAndNonRoot(t *testing.T) {
 	src := writeFakeService(t)
 	var digests []string
 	for range 2 {
-		bins, err := BuildBinaries(ctx, src, t.TempDir(), "linux/amd64", []string{"hello"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := Assemble(ctx, bins["hello"], "hello", "scratch", "linux/amd64")
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := buildHello(ctx, t, src)
 		d, err := img.Digest()
 		if err != nil {
 			t.Fatal(err)
@@ -87,14 +95,7 @@ func TestBuildIsReproducibleAndNonRoot(t *testing.T) {
 	}
 
 	// An OCI layout written twice holds the image once.
-	bins, err := BuildBinaries(ctx, src, t.TempDir(), "linux/amd64", []string{"hello"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := Assemble(ctx, bins["hello"], "hello", "scratch", "linux/amd64")
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := buildHello(ctx, t, src)
 	dir := filepath.Join(t.TempDir(), "oci")
 	for range 2 {
 		if err := writeLayout(dir, "todo/hello", img); err != nil {

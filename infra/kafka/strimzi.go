@@ -6,7 +6,6 @@ import (
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
-	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -52,26 +51,21 @@ type StrimziOperatorArgs struct {
 // chart installs before it creates other resources.
 type StrimziOperator struct {
 	pulumi.ResourceState
-	Namespace pulumi.StringOutput
-	// Stage lists the resources to depend on: the namespace and the chart.
-	// (Depending on the component alone is not enough: the SDK expands a
-	// component to the children registered so far, which may race.)
-	Stage []pulumi.Resource
+	kube.OperatorStage
 }
 
-// NewStrimziOperator installs the Strimzi cluster operator.
+// NewStrimziOperator installs the Strimzi cluster operator. It opens as
+// dapr.NewControlPlane and every component does (Pulumi's component
+// convention: register, then children with Parent and the Provider); what
+// the two operator stages share beyond that is kube.NewNamespace and
+// kube.OperatorStage.
 func NewStrimziOperator(ctx *pulumi.Context, name string, args *StrimziOperatorArgs, opts ...pulumi.ResourceOption) (*StrimziOperator, error) {
 	op := &StrimziOperator{}
 	if err := ctx.RegisterComponentResource("todo:kafka:StrimziOperator", name, op, opts...); err != nil {
 		return nil, err
 	}
 	k8s := pulumi.Provider(args.Provider)
-	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name:   pulumi.String(args.Namespace),
-			Labels: kube.Labels("kafka", "broker"),
-		},
-	}, pulumi.Parent(op), k8s)
+	ns, err := kube.NewNamespace(ctx, name, args.Namespace, kube.Labels("kafka", "broker"), pulumi.Parent(op), k8s)
 	if err != nil {
 		return nil, err
 	}

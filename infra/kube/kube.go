@@ -1,14 +1,16 @@
 // Package kube holds the small Kubernetes conventions every component of the
 // program shares: standard labels, the await annotations of the Pulumi
-// Kubernetes provider, and installing a Helm chart from a repository or a
-// local path.
+// Kubernetes provider, namespaces, and installing a Helm chart from a
+// repository or a local path.
 package kube
 
 import (
 	"context"
 	"strings"
 
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/todo-platform/todo/infra/config"
@@ -51,6 +53,23 @@ func Merge(maps ...pulumi.StringMap) pulumi.StringMap {
 		}
 	}
 	return out
+}
+
+// NewNamespace creates the namespace called namespace, with labels.
+func NewNamespace(ctx *pulumi.Context, name, namespace string, labels pulumi.StringMap, opts ...pulumi.ResourceOption) (*corev1.Namespace, error) {
+	return corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(namespace), Labels: labels},
+	}, opts...)
+}
+
+// OperatorStage is an operator stage: a namespace and the chart installed in it,
+// which resources that need the chart's CRDs or webhooks depend on.
+type OperatorStage struct {
+	Namespace pulumi.StringOutput
+	// Stage lists the resources to depend on: the namespace and the chart.
+	// (Depending on the component alone is not enough: the SDK expands a
+	// component to the children registered so far, which may race.)
+	Stage []pulumi.Resource
 }
 
 // ChartArgs installs a chart.

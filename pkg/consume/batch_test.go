@@ -14,6 +14,7 @@ import (
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/metrics/metricstest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/taskapi"
 )
@@ -60,10 +61,10 @@ func TestProcessBatch(t *testing.T) {
 	if got := v.effects(t); got != 5 {
 		t.Errorf("%d effects, want 5", got)
 	}
-	if got := metric(t, reg, "consumer_events_duplicate_total"); got != 1 {
+	if got := metricstest.Sum(t, reg, "consumer_events_duplicate_total"); got != 1 {
 		t.Errorf("duplicates %v, want 1", got)
 	}
-	if got := metric(t, reg, "consumer_batch_messages"); got != 1 {
+	if got := metricstest.Sum(t, reg, "consumer_batch_messages"); got != 1 {
 		t.Errorf("%v batches observed, want 1", got)
 	}
 
@@ -110,7 +111,7 @@ func TestGroupDrainsABacklogInBatches(t *testing.T) {
 	})
 	kafkatest.Eventually(t, wait, "the backlog handled", func() bool { return v.effects(t) == 300 })
 	v.checkEffects(t)
-	if got := metric(t, reg, "consumer_batch_messages"); got == 0 {
+	if got := metricstest.Sum(t, reg, "consumer_batch_messages"); got == 0 {
 		t.Error("no batch of two or more: the backlog went one message per transaction")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/metrics/metricstest"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/taskapi"
@@ -114,11 +115,7 @@ func (v *env) createTasks(t *testing.T, owner string, n int) {
 
 func (v *env) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := v.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return dbtest.Count(t, v.pool, sql, args...)
 }
 
 func (v *env) events(t *testing.T) int { return v.count(t, `SELECT count(*) FROM taskapi.outbox`) }
@@ -154,37 +151,6 @@ func (v *env) checkEffects(t *testing.T) {
 	}
 }
 
-func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() != labels[i+1] {
-						continue series
-					}
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return sum
-}
-
 // TestEndToEnd: tasks written through taskapi's store travel outbox →
 // relay → Kafka → consumer group → handler, and each has its effect exactly
 // once, each owner's in order.
@@ -215,10 +181,10 @@ func TestEndToEnd(t *testing.T) {
 	n := v.events(t)
 	kafkatest.Eventually(t, wait, "every event handled", func() bool { return v.effects(t) >= n })
 	v.checkEffects(t)
-	if got := metric(t, reg, "consumer_events_handled_total"); got != float64(n) {
+	if got := metricstest.Sum(t, reg, "consumer_events_handled_total"); got != float64(n) {
 		t.Errorf("consumer_events_handled_total = %v, want %d", got, n)
 	}
-	if got := metric(t, reg, "consumer_handler_duration_seconds"); got != float64(n) {
+	if got := metricstest.Sum(t, reg, "consumer_handler_duration_seconds"); got != float64(n) {
 		t.Errorf("%v handler durations observed, want %d", got, n)
 	}
 	if got := v.count(t, `SELECT count(*) FROM svc.consumed_events WHERE consumer = 'svc' AND topic = 'task-events'`); got != n {
@@ -308,13 +274,13 @@ func TestHandlerRollbackIsRetried(t *testing.T) {
 	v.member(t, c.Process, nil)
 	v.createTasks(t, "alice", 3)
 	kafkatest.Eventually(t, wait, "every event handled", func() bool {
-		return metric(t, reg, "consumer_events_handled_total") == 3
+		return metricstest.Sum(t, reg, "consumer_events_handled_total") == 3
 	})
 	v.checkEffects(t)
-	if got := metric(t, reg, "consumer_retries_total"); got != 2 {
+	if got := metricstest.Sum(t, reg, "consumer_retries_total"); got != 2 {
 		t.Errorf("consumer_retries_total = %v, want 2", got)
 	}
-	if got := metric(t, reg, "consumer_dead_lettered_total"); got != 0 {
+	if got := metricstest.Sum(t, reg, "consumer_dead_lettered_total"); got != 0 {
 		t.Errorf("consumer_dead_lettered_total = %v, want 0", got)
 	}
 }
@@ -360,7 +326,7 @@ func TestRedeliveryAfterCrashBeforeMark(t *testing.T) {
 	v.member(t, c.Process, nil)
 	kafkatest.Eventually(t, wait, "the rest handled", func() bool { return v.effects(t) == 5 })
 	kafkatest.Eventually(t, wait, "the redelivered event skipped", func() bool {
-		return metric(t, reg, "consumer_events_duplicate_total") >= 1
+		return metricstest.Sum(t, reg, "consumer_events_duplicate_total") >= 1
 	})
 	v.checkEffects(t)
 }
@@ -416,10 +382,10 @@ func TestPoisonMessagesGoToTheDeadLetterTopic(t *testing.T) {
 			t.Errorf("dead letter %d: headers %v, want reason %s", i, h, p.reason)
 		}
 	}
-	if got := metric(t, reg, "consumer_dead_lettered_total", "reason", consume.ReasonUnknownType); got != 2 {
+	if got := metricstest.Sum(t, reg, "consumer_dead_lettered_total", "reason", consume.ReasonUnknownType); got != 2 {
 		t.Errorf("dead-lettered for an unknown type: %v, want 2", got)
 	}
-	if got := metric(t, reg, "consumer_dead_lettered_total"); got != float64(len(poison)) {
+	if got := metricstest.Sum(t, reg, "consumer_dead_lettered_total"); got != float64(len(poison)) {
 		t.Errorf("consumer_dead_lettered_total = %v, want %d", got, len(poison))
 	}
 }
@@ -480,7 +446,7 @@ func TestFailingHandler(t *testing.T) {
 	if got := n.(*atomic.Int32).Load(); got != 6 {
 		t.Errorf("transient event tried %d times, want 6", got)
 	}
-	if got := metric(t, reg, "consumer_retries_total"); got != 2+5 {
+	if got := metricstest.Sum(t, reg, "consumer_retries_total"); got != 2+5 {
 		t.Errorf("consumer_retries_total = %v, want 7", got)
 	}
 }
@@ -514,7 +480,7 @@ func TestProcessSkipsDuplicates(t *testing.T) {
 	if got := v.effects(t); got != 1 {
 		t.Errorf("%d effects, want 1", got)
 	}
-	if got := metric(t, reg, "consumer_events_duplicate_total"); got != 4 {
+	if got := metricstest.Sum(t, reg, "consumer_events_duplicate_total"); got != 4 {
 		t.Errorf("consumer_events_duplicate_total = %v, want 4", got)
 	}
 	if n, err := c.Prune(context.Background(), time.Hour); err != nil || n != 0 {

@@ -63,18 +63,24 @@ var ErrMalformed = errors.New("malformed event")
 // NewTaskEvent builds a task event of type typ from source (e.g.
 // "/todo/taskapi") carrying the task's snapshot.
 func NewTaskEvent(source, typ string, snap task.Snapshot, at time.Time) (Event, error) {
+	return newEvent(source, typ, snap.ID, snap.OwnerID, at, snap)
+}
+
+// newEvent builds an event with a new (time-ordered) id about subject,
+// partitioned by owner, carrying data as JSON.
+func newEvent(source, typ, subject, owner string, at time.Time, data any) (Event, error) {
 	e := cloudevents.New()
 	e.SetID(uuid.Must(uuid.NewV7()).String())
 	e.SetSource(source)
 	e.SetType(typ)
-	e.SetSubject(snap.ID)
+	e.SetSubject(subject)
 	e.SetTime(at.UTC())
-	e.SetExtension(PartitionKeyExtension, snap.OwnerID)
-	if err := e.SetData(cloudevents.ApplicationJSON, snap); err != nil {
-		return Event{}, fmt.Errorf("encode task event data: %w", err)
+	e.SetExtension(PartitionKeyExtension, owner)
+	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
+		return Event{}, fmt.Errorf("encode %s data: %w", typ, err)
 	}
 	if err := e.Validate(); err != nil {
-		return Event{}, fmt.Errorf("build task event: %w", err)
+		return Event{}, fmt.Errorf("build %s: %w", typ, err)
 	}
 	return e, nil
 }

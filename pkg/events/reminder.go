@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	cloudevents "github.com/cloudevents/sdk-go/v2/event"
-	"github.com/google/uuid"
 )
 
 // TypeReminderDue is the event the notifier publishes on the reminders topic
@@ -46,20 +43,7 @@ func NewReminderDueEvent(source string, d ReminderDue) (Event, error) {
 		due := d.DueAt.UTC()
 		d.DueAt = &due
 	}
-	e := cloudevents.New()
-	e.SetID(uuid.Must(uuid.NewV7()).String())
-	e.SetSource(source)
-	e.SetType(TypeReminderDue)
-	e.SetSubject(d.TaskID)
-	e.SetTime(d.FiredAt)
-	e.SetExtension(PartitionKeyExtension, d.OwnerID)
-	if err := e.SetData(cloudevents.ApplicationJSON, d); err != nil {
-		return Event{}, fmt.Errorf("encode reminder event data: %w", err)
-	}
-	if err := e.Validate(); err != nil {
-		return Event{}, fmt.Errorf("build reminder event: %w", err)
-	}
-	return e, nil
+	return newEvent(source, TypeReminderDue, d.TaskID, d.OwnerID, d.FiredAt, d)
 }
 
 // ReminderData decodes the data of a reminder.due event.

@@ -90,17 +90,25 @@ func publish(t *testing.T, p *kafka.Producer, topic, key, value string) error {
 	return p.Publish(context.Background(), broker.Publication{Topic: topic, Key: key, Value: []byte(value), EventID: value})
 }
 
+// publishWith publishes value under key "k" to topic with a producer of
+// its own to cfg (without a logger: a refused connection is expected).
+func publishWith(t *testing.T, cfg kafka.Config, topic, value string) error {
+	t.Helper()
+	p, err := kafka.NewProducer(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	return publish(t, p, topic, "k", value)
+}
+
 // TestProducerKeepsEachKeyOnOnePartitionInOrder: messages published
 // concurrently for several keys land each key on one partition, in the order
 // that key's messages were published, with the CloudEvents headers.
 func TestProducerKeepsEachKeyOnOnePartitionInOrder(t *testing.T) {
 	t.Parallel()
 	_, cfg := kafkatest.Start(t)
-	p, err := kafka.NewProducer(cfg, kafkatest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := kafkatest.Producer(t, cfg)
 	keys := []string{"alice", "bob", "carol", "dave", "erin", "frank"}
 	var wg sync.WaitGroup
 	for _, k := range keys {
@@ -153,11 +161,7 @@ func TestProducerWaitsForTheBroker(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cfg := kafkatest.Config(fmt.Sprintf("127.0.0.1:%d", port))
-	p, err := kafka.NewProducer(cfg, kafkatest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := kafkatest.Producer(t, cfg)
 	if err := publish(t, p, events.TopicTaskEvents, "k", "early"); err == nil {
 		t.Fatal("published with no broker")
 	}
@@ -212,12 +216,7 @@ func TestSASL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := kafka.NewProducer(cfg, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			if err := publish(t, p, events.TopicReminders, "k", "hello"); err != nil {
+			if err := publishWith(t, cfg, events.TopicReminders, "hello"); err != nil {
 				t.Fatal(err)
 			}
 			if msgs := kafkatest.Messages(t, cfg, events.TopicReminders); len(msgs) != 1 || string(msgs[0].Value) != "hello" {
@@ -225,12 +224,7 @@ func TestSASL(t *testing.T) {
 			}
 
 			cfg.Password = "wrong"
-			bad, err := kafka.NewProducer(cfg, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer bad.Close()
-			if err := publish(t, bad, events.TopicReminders, "k", "intruder"); err == nil {
+			if err := publishWith(t, cfg, events.TopicReminders, "intruder"); err == nil {
 				t.Error("published with a wrong password")
 			}
 		})
@@ -252,23 +246,13 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := kafka.NewProducer(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if err := publish(t, p, events.TopicTaskEvents, "k", "over tls"); err != nil {
+	if err := publishWith(t, cfg, events.TopicTaskEvents, "over tls"); err != nil {
 		t.Fatal(err)
 	}
 
 	delete(vars, "KAFKA_TLS_CA_FILE") // the system's roots do not know this CA
 	cfg, _ = kafka.ConfigFromEnv(env(vars))
-	untrusting, err := kafka.NewProducer(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer untrusting.Close()
-	if err := publish(t, untrusting, events.TopicTaskEvents, "k", "unverified"); err == nil {
+	if err := publishWith(t, cfg, events.TopicTaskEvents, "unverified"); err == nil {
 		t.Error("published to a broker whose certificate is not trusted")
 	}
 }

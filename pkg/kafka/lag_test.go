@@ -21,18 +21,9 @@ import (
 func TestConsumerLag(t *testing.T) {
 	t.Parallel()
 	_, cfg := kafkatest.Start(t)
-	prod, err := kafka.NewProducer(cfg, kafkatest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prod.Close() })
+	prod := kafkatest.Producer(t, cfg)
 	for i := range 10 {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := prod.Publish(ctx, broker.Publication{Topic: events.TopicReminders, Key: "alice", Value: fmt.Appendf(nil, `{"n":%d}`, i)})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		kafkatest.Publish(t, prod, events.TopicReminders, "alice", fmt.Appendf(nil, `{"n":%d}`, i))
 	}
 
 	reg := prometheus.NewRegistry()

@@ -20,18 +20,10 @@ func TestConsumeAllGivesEveryReaderEveryMessage(t *testing.T) {
 	t.Parallel()
 	_, cfg := kafkatest.Start(t)
 	log := kafkatest.Logger(t)
-	prod, err := kafka.NewProducer(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prod.Close() })
+	prod := kafkatest.Producer(t, cfg)
 	publish := func(topic, key string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := prod.Publish(ctx, broker.Publication{Topic: topic, Key: key, Value: []byte(`{"k":"` + key + `"}`)}); err != nil {
-			t.Fatal(err)
-		}
+		kafkatest.Publish(t, prod, topic, key, []byte(`{"k":"`+key+`"}`))
 	}
 	publish(events.TopicTaskEvents, "before")
 
@@ -104,18 +96,9 @@ func TestConsumeAllResumesWhereTold(t *testing.T) {
 	t.Parallel()
 	_, cfg := kafkatest.Start(t)
 	log := kafkatest.Logger(t)
-	prod, err := kafka.NewProducer(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prod.Close() })
+	prod := kafkatest.Producer(t, cfg)
 	for i := 0; i < 3; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := prod.Publish(ctx, broker.Publication{Topic: events.TopicTaskEvents, Key: "k", Value: []byte(fmt.Sprint(i))})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		kafkatest.Publish(t, prod, events.TopicTaskEvents, "k", []byte(fmt.Sprint(i)))
 	}
 	var mu sync.Mutex
 	var got []string

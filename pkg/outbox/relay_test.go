@@ -20,6 +20,7 @@ import (
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/metrics/metricstest"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/taskapi"
@@ -61,32 +62,6 @@ func startRelay(t *testing.T, pool *pgxpool.Pool, pub broker.Publisher, cfg outb
 		}
 	})
 	return reg
-}
-
-// metric is the sum of the series of the metric family name in reg.
-func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return sum
 }
 
 type row struct {
@@ -230,13 +205,13 @@ func TestRelayPublishesTaskEvents(t *testing.T) {
 	kafkatest.Eventually(t, wait, "every outbox row published", func() bool { return pending(t, pool) == 0 })
 	checkTopic(t, kcfg, rows, true)
 
-	if got := metric(t, reg, "outbox_published_total"); got != float64(len(rows)) {
+	if got := metricstest.Sum(t, reg, "outbox_published_total"); got != float64(len(rows)) {
 		t.Errorf("outbox_published_total = %v, want %d", got, len(rows))
 	}
 	kafkatest.Eventually(t, wait, "lag gauges back to 0", func() bool {
-		return metric(t, reg, "outbox_pending_rows") == 0 && metric(t, reg, "outbox_oldest_pending_age_seconds") == 0
+		return metricstest.Sum(t, reg, "outbox_pending_rows") == 0 && metricstest.Sum(t, reg, "outbox_oldest_pending_age_seconds") == 0
 	})
-	if metric(t, reg, "outbox_publish_duration_seconds") == 0 {
+	if metricstest.Sum(t, reg, "outbox_publish_duration_seconds") == 0 {
 		t.Error("no publish latency observed")
 	}
 }
@@ -323,7 +298,7 @@ func TestRelayInstancesPublishEachRowOnce(t *testing.T) {
 	}
 	var total float64
 	for i, reg := range regs {
-		n := metric(t, reg, "outbox_published_total")
+		n := metricstest.Sum(t, reg, "outbox_published_total")
 		t.Logf("relay %d published %v rows", i, n)
 		total += n
 	}
@@ -417,7 +392,7 @@ func TestRelayHoldsBackAKeyAfterAFailure(t *testing.T) {
 
 	kafkatest.Eventually(t, wait, "every row published", func() bool { return pending(t, pool) == 0 })
 	checkTopic(t, kcfg, rows, true)
-	if got := metric(t, reg, "outbox_publish_errors_total"); got != 2 {
+	if got := metricstest.Sum(t, reg, "outbox_publish_errors_total"); got != 2 {
 		t.Errorf("outbox_publish_errors_total = %v, want 2", got)
 	}
 	pub.mu.Lock()
@@ -472,8 +447,8 @@ func TestRelaySurvivesBrokerOutage(t *testing.T) {
 	wg.Wait()
 	// Three owners fail three lanes per attempt: wait for a few attempts.
 	kafkatest.Eventually(t, wait, "failed attempts counted and the lag shown", func() bool {
-		return metric(t, reg, "outbox_publish_errors_total") >= 9 &&
-			metric(t, reg, "outbox_pending_rows") == 45 && metric(t, reg, "outbox_oldest_pending_age_seconds") > 0
+		return metricstest.Sum(t, reg, "outbox_publish_errors_total") >= 9 &&
+			metricstest.Sum(t, reg, "outbox_pending_rows") == 45 && metricstest.Sum(t, reg, "outbox_oldest_pending_age_seconds") > 0
 	})
 	if n := pending(t, pool); n != 45 {
 		t.Fatalf("%d rows pending while the broker is down, want 45", n)
@@ -487,7 +462,7 @@ func TestRelaySurvivesBrokerOutage(t *testing.T) {
 	kafkatest.Eventually(t, 2*wait, "the backlog published once the broker is back", func() bool { return pending(t, pool) == 0 })
 	rows := outboxRows(t, pool)
 	checkTopic(t, kcfg, rows, false)
-	kafkatest.Eventually(t, wait, "the lag gauges back to 0", func() bool { return metric(t, reg, "outbox_pending_rows") == 0 })
+	kafkatest.Eventually(t, wait, "the lag gauges back to 0", func() bool { return metricstest.Sum(t, reg, "outbox_pending_rows") == 0 })
 }
 
 type noPublisher struct{}

@@ -21,27 +21,21 @@ const secret = "ratelimit-test-secret-0123456789abcdef"
 
 func TestConfigFromEnv(t *testing.T) {
 	t.Parallel()
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
-	}
-	c, err := ratelimit.ConfigFromEnv(env())
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := ratelimit.ConfigFromEnv(env(nil))
 	if err != nil || c.Off || c.Window != time.Minute || c.PerAddress != ratelimit.DefaultPerAddress ||
 		c.PerUser != ratelimit.DefaultPerUser || c.AuthFailures != ratelimit.DefaultAuthFailures || len(c.TrustedProxies) != len(ratelimit.DefaultTrustedProxies) {
 		t.Fatalf("defaults: %+v, %v", c, err)
 	}
-	c, err = ratelimit.ConfigFromEnv(env("RATE_LIMIT_WINDOW", "10s", "RATE_LIMIT_PER_ADDRESS", "7", "RATE_LIMIT_PER_USER", "5",
-		"RATE_LIMIT_AUTH_FAILURES", "3", "RATE_LIMIT_TRUSTED_PROXIES", "10.1.0.0/16, 2001:db8::/32"))
+	c, err = ratelimit.ConfigFromEnv(env(map[string]string{"RATE_LIMIT_WINDOW": "10s", "RATE_LIMIT_PER_ADDRESS": "7", "RATE_LIMIT_PER_USER": "5",
+		"RATE_LIMIT_AUTH_FAILURES": "3", "RATE_LIMIT_TRUSTED_PROXIES": "10.1.0.0/16, 2001:db8::/32"}))
 	if err != nil || c.Window != 10*time.Second || c.PerAddress != 7 || c.PerUser != 5 || c.AuthFailures != 3 || len(c.TrustedProxies) != 2 {
 		t.Fatalf("set: %+v, %v", c, err)
 	}
-	if c, err := ratelimit.ConfigFromEnv(env("RATE_LIMIT", "off")); err != nil || !c.Off || ratelimit.New(c, nil) != nil {
+	if c, err := ratelimit.ConfigFromEnv(env(map[string]string{"RATE_LIMIT": "off"})); err != nil || !c.Off || ratelimit.New(c, nil) != nil {
 		t.Fatalf("off: %+v, %v", c, err)
 	}
-	if c, err := ratelimit.ConfigFromEnv(env("RATE_LIMIT_TRUSTED_PROXIES", "none")); err != nil || len(c.TrustedProxies) != 0 {
+	if c, err := ratelimit.ConfigFromEnv(env(map[string]string{"RATE_LIMIT_TRUSTED_PROXIES": "none"})); err != nil || len(c.TrustedProxies) != 0 {
 		t.Fatalf("none trusted: %+v, %v", c, err)
 	}
 	for _, kv := range [][2]string{
@@ -49,7 +43,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"RATE_LIMIT_PER_ADDRESS", "0"}, {"RATE_LIMIT_PER_USER", "-1"}, {"RATE_LIMIT_AUTH_FAILURES", "x"},
 		{"RATE_LIMIT_TRUSTED_PROXIES", "10.0.0.1"},
 	} {
-		if _, err := ratelimit.ConfigFromEnv(env(kv[0], kv[1])); err == nil || !strings.Contains(err.Error(), kv[0]) {
+		if _, err := ratelimit.ConfigFromEnv(env(map[string]string{kv[0]: kv[1]})); err == nil || !strings.Contains(err.Error(), kv[0]) {
 			t.Errorf("%s=%s: %v, want an error naming the variable", kv[0], kv[1], err)
 		}
 	}

@@ -89,14 +89,7 @@ func TestServeStopsWithItsBackgroundWork(t *testing.T) {
 			func(ctx context.Context) error { <-ctx.Done(); return nil })
 	}()
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve after the context ended: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return after its context ended")
-	}
+	returnsNil(t, "Serve", done)
 }
 
 func TestRouter(t *testing.T) {
@@ -212,12 +205,19 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("GET /healthz on the metrics address: %d %v, want 404", code, err)
 	}
 	cancel()
+	returnsNil(t, "Metrics", done)
+}
+
+// returnsNil checks that what, whose context was just cancelled, returns
+// nil on done within 10 seconds.
+func returnsNil(t *testing.T, what string, done <-chan error) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("Metrics returned %v", err)
+			t.Fatalf("%s after its context ended: %v", what, err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Metrics did not return after its context ended")
+		t.Fatalf("%s did not return after its context ended", what)
 	}
 }

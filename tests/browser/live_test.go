@@ -3,19 +3,15 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/todo-platform/todo/services/local"
+	"github.com/todo-platform/todo/tests/localplatform"
 )
 
 // TestTwoTabsStayInSync runs the whole platform as `make up` does and opens
@@ -24,7 +20,7 @@ import (
 // Kafka → realtime → WebSocket → page), ticking it done there shows in the
 // first tab, and bob's tab never shows it.
 func TestTwoTabsStayInSync(t *testing.T) {
-	frontAddr, _ := startPlatform(t)
+	frontAddr := startPlatform(t).Addr
 
 	tab1 := browser(t)
 	tab2, cancel2 := chromedp.NewContext(tab1)
@@ -100,94 +96,32 @@ func TestTwoTabsStayInSync(t *testing.T) {
 }
 
 // startPlatform runs the whole platform as `make up` does, on free
-// loopback ports and in a fresh data folder, until the test ends; it
-// returns the platform's one origin (host:port) and its environment.
-func startPlatform(t *testing.T) (string, func(string) string) {
+// loopback ports and in a fresh data folder, until the test ends.
+func startPlatform(t *testing.T) *localplatform.Platform {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "todo-browser-live-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	// The local PostgreSQL runs as the postgres user, which must enter it.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	port := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = l.Close() }()
-		return l.Addr().String()
-	}
-	frontAddr := port()
-	vars := map[string]string{"LOCAL_ADDR": frontAddr,
-		"LOCAL_DATA_DIR": dir, "DATABASE_URL": "", "KAFKA_BROKERS": "",
-		"LOCAL_PG_PORT": strings.Split(port(), ":")[1], "LOCAL_KAFKA_PORT": strings.Split(port(), ":")[1],
-		"TASKAPI_ADDR": port(), "RECURRING_ADDR": port(), "NOTIFIER_ADDR": port(), "AUDIT_ADDR": port(), "REALTIME_ADDR": port(),
-		"TASKAPI_METRICS_ADDR": port(), "RECURRING_METRICS_ADDR": port(), "NOTIFIER_METRICS_ADDR": port(), "AUDIT_METRICS_ADDR": port(),
-		"REALTIME_METRICS_ADDR": port(),
+	p, err := localplatform.Start(context.Background(), "todo-browser-live-", map[string]string{
 		// Every test is a client on this machine: limits no suite reaches.
 		"RATE_LIMIT_PER_USER": "1000000", "RATE_LIMIT_PER_ADDRESS": "1000000",
 		// The settings test's webhook receivers listen on loopback.
 		"WEBHOOK_ALLOW_PRIVATE": "true",
+	}, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
 	}
-	getenv := func(k string) string {
-		if v, ok := vars[k]; ok {
-			return v
-		}
-		return os.Getenv(k)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, getenv, out, out) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := p.Stop(); err != nil {
 			t.Errorf("the platform ended with %v", err)
 		}
 	})
-	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(out.String(), "todo platform is up"); {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("the platform ended early: %v\n%s", err, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the platform is not up after 2 minutes:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return frontAddr, getenv
+	return p
 }
 
-// devToken is a development token of user on the platform of getenv.
-func devToken(t *testing.T, getenv func(string) string, user string) string {
+// devToken is a development token of user on p.
+func devToken(t *testing.T, p *localplatform.Platform, user string) string {
 	t.Helper()
-	var b bytes.Buffer
-	if err := local.Run(context.Background(), []string{"todo-local", "token", user}, getenv, &b, &b); err != nil {
+	tok, err := p.Token(context.Background(), user)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimSpace(b.String())
-}
-
-// lockedBuffer is a bytes.Buffer safe for the platform's concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
+	return tok
 }

@@ -33,10 +33,10 @@ func TestWebAppPlaywright(t *testing.T) {
 			t.Fatalf("npm ci: %v", err)
 		}
 	}
-	addr, getenv := startPlatform(t)
+	p := startPlatform(t)
 	cmd := exec.CommandContext(ctx, "node", "e2e/run.mjs")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = web, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "BASE_URL=http://"+addr, "ALICE_TOKEN="+devToken(t, getenv, "alice"), "CHROMIUM="+chromium(t))
+	cmd.Env = append(os.Environ(), "BASE_URL=http://"+p.Addr, "ALICE_TOKEN="+devToken(t, p, "alice"), "CHROMIUM="+chromium(t))
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("the web app's end-to-end tests failed: %v", err)
 	}

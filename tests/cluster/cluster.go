@@ -138,7 +138,7 @@ type State struct {
 type Cluster struct {
 	dir   string
 	opts  Options
-	procs []*process
+	procs []*toolchain.Process
 	pki   *pki
 
 	registry *http.Server
@@ -284,20 +284,20 @@ func (c *Cluster) Stop() error {
 		// The node first, so that nothing restarts what is stopped next.
 		for _, name := range []string{"kube-router", "kube-proxy", "kubelet", "kube-scheduler", "kube-controller-manager"} {
 			if p := c.proc(name); p != nil {
-				p.stop(10 * time.Second)
+				p.Stop(10 * time.Second)
 			}
 		}
 		// The containers, then containerd and its shims: all in the
 		// cluster's cgroup.
 		if p := c.proc("containerd"); p != nil {
-			p.stop(10 * time.Second)
+			p.Stop(10 * time.Second)
 		}
 		if err := killCgroupProcs(15 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
 		for _, name := range []string{"kube-apiserver", "etcd"} {
 			if p := c.proc(name); p != nil {
-				p.stop(10 * time.Second)
+				p.Stop(10 * time.Second)
 			}
 		}
 		if c.kafka != nil {
@@ -314,7 +314,7 @@ func (c *Cluster) Stop() error {
 			cancel()
 		}
 		for _, p := range c.procs {
-			p.stop(5 * time.Second)
+			p.Stop(5 * time.Second)
 		}
 		if err := cleanupHost(context.Background(), c.dir, c.State.IPForward, c.opts.Progress); err != nil {
 			errs = append(errs, err)
@@ -327,9 +327,9 @@ func (c *Cluster) Stop() error {
 	return c.stopErr
 }
 
-func (c *Cluster) proc(name string) *process {
+func (c *Cluster) proc(name string) *toolchain.Process {
 	for _, p := range c.procs {
-		if p.name == name {
+		if p.Name == name {
 			return p
 		}
 	}

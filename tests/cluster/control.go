@@ -79,7 +79,7 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(ctx, 2)
+	ports, err := toolchain.FreePorts(ctx, 2)
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(ctx, 2)
+	ports, err := toolchain.FreePorts(ctx, 2)
 	if err != nil {
 		return err
 	}
@@ -229,24 +229,3 @@ func httpOK(ctx context.Context, hc *http.Client, url, want string) error {
 }
 
 func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
-
-// freePorts finds n free TCP ports on loopback.
-func freePorts(ctx context.Context, n int) ([]int, error) {
-	var lc net.ListenConfig
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}

@@ -62,7 +62,7 @@ func (c *Cluster) startKubeRouter(ctx context.Context) error {
 	if _, err := c.kubectl(ctx, kubeRouterRBAC, "apply", "--server-side", "-f", "-"); err != nil {
 		return err
 	}
-	ports, err := freePorts(ctx, 1)
+	ports, err := toolchain.FreePorts(ctx, 1)
 	if err != nil {
 		return err
 	}

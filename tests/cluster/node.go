@@ -84,6 +84,26 @@ func (c *Cluster) expand(s string) string {
 	).Replace(s)
 }
 
+// configure finds tool's binary and a free port for each of names, and
+// writes conf/<file>: tmpl expanded, each {{name}} replaced by its port.
+func (c *Cluster) configure(ctx context.Context, tool, file, tmpl string, names ...string) (bin, confPath string, ports []int, err error) {
+	if bin, err = toolchain.Path(tool); err != nil {
+		return "", "", nil, err
+	}
+	if ports, err = toolchain.FreePorts(ctx, len(names)); err != nil {
+		return "", "", nil, err
+	}
+	var pairs []string
+	for i, name := range names {
+		pairs = append(pairs, "{{"+name+"}}", strconv.Itoa(ports[i]))
+	}
+	confPath = filepath.Join(c.dir, "conf", file)
+	if err := os.WriteFile(confPath, []byte(strings.NewReplacer(pairs...).Replace(c.expand(tmpl))), 0o600); err != nil {
+		return "", "", nil, err
+	}
+	return bin, confPath, ports, nil
+}
+
 // startContainerd writes the CNI and containerd configuration and runs
 // containerd.
 func (c *Cluster) startContainerd(ctx context.Context) error {
@@ -162,17 +182,8 @@ maxPods: 110
 
 // startKubelet runs the kubelet and waits until the node is Ready.
 func (c *Cluster) startKubelet(ctx context.Context) error {
-	bin, err := toolchain.Path(toolchain.Kubelet)
+	bin, confPath, ports, err := c.configure(ctx, toolchain.Kubelet, "kubelet.yaml", strings.ReplaceAll(kubeletConfig, "{{cgroup}}", cgroupName), "healthz")
 	if err != nil {
-		return err
-	}
-	ports, err := freePorts(ctx, 1)
-	if err != nil {
-		return err
-	}
-	conf := strings.NewReplacer("{{cgroup}}", cgroupName, "{{healthz}}", strconv.Itoa(ports[0])).Replace(c.expand(kubeletConfig))
-	confPath := filepath.Join(c.dir, "conf", "kubelet.yaml")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return err
 	}
 	resolv := "# The local cluster's pods resolve cluster names only (CoreDNS); no upstream resolver.\noptions ndots:5\n"
@@ -235,17 +246,8 @@ conntrack:
 
 // startKubeProxy runs kube-proxy and waits until it serves its health.
 func (c *Cluster) startKubeProxy(ctx context.Context) error {
-	bin, err := toolchain.Path(toolchain.KubeProxy)
+	bin, confPath, ports, err := c.configure(ctx, toolchain.KubeProxy, "kube-proxy.yaml", kubeProxyConfig, "healthz", "metrics")
 	if err != nil {
-		return err
-	}
-	ports, err := freePorts(ctx, 2)
-	if err != nil {
-		return err
-	}
-	conf := strings.NewReplacer("{{healthz}}", strconv.Itoa(ports[0]), "{{metrics}}", strconv.Itoa(ports[1])).Replace(c.expand(kubeProxyConfig))
-	confPath := filepath.Join(c.dir, "conf", "kube-proxy.yaml")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return err
 	}
 	p, err := c.start("kube-proxy", bin, "--config="+confPath, "--v=0")

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/todo-platform/todo/tests/toolchain"
 )
 
 // pki is the cluster's certificate authority and the key pairs of its
@@ -44,30 +46,11 @@ func newPKI(dir string) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, key, caPEM, err := toolchain.NewCA(pkix.Name{CommonName: "todo-local-ca", Organization: []string{"todo platform"}}, big.NewInt(1), time.Now().AddDate(1, 0, 0))
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "todo-local-ca", Organization: []string{"todo platform"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(1, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	p := &pki{dir: dir, ca: ca, caKey: key, serial: 1}
-	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	p := &pki{dir: dir, ca: ca, caKey: key, serial: 1, caPEM: caPEM}
 	if err := writeKey(filepath.Join(dir, "ca.key"), key); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/todo-platform/todo/tests/toolchain"
 )
 
 // cgroupName is the cgroup (in every v1 hierarchy, or under the v2 root)
@@ -30,95 +32,29 @@ func cgroupBase() string {
 	return "/sys/fs/cgroup"
 }
 
-// process is a component the cluster started.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error // valid once done is closed
-}
-
 // start runs bin with args, its output appended to logPath, and moves it
 // into the cluster's system cgroup.
-func (c *Cluster) start(name, bin string, args ...string) (*process, error) {
+func (c *Cluster) start(name, bin string, args ...string) (*toolchain.Process, error) {
 	logPath := filepath.Join(c.dir, "logs", name+".log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // G304: the cluster's own log folder.
+	// No context: a component outlives the start that launched it; Stop ends it.
+	cmd := exec.Command(bin, args...) //nolint:gosec,noctx // G204: the cluster's pinned tools.
+	cmd.SysProcAttr = c.sysProcAttr()
+	p, err := toolchain.StartProcess(name, logPath, cmd, func(pid int) error { return joinCgroup(pid, "system") })
 	if err != nil {
 		return nil, err
 	}
-	// No context: a component outlives the start that launched it; Stop ends it.
-	cmd := exec.Command(bin, args...) //nolint:gosec,noctx // G204: the cluster's pinned tools.
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = c.sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	if err := joinCgroup(cmd.Process.Pid, "system"); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		return nil, err
-	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = logFile.Close()
-		close(p.done)
-	}()
 	c.procs = append(c.procs, p)
 	c.logf("%s started (pid %d, log %s)", name, cmd.Process.Pid, logPath)
 	return p, nil
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM, then SIGKILL after grace.
-func (p *process) stop(grace time.Duration) {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// tail returns the last lines of the process log, for error messages.
-func (p *process) tail() string {
-	return tailFile(p.logPath, 25)
-}
-
-func tailFile(path string, n int) string {
-	data, err := os.ReadFile(path) //nolint:gosec // G304: the cluster's own logs.
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return fmt.Sprintf("last lines of %s:\n\t%s", path, strings.Join(lines, "\n\t"))
-}
-
 // waitFor polls check every 200 ms until it succeeds, p exits or timeout
 // passes.
-func waitFor(p *process, timeout time.Duration, check func() error) error {
+func waitFor(p *toolchain.Process, timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited (%w)\n%s", p.name, p.err, p.tail())
+		if p != nil && p.Exited() {
+			return fmt.Errorf("%s exited (%w)\n%s", p.Name, p.Err(), p.Tail(25))
 		}
 		err := check()
 		if err == nil {
@@ -126,7 +62,7 @@ func waitFor(p *process, timeout time.Duration, check func() error) error {
 		}
 		if time.Now().After(deadline) {
 			if p != nil {
-				return fmt.Errorf("%s not ready after %s: %w\n%s", p.name, timeout, err, p.tail())
+				return fmt.Errorf("%s not ready after %s: %w\n%s", p.Name, timeout, err, p.Tail(25))
 			}
 			return fmt.Errorf("not ready after %s: %w", timeout, err)
 		}

@@ -7,15 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -33,6 +27,7 @@ import (
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/taskapi"
+	"github.com/todo-platform/todo/tests/daprd"
 	"github.com/todo-platform/todo/tests/toolchain"
 )
 
@@ -46,31 +41,6 @@ var svcMigrations = database.Migrations{Schema: "svc", FS: fstest.MapFS{
 	"001_consumed_events.sql": {Data: []byte(consume.TableSQL)},
 	"002_effects.sql":         {Data: []byte(`CREATE TABLE effects (seq bigserial PRIMARY KEY, event_id text NOT NULL)`)},
 }}
-
-// component is the pub/sub component daprd loads: Kafka at the test broker.
-const component = `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: pubsub
-spec:
-  type: pubsub.kafka
-  version: v1
-  metadata:
-  - name: brokers
-    value: "%s"
-  - name: authType
-    value: "none"
-  - name: consumerGroup
-    value: "%s"
-  - name: clientID
-    value: "daprd-e2e"
-  - name: initialOffset
-    value: "oldest"
-  - name: backOffPolicy
-    value: "constant"
-  - name: backOffDuration
-    value: "200ms"
-`
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -94,95 +64,28 @@ const (
 // returns its HTTP port.
 func startDaprd(t *testing.T, appID string, appPort int, brokers string) int {
 	t.Helper()
-	port := freePort(t)
-	startDaprdOn(t, appID, appPort, port, brokers)
-	return port
+	return startDaprdOn(t, appID, appPort, 0, brokers)
 }
 
 // startDaprdOn is startDaprd with the sidecar's HTTP port chosen by the
-// caller (who gave it to the app before the sidecar started).
-func startDaprdOn(t *testing.T, appID string, appPort, httpPort int, brokers string) {
+// caller (who gave it to the app before the sidecar started; 0: a free one).
+func startDaprdOn(t *testing.T, appID string, appPort, httpPort int, brokers string) int {
 	t.Helper()
 	bin, err := toolchain.Path(toolchain.Daprd)
 	if err != nil {
 		t.Skipf("daprd not built: %v", err)
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "pubsub.yaml"), fmt.Appendf(nil, component, brokers, appID), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	grpcPort, metricsPort := freePort(t), freePort(t)
-	cmd := exec.Command(bin,
-		"--app-id", appID,
-		"--app-port", strconv.Itoa(appPort),
-		"--app-protocol", "http",
-		"--dapr-http-port", strconv.Itoa(httpPort),
-		"--dapr-grpc-port", strconv.Itoa(grpcPort),
-		"--metrics-port", strconv.Itoa(metricsPort),
-		"--dapr-listen-addresses", "127.0.0.1",
-		"--resources-path", dir,
-		"--placement-host-address", "",
-		"--scheduler-host-address", "",
-		"--log-level", "warn",
-	)
-	cmd.Env = append(os.Environ(), "DAPR_HOST_IP=127.0.0.1", "DAPR_API_TOKEN="+apiToken, "APP_API_TOKEN="+appToken)
-	out := &logWriter{t: t}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		out.stop()
+	d, err := daprd.Start(context.Background(), daprd.Config{
+		Bin: bin, Dir: t.TempDir(), AppID: appID, AppPort: appPort, HTTPPort: httpPort,
+		Brokers: brokers, ClientID: "daprd-e2e", InitialOffset: "oldest",
+		APIToken: apiToken, AppToken: appToken, Log: kafkatest.LogWriter(t), Within: wait,
 	})
-	health := "http://127.0.0.1:" + strconv.Itoa(httpPort) + "/v1.0/healthz"
-	deadline := time.Now().Add(wait)
-	for {
-		select {
-		case <-exited:
-			t.Fatal("daprd exited before it was healthy (its log is above)")
-		default:
-		}
-		req, _ := http.NewRequest(http.MethodGet, health, nil)
-		req.Header.Set("dapr-api-token", apiToken)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daprd not healthy within %s", wait)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err != nil {
+		t.Fatalf("%v (its log is above)", err)
 	}
+	t.Cleanup(d.Stop)
+	return d.HTTPPort
 }
-
-type logWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log("daprd: " + strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *logWriter) stop() { w.mu.Lock(); w.done = true; w.mu.Unlock() }
 
 func event(id, typ, user string) []byte {
 	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"/tests/dapr","type":%q,"subject":"task-1","partitionkey":%q,"datacontenttype":"application/json","data":{"n":1}}`, id, typ, user)

@@ -119,6 +119,9 @@ func TestServicesThroughDapr(t *testing.T) {
 			OccurrenceAt *time.Time `json:"occurrence_at"`
 		} `json:"items"`
 	}
+	// The same check as services/local's run test makes with the kafka
+	// transport, written out in each: an end-to-end test reads as the
+	// journey it checks, and the two build under different tags.
 	var next string
 	kafkatest.Eventually(t, wait, "the next occurrence, made by recurring from the event its sidecar delivered", func() bool {
 		code, body := call(api, "GET", "/api/v1/tasks?status=open", "")

@@ -13,10 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
-
 	"github.com/todo-platform/todo/pkg/events"
+	"github.com/todo-platform/todo/tests/live"
 )
 
 // call sends one request with user's token and returns the status and body.
@@ -82,34 +80,11 @@ func (p *deployed) exercise(transport string) {
 
 	wsCtx, wsCancel := context.WithTimeout(p.ctx, 3*time.Minute)
 	defer wsCancel()
-	ws, resp, err := websocket.Dial(wsCtx, strings.Replace(realtime, "http://", "ws://", 1)+"/ws",
-		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}})
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
+	pushed, stop, err := live.Events(wsCtx, realtime, tok)
 	if err != nil {
 		p.t.Fatalf("dial realtime: %v", err)
 	}
-	defer ws.CloseNow()
-	live := make(chan string, 64)
-	go func() {
-		defer close(live)
-		for {
-			var m struct {
-				Type  string `json:"type"`
-				Event string `json:"event"`
-				Data  struct {
-					ID string `json:"id"`
-				} `json:"data"`
-			}
-			if err := wsjson.Read(wsCtx, ws, &m); err != nil {
-				return
-			}
-			if m.Type == "event" {
-				live <- m.Event + " " + m.Data.ID
-			}
-		}
-	}()
+	defer stop()
 
 	due := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	code, body := p.must(tok, "POST", api+"/api/v1/tasks", fmt.Sprintf(`{"title":"Stand-up (%s)","due_at":%q,"recurrence":{"rule":"FREQ=DAILY"}}`, transport, due))
@@ -175,7 +150,7 @@ func (p *deployed) exercise(transport string) {
 	}
 	for deadline := time.Now().Add(time.Minute); len(want) > 0 && time.Now().Before(deadline); {
 		select {
-		case m, ok := <-live:
+		case m, ok := <-pushed:
 			if !ok {
 				p.t.Fatalf("the socket closed; still missing %v", want)
 			}
@@ -196,36 +171,29 @@ func (p *deployed) exercise(transport string) {
 
 // inboxCount counts the user's notifications per task.
 func (p *deployed) inboxCount(tok, notifier string) map[string]int {
-	code, body := p.must(tok, "GET", notifier+"/api/v1/notifications?limit=200", "")
-	var l struct {
-		Items []struct {
-			TaskID string `json:"task_id"`
-		} `json:"items"`
-	}
-	n := map[string]int{}
-	if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
-		return n
-	}
-	for _, it := range l.Items {
-		n[it.TaskID]++
-	}
-	return n
+	return p.countItems(tok, notifier+"/api/v1/notifications?limit=200", "task_id")
 }
 
 // auditTypes counts a task's audit entries per event type.
 func (p *deployed) auditTypes(tok, audit, taskID string) map[string]int {
-	code, body := p.must(tok, "GET", audit+"/api/v1/audit?limit=200&task_id="+taskID, "")
+	return p.countItems(tok, audit+"/api/v1/audit?limit=200&task_id="+taskID, "type")
+}
+
+// countItems counts the items of the page at url per value of their string
+// field; a failed request counts none.
+func (p *deployed) countItems(tok, url, field string) map[string]int {
+	code, body := p.must(tok, "GET", url, "")
 	var l struct {
-		Items []struct {
-			Type string `json:"type"`
-		} `json:"items"`
+		Items []map[string]any `json:"items"`
 	}
 	n := map[string]int{}
 	if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
 		return n
 	}
 	for _, it := range l.Items {
-		n[it.Type]++
+		if v, ok := it[field].(string); ok {
+			n[v]++
+		}
 	}
 	return n
 }

@@ -106,28 +106,11 @@ func writePKI(dir string) (*pkiFiles, error) {
 	now := time.Now()
 
 	// Certificate authority.
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caCert, caKey, caPEM, err := NewCA(pkix.Name{CommonName: "todo-platform-e2e-ca"}, randomSerial(), now.Add(7*24*time.Hour))
 	if err != nil {
 		return nil, err
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: "todo-platform-e2e-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(7 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	p.caPEM = caPEM
 
 	// Serving certificate for 127.0.0.1 and the in-cluster names.
 	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -191,6 +174,34 @@ func writePKI(dir string) (*pkiFiles, error) {
 	return p, nil
 }
 
+// NewCA makes a self-signed ECDSA P-256 certificate authority, valid from
+// an hour ago until notAfter: its certificate, key and the certificate as
+// PEM.
+func NewCA(subject pkix.Name, serial *big.Int, notAfter time.Time) (*x509.Certificate, *ecdsa.PrivateKey, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               subject,
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
 func randomSerial() *big.Int {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
@@ -199,20 +210,20 @@ func randomSerial() *big.Int {
 	return n
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1. They are free
-// when returned; the callers retry with new ports if one got taken meanwhile.
-func freePorts(n int) ([]int, error) {
+// FreePorts finds n distinct free TCP ports on loopback.
+func FreePorts(ctx context.Context, n int) ([]int, error) {
+	var lc net.ListenConfig
+	ports := make([]int, 0, n)
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
-			l.Close()
+			_ = l.Close()
 		}
 	}()
-	ports := make([]int, 0, n)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("find a free port: %w", err)
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
@@ -220,38 +231,47 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// process is a started tool whose output goes to a log file.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
+// Process is a started tool whose output goes to a log file.
+type Process struct {
+	Name    string
+	LogPath string
+	Cmd     *exec.Cmd
 	done    chan struct{}
 	err     error // valid once done is closed
 }
 
-func startProcess(name, logPath string, bin string, args ...string) (*process, error) {
-	logFile, err := os.Create(logPath)
+// StartProcess starts cmd as the tool name, its output appended to
+// logPath. started (nil: none) runs once the process has started (to move
+// it into a cgroup, say); if it fails, the process is killed.
+func StartProcess(name, logPath string, cmd *exec.Cmd, started func(pid int) error) (*Process, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) //nolint:gosec // G304: the caller's own log folder.
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+		_ = logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	if started != nil {
+		if err := started(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			_ = logFile.Close()
+			return nil, err
+		}
+	}
+	p := &Process{Name: name, LogPath: logPath, Cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		logFile.Close()
+		_ = logFile.Close()
 		close(p.done)
 	}()
 	return p, nil
 }
 
-func (p *process) exited() bool {
+// Exited reports whether the process has exited.
+func (p *Process) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -260,47 +280,55 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop terminates the process (SIGTERM, then SIGKILL after a grace period).
-func (p *process) stop() {
-	if p.exited() {
+// Err is how the process ended, once it has exited.
+func (p *Process) Err() error {
+	if !p.Exited() {
+		return nil
+	}
+	return p.err
+}
+
+// Stop sends SIGTERM, then SIGKILL after grace, and waits for the process.
+func (p *Process) Stop(grace time.Duration) {
+	if p.Exited() {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
+	case <-time.After(grace):
+		_ = p.Cmd.Process.Kill()
 		<-p.done
 	}
 }
 
-// logTail returns the last lines of the process log, for failure messages.
-func (p *process) logTail() string {
-	data, err := os.ReadFile(p.logPath)
+// Tail returns the last n lines of the process log, for failure messages.
+func (p *Process) Tail(n int) string {
+	data, err := os.ReadFile(p.LogPath)
 	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
+		return fmt.Sprintf("(cannot read %s: %v)", p.LogPath, err)
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
 	}
-	return fmt.Sprintf("last lines of %s (%s):\n\t%s", p.name, p.logPath, strings.Join(lines, "\n\t"))
+	return fmt.Sprintf("last lines of %s (%s):\n\t%s", p.Name, p.LogPath, strings.Join(lines, "\n\t"))
 }
 
 // waitReady polls check until it succeeds, the process exits or the timeout
 // passes.
-func (p *process) waitReady(timeout time.Duration, check func() error) error {
+func waitReady(p *Process, timeout time.Duration, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for {
-		if p.exited() {
-			return fmt.Errorf("%s exited before becoming ready (%w)", p.name, p.err)
+		if p.Exited() {
+			return fmt.Errorf("%s exited before becoming ready (%w)", p.Name, p.Err())
 		}
 		if last = check(); last == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w", p.name, timeout, last)
+			return fmt.Errorf("%s not ready after %s: %w", p.Name, timeout, last)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -308,58 +336,61 @@ func (p *process) waitReady(timeout time.Duration, check func() error) error {
 
 const startAttempts = 3
 
-func startEtcd(t testing.TB, bin, dir string) (clientURL string) {
+// startRetrying starts the tool name on nports fresh free ports (launch
+// gives its binary, arguments and readiness check for them and the attempt)
+// and waits until it is ready; it is stopped when the test ends. A tool
+// that exits early most likely lost a port to another process: it is
+// started again on new ports, up to startAttempts times.
+func startRetrying(t testing.TB, name, dir string, nports int, launch func(ports []int, attempt int) (bin string, args []string, ready func() error)) {
 	t.Helper()
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		ports, err := freePorts(2)
+		ports, err := FreePorts(context.Background(), nports)
 		if err != nil {
 			t.Fatalf("toolchain: finding free ports: %v", err)
 		}
-		clientURL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
-		peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
-		dataDir := filepath.Join(dir, fmt.Sprintf("etcd-data-%d", attempt))
-		p, err := startProcess("etcd", filepath.Join(dir, fmt.Sprintf("etcd-%d.log", attempt)), bin,
-			"--name=e2e",
-			"--data-dir="+dataDir,
-			"--listen-client-urls="+clientURL,
-			"--advertise-client-urls="+clientURL,
-			"--listen-peer-urls="+peerURL,
-			"--initial-advertise-peer-urls="+peerURL,
-			"--initial-cluster=e2e="+peerURL,
-			"--initial-cluster-state=new",
-			"--unsafe-no-fsync=true", // throw-away data: durability does not matter
-			"--log-level=warn",
-		)
+		bin, args, ready := launch(ports, attempt)
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = sysProcAttr()
+		p, err := StartProcess(name, filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, attempt)), cmd, nil)
 		if err != nil {
 			t.Fatalf("toolchain: %v", err)
 		}
-		client := &http.Client{Timeout: 2 * time.Second}
-		err = p.waitReady(StartupTimeout, func() error {
-			resp, err := client.Get(clientURL + "/health")
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"health":"true"`)) {
-				return fmt.Errorf("GET /health: %s %s", resp.Status, bytes.TrimSpace(body))
-			}
-			return nil
-		})
+		err = waitReady(p, StartupTimeout, ready)
 		if err == nil {
-			t.Cleanup(p.stop)
-			return clientURL
+			t.Cleanup(func() { p.Stop(15 * time.Second) })
+			return
 		}
-		p.stop()
-		lastErr = fmt.Errorf("%w\n%s", err, p.logTail())
-		if !p.exited() || attempt == startAttempts {
+		p.Stop(15 * time.Second)
+		lastErr = fmt.Errorf("%w\n%s", err, p.Tail(30))
+		if !p.Exited() || attempt == startAttempts {
 			break
 		}
-		// Exited early: most likely a port got taken; retry with new ports.
 	}
-	t.Fatalf("toolchain: starting etcd: %v", lastErr)
-	return ""
+	t.Fatalf("toolchain: starting %s: %v", name, lastErr)
+}
+
+func startEtcd(t testing.TB, bin, dir string) (clientURL string) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	startRetrying(t, "etcd", dir, 2, func(ports []int, attempt int) (string, []string, func() error) {
+		clientURL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+		peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
+		dataDir := filepath.Join(dir, fmt.Sprintf("etcd-data-%d", attempt))
+		return bin, []string{
+			"--name=e2e",
+			"--data-dir=" + dataDir,
+			"--listen-client-urls=" + clientURL,
+			"--advertise-client-urls=" + clientURL,
+			"--listen-peer-urls=" + peerURL,
+			"--initial-advertise-peer-urls=" + peerURL,
+			"--initial-cluster=e2e=" + peerURL,
+			"--initial-cluster-state=new",
+			"--unsafe-no-fsync=true", // throw-away data: durability does not matter
+			"--log-level=warn",
+		}, func() error { return checkGet(client, clientURL+"/health", "", `"health":"true"`) }
+	})
+	return clientURL
 }
 
 func startAPIServer(t testing.TB, bin, dir, etcdURL string, pki *pkiFiles) (serverURL string) {
@@ -368,45 +399,34 @@ func startAPIServer(t testing.TB, bin, dir, etcdURL string, pki *pkiFiles) (serv
 	tlsConfig.RootCAs.AppendCertsFromPEM(pki.caPEM)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
 	defer client.CloseIdleConnections()
-
-	var lastErr error
-	for attempt := 1; attempt <= startAttempts; attempt++ {
-		ports, err := freePorts(1)
-		if err != nil {
-			t.Fatalf("toolchain: finding free ports: %v", err)
-		}
+	startRetrying(t, "kube-apiserver", dir, 1, func(ports []int, _ int) (string, []string, func() error) {
 		serverURL = "https://127.0.0.1:" + strconv.Itoa(ports[0])
-		p, err := startProcess("kube-apiserver", filepath.Join(dir, fmt.Sprintf("kube-apiserver-%d.log", attempt)), bin,
-			KubeAPIServerArgs(etcdURL, ports[0], pki.dir)...)
-		if err != nil {
-			t.Fatalf("toolchain: %v", err)
-		}
-		err = p.waitReady(StartupTimeout, func() error {
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, serverURL+"/readyz", nil)
-			req.Header.Set("Authorization", "Bearer "+pki.token)
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("GET /readyz: %s %s", resp.Status, bytes.TrimSpace(body))
-			}
-			return nil
-		})
-		if err == nil {
-			t.Cleanup(p.stop)
-			return serverURL
-		}
-		p.stop()
-		lastErr = fmt.Errorf("%w\n%s", err, p.logTail())
-		if !p.exited() || attempt == startAttempts {
-			break
-		}
+		return bin, KubeAPIServerArgs(etcdURL, ports[0], pki.dir),
+			func() error { return checkGet(client, serverURL+"/readyz", pki.token, "") }
+	})
+	return serverURL
+}
+
+// checkGet is a readiness check: GET url (with token as a bearer, unless
+// "") answers 200 OK, with a body that contains want.
+func checkGet(client *http.Client, url, token, want string) error {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		return err
 	}
-	t.Fatalf("toolchain: starting kube-apiserver: %v", lastErr)
-	return ""
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(want)) {
+		return fmt.Errorf("GET %s: %s %s", url, resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
 }
 
 // KubeAPIServerArgs returns the kube-apiserver flags StartKubeAPIServer uses:

@@ -21,11 +21,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=versions.env
-. "$HERE/versions.env"
-
-TOOLS_DIR="${TODO_TOOLS_DIR:-$HOME/.cache/todo-platform/tools}"
-ALL_TOOLS=(pulumi etcd kubernetes pulumi-kubernetes dapr coredns kube-router)
+# shellcheck source=tools.sh
+. "$HERE/tools.sh"
 
 # The tool modules are standalone; never let a go.work or vendor setting from
 # the environment leak into them.
@@ -38,29 +35,8 @@ die() {
 	exit 1
 }
 
-tool_version() {
-	case "$1" in
-	pulumi) echo "$PULUMI_VERSION" ;;
-	etcd) echo "$ETCD_VERSION" ;;
-	kubernetes) echo "$KUBERNETES_VERSION" ;;
-	pulumi-kubernetes) echo "$PULUMI_KUBERNETES_VERSION" ;;
-	dapr) echo "$DAPR_VERSION" ;;
-	coredns) echo "$COREDNS_VERSION" ;;
-	kube-router) echo "$KUBE_ROUTER_VERSION" ;;
-	*) return 1 ;;
-	esac
-}
-
-# tool_binaries lists the binaries a tool puts into its bin/.
-tool_binaries() {
-	case "$1" in
-	pulumi-kubernetes) echo pulumi-resource-kubernetes ;;
-	kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl ;;
-	dapr) echo daprd operator injector sentry placement scheduler ;;
-	*) echo "$1" ;;
-	esac
-}
-
+# tool_what and tool_duration are case tables like tool_version (tools.sh):
+# one row per tool, each row that tool's own text.
 tool_what() {
 	case "$1" in
 	pulumi) echo "Pulumi CLI $PULUMI_VERSION (github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)" ;;

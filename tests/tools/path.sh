@@ -15,38 +15,16 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=versions.env
-. "$HERE/versions.env"
-
-TOOLS_DIR="${TODO_TOOLS_DIR:-$HOME/.cache/todo-platform/tools}"
-ALL_TOOLS=(pulumi etcd kubernetes pulumi-kubernetes dapr coredns kube-router)
+# shellcheck source=tools.sh
+. "$HERE/tools.sh"
 
 bin_dir() {
 	local v
-	case "$1" in
-	pulumi) v="$PULUMI_VERSION" ;;
-	etcd) v="$ETCD_VERSION" ;;
-	kubernetes) v="$KUBERNETES_VERSION" ;;
-	pulumi-kubernetes) v="$PULUMI_KUBERNETES_VERSION" ;;
-	dapr) v="$DAPR_VERSION" ;;
-	coredns) v="$COREDNS_VERSION" ;;
-	kube-router) v="$KUBE_ROUTER_VERSION" ;;
-	*)
+	if ! v="$(tool_version "$1")"; then
 		echo "path.sh: unknown tool '$1' (known: ${ALL_TOOLS[*]})" >&2
 		exit 2
-		;;
-	esac
+	fi
 	echo "$TOOLS_DIR/$1-$v/bin"
-}
-
-# binaries lists what a tool puts into its bin/ (as tests/tools/build.sh does).
-binaries() {
-	case "$1" in
-	pulumi-kubernetes) echo pulumi-resource-kubernetes ;;
-	kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl ;;
-	dapr) echo daprd operator injector sentry placement scheduler ;;
-	*) echo "$1" ;;
-	esac
 }
 
 check=false
@@ -63,7 +41,7 @@ missing=()
 for tool in "$@"; do
 	d="$(bin_dir "$tool")"
 	dirs+=("$d")
-	for b in $(binaries "$tool"); do
+	for b in $(tool_binaries "$tool"); do
 		if [ ! -x "$d/$b" ]; then
 			missing+=("$tool")
 			break

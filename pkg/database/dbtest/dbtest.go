@@ -151,6 +151,17 @@ func Pool(tb testing.TB, migrations ...database.Migrations) *pgxpool.Pool {
 	return pool
 }
 
+// Count runs sql, a query of one integer (a count), on pool and returns
+// its result.
+func Count(tb testing.TB, pool *pgxpool.Pool, sql string, args ...any) int {
+	tb.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		tb.Fatalf("dbtest: %s: %v", sql, err)
+	}
+	return n
+}
+
 // template returns a database with the migrations applied, made once per
 // process and migration set (CREATE DATABASE … TEMPLATE copies it fast).
 func template(tb testing.TB, srv string, migrations []database.Migrations) string {

@@ -42,6 +42,17 @@ func Producer(tb testing.TB, cfg kafka.Config) *kafka.Producer {
 	return p
 }
 
+// Publish publishes value under key to topic with p, and fails the test if
+// the broker does not acknowledge it within 30 seconds.
+func Publish(tb testing.TB, p broker.Publisher, topic, key string, value []byte) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Publish(ctx, broker.Publication{Topic: topic, Key: key, Value: value}); err != nil {
+		tb.Fatalf("kafkatest: publish to %s: %v", topic, err)
+	}
+}
+
 // Relay runs an outbox relay of rc.Table on pool, publishing with pub, until
 // the test ends. Unset backoffs and poll take test-fast values (50–500 ms
 // backoff, 200 ms poll); the log is the test's.

@@ -9,13 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +27,7 @@ import (
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/transport"
 	"github.com/todo-platform/todo/services/taskapi"
+	"github.com/todo-platform/todo/tests/daprd"
 	"github.com/todo-platform/todo/tests/load/loadstat"
 )
 
@@ -480,30 +479,6 @@ type sidecar struct {
 	stop     func()
 }
 
-const daprComponent = `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: pubsub
-spec:
-  type: pubsub.kafka
-  version: v1
-  metadata:
-  - name: brokers
-    value: "%s"
-  - name: authType
-    value: "none"
-  - name: consumerGroup
-    value: "%s"
-  - name: clientID
-    value: "eventbench-daprd"
-  - name: initialOffset
-    value: "newest"
-  - name: backOffPolicy
-    value: "constant"
-  - name: backOffDuration
-    value: "200ms"
-`
-
 // startDaprd starts daprd self-hosted on loopback with a pubsub.kafka
 // component on the bench's broker, and the app server its subscription
 // delivers to (a dapr.Subscriber set later), and waits until it is healthy.
@@ -528,75 +503,38 @@ func startDaprd(ctx context.Context, e *env, group string, bulk dapr.Bulk, progr
 
 	dir, err := os.MkdirTemp("", "eventbench-daprd-")
 	if err != nil {
+		_ = app.Close()
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "pubsub.yaml"), fmt.Appendf(nil, daprComponent, strings.Join(e.kafka.Brokers, ","), group), 0o600); err != nil {
-		return nil, err
-	}
-	ports := make([]int, 3)
-	for i := range ports {
-		a, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		_, p, _ := strings.Cut(a, ":")
-		ports[i], _ = strconv.Atoi(p)
-	}
-	d.httpPort = ports[0]
-	_, appPort, _ := strings.Cut(appAddr, ":")
 	logPath := filepath.Join(dir, "daprd.log")
 	logFile, err := os.Create(logPath) //nolint:gosec // the bench's own temporary folder
 	if err != nil {
+		_ = app.Close()
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, e.daprd, //nolint:gosec // daprd from the project's tool cache
-		"--app-id", "eventbench", "--app-port", appPort, "--app-protocol", "http",
-		"--dapr-http-port", strconv.Itoa(ports[0]), "--dapr-grpc-port", strconv.Itoa(ports[1]), "--metrics-port", strconv.Itoa(ports[2]),
-		"--dapr-listen-addresses", "127.0.0.1", "--resources-path", dir,
-		"--placement-host-address", "", "--scheduler-host-address", "", "--log-level", "warn",
-	)
-	cmd.Env = append(os.Environ(), "DAPR_HOST_IP=127.0.0.1", "DAPR_API_TOKEN="+d.apiToken, "APP_API_TOKEN="+d.appToken)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	progress("starting daprd %s (log %s)", e.daprd, logPath)
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	d.stop = func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+	cleanup := func() {
 		_ = logFile.Close()
 		_ = app.Close()
 		_ = os.RemoveAll(dir)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(logPath) //nolint:gosec // the bench's own temporary folder
-			d.stop()
-			return nil, fmt.Errorf("daprd exited before it was healthy:\n%s", b)
-		default:
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(d.httpPort)+"/v1.0/healthz", nil)
-		req.Header.Set("dapr-api-token", d.apiToken)
-		if resp, err := e.client.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return d, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			d.stop()
-			return nil, errors.New("daprd not healthy within 60 s")
-		}
-		time.Sleep(100 * time.Millisecond)
+	_, appPort, _ := strings.Cut(appAddr, ":")
+	port, _ := strconv.Atoi(appPort)
+	progress("starting daprd %s (log %s)", e.daprd, logPath)
+	sc, err := daprd.Start(ctx, daprd.Config{
+		Bin: e.daprd, Dir: dir, AppID: "eventbench", Group: group, AppPort: port,
+		Brokers: strings.Join(e.kafka.Brokers, ","), ClientID: "eventbench-daprd", InitialOffset: "newest",
+		APIToken: d.apiToken, AppToken: d.appToken, Log: logFile, Within: 60 * time.Second,
+	})
+	if err != nil {
+		b, _ := os.ReadFile(logPath) //nolint:gosec // the bench's own temporary folder
+		cleanup()
+		return nil, fmt.Errorf("%w:\n%s", err, b)
 	}
+	d.httpPort = sc.HTTPPort
+	d.stop = func() {
+		sc.Stop()
+		cleanup()
+	}
+	return d, nil
 }

@@ -74,6 +74,9 @@ type config struct {
 	settle      time.Duration
 }
 
+// parseFlags has the shape of every bench's (taskbench, reminderbench,
+// eventbench): a flag set of the bench's own flags, one line each, then
+// their checks; only the shape is shared.
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
@@ -116,6 +119,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	return c, nil
 }
 
+// run opens as every command's run does (signals, then flags); what
+// follows is this bench's own.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/todo-platform/todo/pkg/backoff"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/pglocal"
 	"github.com/todo-platform/todo/pkg/pgnotify"
@@ -160,7 +161,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			cancel()
 			return fmt.Errorf("%d reminders still pending %v after the last fire time", pending, c.timeout)
 		}
-		if !sleep(ctx, 50*time.Millisecond) {
+		if !backoff.Sleep(ctx, 50*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
@@ -223,17 +224,6 @@ func report(ctx context.Context, db *pgxpool.Pool, c config, source string, firs
 	p("goals        p99 lateness ≤ 1 s: %s; drained ≤ 10 s: %s; zero missed: %s; zero duplicates: %s\n",
 		goal(p99 <= 1), goal(drain <= 10*time.Second), goal(missed == 0 && fired == int64(c.count)), goal(dups == 0 && events == fired))
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // openDB returns BENCH_DATABASE_URL, or starts a private durable PostgreSQL.
