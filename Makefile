@@ -77,7 +77,7 @@ openapi-lint: ## Lint the OpenAPI documents of taskapi, notifier and audit with 
 CHAOS_TRANSPORTS ?= kafka dapr
 
 .PHONY: test-chaos
-test-chaos: postgres-bin ## Run the platform as separate processes under load, inject faults one at a time, and count the invariants: a run with the Kafka transport, then one with each service beside its daprd (`make tools`) (about 8 minutes)
+test-chaos: postgres-bin ## Run the platform as separate processes under load, inject faults one at a time, and count the invariants: a run with the Kafka transport, then one with each service beside its daprd (`make tools`) (about 6 minutes)
 	@if [[ " $(CHAOS_TRANSPORTS) " == *" dapr "* ]] && ! command -v daprd >/dev/null && ! bash tests/tools/path.sh --check dapr; then \
 		echo "make test-chaos: its Dapr run needs daprd: run \`make tools\` once to build it (or CHAOS_TRANSPORTS=kafka for the Kafka run alone)" >&2; exit 1; \
 	fi
