@@ -239,4 +239,6 @@ func delivery(m *sarama.ConsumerMessage) broker.Delivery {
 	return d
 }
 
-func groupBackoff(n int) time.Duration { return backoff.Delay(n, 250*time.Millisecond, 5*time.Second) }
+// groupBackoff is the wait before joining again: at most 2 s, which is the
+// most a repaired broker waits for the consumer to come back.
+func groupBackoff(n int) time.Duration { return backoff.Delay(n, 250*time.Millisecond, 2*time.Second) }

@@ -42,7 +42,7 @@ type RelayConfig struct {
 	MetricsInterval time.Duration // how often to measure the lag (default 5s)
 	ListenCheck     time.Duration // ping the listening connection when silent this long (default 30s)
 	MinBackoff      time.Duration // first wait after a failed batch (default 100ms)
-	MaxBackoff      time.Duration // longest wait (default 5s: back within seconds once the broker or database is)
+	MaxBackoff      time.Duration // longest wait (default 2s: the most a repaired broker, sidecar or database waits for the relay to try again)
 
 	Log        *slog.Logger          // default: discard
 	Registerer prometheus.Registerer // default: a private registry
@@ -95,7 +95,7 @@ func NewRelay(pool *pgxpool.Pool, pub broker.Publisher, cfg RelayConfig) (*Relay
 	def(&cfg.MetricsInterval, 5*time.Second)
 	def(&cfg.ListenCheck, 30*time.Second)
 	def(&cfg.MinBackoff, 100*time.Millisecond)
-	def(&cfg.MaxBackoff, 5*time.Second)
+	def(&cfg.MaxBackoff, 2*time.Second)
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff
 	}

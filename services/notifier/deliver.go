@@ -50,6 +50,9 @@ type DelivererConfig struct {
 	Metrics    *Metrics
 	// OutboxNotifier is woken after a dead letter is written (nil: none).
 	OutboxNotifier *pgnotify.Notifier
+	// Now is the clock that attempts are scheduled and claimed by (nil:
+	// time.Now), as the firing loop's is; tests pass one they advance.
+	Now func() time.Time
 }
 
 // Deliverer sends the queued deliveries.
@@ -89,6 +92,9 @@ func NewDeliverer(pool *pgxpool.Pool, cfg DelivererConfig) *Deliverer {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Deliverer{pool: pool, cfg: cfg, log: cfg.Log.With("component", "deliverer"), m: cfg.Metrics, wake: make(chan struct{}, 1),
 		hosts: newHostLimiter(cfg.HostLimits)}
 }
@@ -104,7 +110,7 @@ func (w *Deliverer) Wake() {
 // Run delivers until ctx ends; it returns nil then.
 func (w *Deliverer) Run(ctx context.Context) error {
 	w.log.Info("delivery worker started", "max_attempts", w.cfg.MaxAttempts, "min_backoff", w.cfg.MinBackoff, "max_backoff", w.cfg.MaxBackoff)
-	return drainLoop(ctx, w.log, "delivering", w.cfg.PollInterval, w.wake, time.Now, w.drain)
+	return drainLoop(ctx, w.log, "delivering", w.cfg.PollInterval, w.wake, w.cfg.Now, w.drain)
 }
 
 const nextDelivery = `SELECT min(next_attempt_at) FROM notifier.deliveries WHERE status = 'pending'`
@@ -138,17 +144,17 @@ type claimed struct {
 
 const (
 	claimDeliveries = `UPDATE notifier.deliveries d SET attempts = d.attempts + 1,
-	next_attempt_at = now() + make_interval(secs => $2)
-FROM (SELECT id FROM notifier.deliveries WHERE status = 'pending' AND next_attempt_at <= now()
+	next_attempt_at = $3::timestamptz + make_interval(secs => $2)
+FROM (SELECT id FROM notifier.deliveries WHERE status = 'pending' AND next_attempt_at <= $3
 	ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) c
 WHERE d.id = c.id
 RETURNING d.id, d.channel, d.target, d.webhook_id, d.event::text, d.attempts`
 	markSent    = `UPDATE notifier.deliveries SET status = 'sent', done_at = now(), last_error = NULL WHERE id = $1`
-	markRetry   = `UPDATE notifier.deliveries SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1`
+	markRetry   = `UPDATE notifier.deliveries SET next_attempt_at = $4::timestamptz + make_interval(secs => $2), last_error = $3 WHERE id = $1`
 	markFailed  = `UPDATE notifier.deliveries SET status = 'failed', done_at = now(), last_error = $2 WHERE id = $1`
 	markDropped = `UPDATE notifier.deliveries SET status = 'canceled', done_at = now(), last_error = $2 WHERE id = $1`
 	// markPutOff gives back the attempt the claim counted.
-	markPutOff  = `UPDATE notifier.deliveries SET attempts = attempts - 1, next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1`
+	markPutOff  = `UPDATE notifier.deliveries SET attempts = attempts - 1, next_attempt_at = $3::timestamptz + make_interval(secs => $2) WHERE id = $1`
 	readWebhook = `SELECT url, secret FROM notifier.webhooks WHERE id = $1`
 )
 
@@ -158,7 +164,7 @@ var errWebhookGone = errors.New("the webhook was deleted")
 // Round claims one batch of due deliveries, sends them and records the
 // outcome; it returns how many it claimed.
 func (w *Deliverer) Round(ctx context.Context) (int, error) {
-	rows, err := w.pool.Query(ctx, claimDeliveries, w.cfg.BatchSize, w.cfg.Lease.Seconds())
+	rows, err := w.pool.Query(ctx, claimDeliveries, w.cfg.BatchSize, w.cfg.Lease.Seconds(), w.cfg.Now())
 	if err != nil {
 		return 0, fmt.Errorf("claim deliveries: %w", err)
 	}
@@ -198,7 +204,7 @@ func (w *Deliverer) deliver(ctx context.Context, d claimed) {
 	var te *throttledError
 	switch {
 	case errors.As(sendErr, &te):
-		_, err = w.pool.Exec(ctx, markPutOff, d.ID, te.retryIn.Seconds())
+		_, err = w.pool.Exec(ctx, markPutOff, d.ID, te.retryIn.Seconds(), w.cfg.Now())
 		if err == nil {
 			w.m.throttled.WithLabelValues(te.reason).Inc()
 			log.Debug("delivery put off", "reason", sendErr)
@@ -213,7 +219,7 @@ func (w *Deliverer) deliver(ctx context.Context, d claimed) {
 		_, err = w.pool.Exec(ctx, markDropped, d.ID, sendErr.Error())
 	case d.Attempts < w.cfg.MaxAttempts && !isPermanent(sendErr):
 		wait := backoff.Delay(d.Attempts, w.cfg.MinBackoff, w.cfg.MaxBackoff)
-		_, err = w.pool.Exec(ctx, markRetry, d.ID, wait.Seconds(), sendErr.Error())
+		_, err = w.pool.Exec(ctx, markRetry, d.ID, wait.Seconds(), sendErr.Error(), w.cfg.Now())
 		if err == nil {
 			w.m.retried.WithLabelValues(d.Channel).Inc()
 			log.Info("delivery failed; retrying", "retry_in", wait.Round(time.Millisecond), "err", sendErr)
@@ -248,7 +254,7 @@ func (w *Deliverer) send(ctx context.Context, d claimed) error {
 		if err != nil {
 			return fmt.Errorf("read webhook: %w", err)
 		}
-		release, err := w.hosts.acquire(targetHost(target), time.Now())
+		release, err := w.hosts.acquire(targetHost(target), w.cfg.Now())
 		if err != nil {
 			return err
 		}

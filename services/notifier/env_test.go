@@ -52,6 +52,9 @@ type options struct {
 	mailer   *notifier.Mailer
 	attempts int
 	noFirer  bool
+	// noDeliverer: the env's delivery worker does not run (the test runs
+	// its own).
+	noDeliverer bool
 	// hostLimits bound the deliveries per webhook host (zero: defaults).
 	hostLimits notifier.HostLimits
 }
@@ -82,7 +85,9 @@ func setup(t *testing.T, o options) *env {
 		PollInterval: 500 * time.Millisecond, Webhooks: notifier.NewWebhookSender(5*time.Second, true), HostLimits: o.hostLimits, Mailer: o.mailer,
 		Log: log, Metrics: m, OutboxNotifier: pgnotify.NewNotifier(pool, notifier.OutboxChannel),
 	})
-	kafkatest.Go(t, v.deliverer.Run)
+	if !o.noDeliverer {
+		kafkatest.Go(t, v.deliverer.Run)
+	}
 	h := &notifier.Events{Metrics: m, EmailOn: o.mailer != nil}
 	c, err := consume.New(pool, h.Handle, consume.Config{
 		Name: notifier.Group, Table: notifier.ConsumedTable, Types: notifier.Types, DeadLetters: pub,

@@ -10,7 +10,14 @@
 // and how fast each fault was recovered from. `make test-chaos` runs it; it
 // exits 1 when an invariant is broken.
 //
-//	go run ./tests/chaos [-users 4] [-writers 8] [-freeze 40s] [-pg-down 20s] [-broker-down 60s] [-keep]
+// With -transport dapr every service runs beside its own daprd (the Dapr
+// transport, as in a Kubernetes pod), and the faults are the kill -9 of
+// each service and of the sidecars of taskapi (which publishes) and of the
+// notifier (which consumes and publishes), each started again after
+// -sidecar-down; the freeze, PostgreSQL and broker faults are the Kafka
+// run's, to keep the two runs short.
+//
+//	go run ./tests/chaos [-transport kafka|dapr] [-users 4] [-writers 8] [-freeze 40s] [-pg-down 20s] [-broker-down 60s] [-sidecar-down 5s] [-keep]
 package main
 
 import (
@@ -26,6 +33,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/todo-platform/todo/tests/toolchain"
 )
 
 func main() {
@@ -62,8 +71,21 @@ func run() error {
 	pgDown := flag.Duration("pg-down", 20*time.Second, "how long PostgreSQL stays down")
 	brokerDown := flag.Duration("broker-down", 60*time.Second, "how long the broker stays down")
 	freeze := flag.Duration("freeze", 40*time.Second, "how long audit stays frozen (SIGSTOP) while a backlog builds")
+	sidecarDown := flag.Duration("sidecar-down", 5*time.Second, "how long a killed daprd stays down (-transport dapr)")
+	transport := flag.String("transport", "kafka", "events transport: kafka (the services talk to the broker) or dapr (each service beside its own daprd)")
 	keep := flag.Bool("keep", false, "keep the data folder (logs, PostgreSQL, broker) afterwards")
 	flag.Parse()
+	var daprd string
+	switch *transport {
+	case "kafka":
+	case "dapr":
+		var err error
+		if daprd, err = toolchain.Path(toolchain.Daprd); err != nil {
+			return fmt.Errorf("the Dapr run needs daprd: %w", err)
+		}
+	default:
+		return fmt.Errorf("-transport %q: want kafka or dapr", *transport)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	dir, err := os.MkdirTemp("", "todo-chaos-")
@@ -90,7 +112,8 @@ func run() error {
 		}
 	}()
 
-	p, err := startPlatform(ctx, dir, logf, say)
+	say("transport: %s", *transport)
+	p, err := startPlatform(ctx, dir, *transport, daprd, logf, say)
 	if p != nil {
 		defer p.stop()
 	}
@@ -112,26 +135,21 @@ func run() error {
 			},
 		})
 	}
-	faults = append(faults,
-		fault{
-			// A consumer that stops handling (a long pause, a stuck host)
-			// while writes go on: a backlog builds and must drain.
-			name:   "audit frozen",
-			inject: func() error { return p.freeze("audit", true) },
-			hold:   *freeze,
-			repair: func() error { return p.freeze("audit", false) },
-		},
-		fault{
-			name: "PostgreSQL crash", inject: p.pg.Crash, hold: *pgDown,
-			repair: func() error { _, err := startAgain(ctx, p); return err },
-		},
-		fault{
-			name:   "broker down",
-			inject: func() error { p.signal("broker", syscall.SIGTERM); return nil },
-			hold:   *brokerDown,
-			repair: p.startBroker,
-		},
-	)
+	if *transport == "dapr" {
+		for _, s := range []string{"taskapi", "notifier"} {
+			name := sidecarName(s)
+			faults = append(faults, fault{
+				name:   "kill -9 " + name,
+				inject: func() error { p.signal(name, syscall.SIGKILL); return nil },
+				hold:   *sidecarDown,
+				repair: func() error { return p.startSidecar(ctx, s) },
+			})
+		}
+		say("faults: kill -9 of each service and of the sidecars of taskapi and the notifier; " +
+			"audit's freeze, the PostgreSQL crash and the broker outage are the Kafka run's")
+	} else {
+		faults = append(faults, kafkaFaults(ctx, p, *freeze, *pgDown, *brokerDown)...)
+	}
 
 	// Reminders fall due until shortly before the last fault ends.
 	var plan time.Duration
@@ -193,8 +211,34 @@ func run() error {
 	if !ok {
 		return fmt.Errorf("%w (logs: %s; -keep keeps them)", errInvariants, filepath.Join(dir, "platform.log"))
 	}
-	say("every invariant held")
+	say("every invariant held (%s transport)", *transport)
 	return nil
+}
+
+// kafkaFaults are the faults of the Kafka run beyond the service kills: a
+// consumer frozen while a backlog builds, PostgreSQL's crash, the broker's
+// outage.
+func kafkaFaults(ctx context.Context, p *platform, freeze, pgDown, brokerDown time.Duration) []fault {
+	return []fault{
+		{
+			// A consumer that stops handling (a long pause, a stuck host)
+			// while writes go on: a backlog builds and must drain.
+			name:   "audit frozen",
+			inject: func() error { return p.freeze("audit", true) },
+			hold:   freeze,
+			repair: func() error { return p.freeze("audit", false) },
+		},
+		{
+			name: "PostgreSQL crash", inject: p.pg.Crash, hold: pgDown,
+			repair: func() error { _, err := startAgain(ctx, p); return err },
+		},
+		{
+			name:   "broker down",
+			inject: func() error { p.signal("broker", syscall.SIGTERM); return nil },
+			hold:   brokerDown,
+			repair: p.startBroker,
+		},
+	}
 }
 
 // startAgain starts PostgreSQL again on its folder and port.
@@ -209,15 +253,21 @@ func startAgain(ctx context.Context, p *platform) (time.Duration, error) {
 }
 
 // settle waits until every published task event is in the audit log and
-// every reminder due has fired and been delivered, or two minutes pass.
+// consumed by recurring and the notifier, and every reminder due has fired
+// and been delivered, or two minutes pass.
 func settle(ctx context.Context, l *load) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		var pending, missing, undelivered int
+		var pending, missing, unconsumed, undelivered int
+		// Each consumer records an event once (its table's key): a count
+		// short of the outbox's is a consumer still catching up.
 		_ = l.p.pool.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM taskapi.outbox WHERE published_at IS NULL) + (SELECT count(*) FROM notifier.outbox WHERE published_at IS NULL),
 			(SELECT count(*) FROM taskapi.outbox o WHERE o.topic = 'task-events' AND NOT EXISTS (SELECT 1 FROM audit.entries e WHERE e.event_id = o.event_id::text)),
-			(SELECT count(*) FROM notifier.deliveries WHERE status = 'pending')`).Scan(&pending, &missing, &undelivered)
+			2*(SELECT count(*) FROM taskapi.outbox WHERE topic = 'task-events')
+				- (SELECT count(*) FROM recurring.consumed_events WHERE topic = 'task-events')
+				- (SELECT count(*) FROM notifier.consumed_events WHERE topic = 'task-events'),
+			(SELECT count(*) FROM notifier.deliveries WHERE status = 'pending')`).Scan(&pending, &missing, &unconsumed, &undelivered)
 		due := 0
 		l.mu.Lock()
 		ids := make([]string, 0, len(l.reminders))
@@ -228,7 +278,7 @@ func settle(ctx context.Context, l *load) {
 		}
 		l.mu.Unlock()
 		_ = l.p.pool.QueryRow(ctx, `SELECT count(*) FROM notifier.reminders WHERE task_id = ANY($1) AND fired_at IS NULL AND missed_at IS NULL AND canceled_at IS NULL`, ids).Scan(&due)
-		if pending == 0 && missing == 0 && undelivered == 0 && due == 0 {
+		if pending == 0 && missing == 0 && unconsumed == 0 && undelivered == 0 && due == 0 {
 			time.Sleep(2 * time.Second) // the sockets' last pushes
 			return
 		}
@@ -253,7 +303,7 @@ func report(ctx context.Context, w io.Writer, l *load, faults []fault, recoverie
 	}
 	l.mu.Unlock()
 
-	fmt.Fprintln(w, "\nWrites and effects")
+	fmt.Fprintf(w, "\nWrites and effects (%s transport)\n", l.p.transport)
 	fmt.Fprintf(w, "  %-44s %10s %10s %10s %10s\n", "", "expected", "found", "lost", "duplicated")
 	var found int
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM taskapi.tasks WHERE id::text = ANY($1)`, created).Scan(&found)

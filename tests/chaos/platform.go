@@ -35,21 +35,24 @@ const (
 
 // platform is the platform as separate OS processes: PostgreSQL, the
 // Kafka-protocol broker (this program, run as "broker"), and each
-// service's own binary.
+// service's own binary, beside its own daprd on the Dapr transport.
 type platform struct {
-	dir     string
-	log     io.Writer
-	pg      *pglocal.Cluster
-	pgOpts  pglocal.Options
-	dbURL   string
-	pool    *pgxpool.Pool // the harness's own, for the checks
-	bins    map[string]string
-	addrs   map[string]string
-	kafka   string
-	ctx     context.Context // the run's: its end ends the processes
-	mu      sync.Mutex
-	procs   map[string]*proc
-	crashes []string // processes that exited without being told to
+	dir       string
+	transport string // kafka or dapr
+	daprd     string // daprd's path (dapr)
+	sidecars  map[string]sidecarPorts
+	log       io.Writer
+	pg        *pglocal.Cluster
+	pgOpts    pglocal.Options
+	dbURL     string
+	pool      *pgxpool.Pool // the harness's own, for the checks
+	bins      map[string]string
+	addrs     map[string]string
+	kafka     string
+	ctx       context.Context // the run's: its end ends the processes
+	mu        sync.Mutex
+	procs     map[string]*proc
+	crashes   []string // processes that exited without being told to
 }
 
 // proc is one running process.
@@ -89,8 +92,8 @@ func build(ctx context.Context, dir string) (map[string]string, error) {
 
 // startPlatform starts PostgreSQL, the broker and every service, and waits
 // until each answers /readyz.
-func startPlatform(ctx context.Context, dir string, log io.Writer, say func(string, ...any)) (*platform, error) {
-	p := &platform{dir: dir, log: log, procs: map[string]*proc{}, addrs: map[string]string{}, ctx: ctx}
+func startPlatform(ctx context.Context, dir, transport, daprd string, log io.Writer, say func(string, ...any)) (*platform, error) {
+	p := &platform{dir: dir, transport: transport, daprd: daprd, log: log, procs: map[string]*proc{}, addrs: map[string]string{}, ctx: ctx}
 	say("building the services")
 	var err error
 	if p.bins, err = build(ctx, dir); err != nil {
@@ -122,6 +125,11 @@ func startPlatform(ctx context.Context, dir string, log io.Writer, say func(stri
 		}
 		p.addrs[s] = "127.0.0.1:" + strconv.Itoa(port)
 	}
+	if transport == "dapr" {
+		if err := p.allocateSidecars(ctx); err != nil {
+			return p, err
+		}
+	}
 	for _, s := range services {
 		say("starting %s on %s", s, p.addrs[s])
 		if err := p.start(s); err != nil {
@@ -129,6 +137,14 @@ func startPlatform(ctx context.Context, dir string, log io.Writer, say func(stri
 		}
 		if err := p.waitReady(ctx, s, 2*time.Minute); err != nil {
 			return p, err
+		}
+		if transport == "dapr" {
+			// After the app, as in a pod: daprd asks the app for its
+			// subscriptions when it starts.
+			say("starting %s's daprd on 127.0.0.1:%d", s, p.sidecars[s].http)
+			if err := p.startSidecar(ctx, s); err != nil {
+				return p, err
+			}
 		}
 	}
 	return p, nil
@@ -151,6 +167,9 @@ func (p *platform) env(s string) []string {
 		// use, and not what this run tests.
 		"RATE_LIMIT_PER_USER=1000000", "RATE_LIMIT_PER_ADDRESS=1000000",
 		"SHUTDOWN_GRACE=2s",
+	}
+	if p.transport == "dapr" {
+		env = append(env, p.daprEnv(s)...)
 	}
 	switch s {
 	case "recurring":
@@ -191,6 +210,22 @@ func (p *platform) run(name string, cmd *exec.Cmd) error {
 	p.procs[name] = pr
 	p.mu.Unlock()
 	return nil
+}
+
+// exited says whether the process name has ended.
+func (p *platform) exited(name string) bool {
+	p.mu.Lock()
+	pr := p.procs[name]
+	p.mu.Unlock()
+	if pr == nil {
+		return true
+	}
+	select {
+	case <-pr.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // signal sends sig to the process name and waits for it to end.
@@ -279,6 +314,10 @@ func (p *platform) startBroker() error {
 // stop ends every process and PostgreSQL; the harness's data stays for a
 // look unless remove.
 func (p *platform) stop() {
+	// The sidecars first: none then delivers to a service that is gone.
+	for _, s := range services {
+		p.signal(sidecarName(s), syscall.SIGTERM)
+	}
 	for i := len(services) - 1; i >= 0; i-- {
 		p.signal(services[i], syscall.SIGTERM)
 	}
