@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
@@ -28,6 +27,7 @@ import (
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/audit"
 	"github.com/todo-platform/todo/services/taskapi"
@@ -54,68 +54,37 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
 	// As the services run: roles that own nothing (taskapi's grants for
 	// its outbox relay, audit's for the log).
 	pool := dbtest.RuntimePool(t, taskapi.Migrations, audit.Migrations)
-	_, kcfg := kafkatest.Start(t)
-	log := kafkatest.Logger(t)
-	pub := kafkatest.Producer(t, kcfg)
-	kafkatest.Relay(t, pool, pub, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
+	b := servicetest.StartBroker(t, pool, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
 
 	reg := prometheus.NewRegistry()
 	c, err := consume.New(pool, audit.Handle, consume.Config{
-		Name: audit.Group, Table: audit.ConsumedTable, Types: audit.Types, DeadLetters: pub,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: log, Registerer: reg,
+		Name: audit.Group, Table: audit.ConsumedTable, Types: audit.Types, DeadLetters: b.Pub,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: b.Log, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.Go(t, func(ctx context.Context) error {
-		return kafka.Consume(ctx, kcfg, kafka.Group{Group: audit.Group, Topics: audit.Topics, Process: c.Process, Log: log})
-	})
+	b.Consume(t, kafka.Group{Group: audit.Group, Topics: audit.Topics, Process: c.Process})
 
-	verifier, err := auth.NewVerifier(ctx, auth.Config{Secret: jwtSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
 	api := httptest.NewServer(audit.NewServer(audit.Deps{
-		Store: audit.NewStore(pool), Verifier: verifier, Log: log, Registry: prometheus.NewRegistry(),
+		Store: audit.NewStore(pool), Verifier: servicetest.Verifier(t, jwtSecret), Log: b.Log, Registry: prometheus.NewRegistry(),
 	}))
 	t.Cleanup(api.Close)
-	return &env{pool: pool, kcfg: kcfg, pub: pub, store: taskapi.NewStore(pool), reg: reg, api: api}
+	return &env{pool: pool, kcfg: b.Config, pub: b.Pub, store: taskapi.NewStore(pool), reg: reg, api: api}
 }
 
 func (v *env) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := v.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return servicetest.Count(t, v.pool, sql, args...)
 }
 
 func (v *env) entries(t *testing.T) int { return v.count(t, `SELECT count(*) FROM audit.entries`) }
 
 func (v *env) outboxEvents(t *testing.T) int {
 	return v.count(t, `SELECT count(*) FROM taskapi.outbox`)
-}
-
-func (v *env) metric(t *testing.T, name string) float64 {
-	t.Helper()
-	mfs, err := v.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
 }
 
 type page struct {
@@ -134,27 +103,11 @@ type page struct {
 // get calls GET /api/v1/audit?query as user ("" sends no token).
 func (v *env) get(t *testing.T, user, query string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, v.api.URL+"/api/v1/audit?"+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := ""
 	if user != "" {
-		tok, err := auth.IssueHS256(jwtSecret, user, "", "", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
+		tok = servicetest.Token(t, jwtSecret, user)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	return servicetest.Call(t, http.MethodGet, v.api.URL+"/api/v1/audit?"+query, tok, nil)
 }
 
 func (v *env) list(t *testing.T, user, query string) page {
@@ -220,31 +173,18 @@ func TestTaskEventsAreAudited(t *testing.T) {
 	}
 
 	// Pages of 2 walk every entry once.
-	seen := map[string]bool{}
-	cursor := ""
-	for pages := 0; ; pages++ {
+	seen := servicetest.Pages(t, 2, n+1, func(cursor string) ([]string, *string) {
 		q := "limit=2"
 		if cursor != "" {
 			q += "&cursor=" + url.QueryEscape(cursor)
 		}
 		p := v.list(t, "alice", q)
-		if len(p.Items) > 2 {
-			t.Fatalf("page of %d entries with limit=2", len(p.Items))
-		}
+		var ids []string
 		for _, it := range p.Items {
-			if seen[it.EventID] {
-				t.Errorf("entry %s on two pages", it.EventID)
-			}
-			seen[it.EventID] = true
+			ids = append(ids, it.EventID)
 		}
-		if p.NextCursor == nil {
-			break
-		}
-		if pages > n {
-			t.Fatal("pagination does not end")
-		}
-		cursor = *p.NextCursor
-	}
+		return ids, p.NextCursor
+	})
 	if len(seen) != n {
 		t.Errorf("pages held %d entries, want %d", len(seen), n)
 	}
@@ -282,7 +222,7 @@ func TestRedeliveryAddsNoEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	kafkatest.Eventually(t, wait, "both copies seen", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 2 })
+	kafkatest.Eventually(t, wait, "both copies seen", func() bool { return servicetest.Counter(t, v.reg, "consumer_events_duplicate_total") >= 2 })
 	if got := v.entries(t); got != 1 {
 		t.Errorf("%d entries after redelivery, want 1", got)
 	}
@@ -432,26 +372,9 @@ FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'consum
 // applying them again changes nothing.
 func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
-	u := dbtest.URL(t)
-	getenv := func(k string) string {
-		return map[string]string{"DATABASE_URL": u, "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1"}[k]
-	}
-	for range 2 {
-		if err := audit.Run(context.Background(), []string{"audit", "migrate"}, getenv, io.Discard, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pool, err := database.Connect(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	var tables int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'audit' AND tablename IN ('entries', 'consumed_events')`).Scan(&tables); err != nil {
-		t.Fatal(err)
-	}
-	if tables != 2 {
-		t.Errorf("%d of audit's 2 tables after migrate", tables)
+	pool := servicetest.Migrate(t, audit.Run, "audit", map[string]string{"JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1"})
+	if n := servicetest.Count(t, pool, `SELECT count(*) FROM pg_tables WHERE schemaname = 'audit' AND tablename IN ('entries', 'consumed_events')`); n != 2 {
+		t.Errorf("%d of audit's 2 tables after migrate", n)
 	}
 }
 
