@@ -15,7 +15,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -93,9 +95,13 @@ func Counter(tb testing.TB, g prometheus.Gatherer, name string) float64 {
 	return sum
 }
 
-// Token is an HS256 token of user signed with secret, valid for an hour.
+// Token is an HS256 token of user signed with secret, valid for an hour;
+// for user "" it is "", which Call sends as no token.
 func Token(tb testing.TB, secret, user string) string {
 	tb.Helper()
+	if user == "" {
+		return ""
+	}
 	tok, err := auth.IssueHS256(secret, user, "", "", time.Hour)
 	if err != nil {
 		tb.Fatal(err)
@@ -152,6 +158,21 @@ func Call(tb testing.TB, method, url, token string, body any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// Get is what GET url answers with token as its bearer ("" sends none),
+// decoded from JSON; it fails the test unless the answer is a 200.
+func Get[T any](tb testing.TB, url, token string) T {
+	tb.Helper()
+	status, b := Call(tb, http.MethodGet, url, token, nil)
+	if status != http.StatusOK {
+		tb.Fatalf("GET %s: %d %s", url, status, b)
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		tb.Fatalf("GET %s: decode %s: %v", url, b, err)
+	}
+	return v
+}
+
 // Document is the service's OpenAPI document, openapi.json in the test's
 // folder (the package's).
 func Document(tb testing.TB) *apidoc.Doc {
@@ -163,24 +184,25 @@ func Document(tb testing.TB) *apidoc.Doc {
 	return apidoc.Load(tb, b)
 }
 
-// Pages walks a cursor-paged list: page fetches the page after cursor (""
-// for the first) and returns its items' ids and the next cursor (nil on the
-// last page). It fails the test on a page of more than limit items, an id
-// on two pages or a walk of more than maxPages, and returns the ids seen.
-func Pages(tb testing.TB, limit, maxPages int, page func(cursor string) (ids []string, next *string)) map[string]bool {
+// Pages walks a cursor-paged list of limit items a page: page fetches the
+// page that query (limit=… and, after the first, &cursor=…) asks for and
+// returns its items and the next cursor (nil on the last page). It fails
+// the test on a page of more than limit items, an item (by its id) on two
+// pages or a walk of more than maxPages, and returns the ids seen.
+func Pages[T any](tb testing.TB, limit, maxPages int, page func(query string) ([]T, *string), id func(T) string) map[string]bool {
 	tb.Helper()
 	seen := map[string]bool{}
-	cursor := ""
+	q := "limit=" + strconv.Itoa(limit)
 	for pages := 1; ; pages++ {
-		ids, next := page(cursor)
-		if len(ids) > limit {
-			tb.Fatalf("page of %d items with limit=%d", len(ids), limit)
+		items, next := page(q)
+		if len(items) > limit {
+			tb.Fatalf("page of %d items with %s", len(items), q)
 		}
-		for _, id := range ids {
-			if seen[id] {
-				tb.Errorf("%s on two pages", id)
+		for _, it := range items {
+			if seen[id(it)] {
+				tb.Errorf("%s on two pages", id(it))
 			}
-			seen[id] = true
+			seen[id(it)] = true
 		}
 		if next == nil {
 			return seen
@@ -188,7 +210,7 @@ func Pages(tb testing.TB, limit, maxPages int, page func(cursor string) (ids []s
 		if pages >= maxPages {
 			tb.Fatalf("pagination does not end within %d pages", maxPages)
 		}
-		cursor = *next
+		q = "limit=" + strconv.Itoa(limit) + "&cursor=" + url.QueryEscape(*next)
 	}
 }
 

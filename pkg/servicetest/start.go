@@ -11,14 +11,16 @@ import (
 // Service is a service running in the test as its binary runs it: its Run
 // with an environment.
 type Service struct {
-	Out  *Buffer // what it printed, on stdout and stderr
-	stop func() error
+	Out     *Buffer // what it printed, on stdout and stderr
+	stop    func() error
+	checked bool // Stop was called: its caller checks Run's error
 }
 
 // Start runs run(args) with env as its environment until the test ends or
 // Stop is called, and waits (up to timeout) until GET http://addr/readyz
 // answers 200; it fails the test if Run ends first or readiness does not
-// come. When the test ends, Run must have returned nil.
+// come. When the test ends, Run must have returned nil, unless the test
+// called Stop and so checks that itself.
 func Start(tb testing.TB, run RunFunc, args []string, env map[string]string, addr string, timeout time.Duration) *Service {
 	tb.Helper()
 	s := &Service{Out: &Buffer{}}
@@ -39,7 +41,7 @@ func Start(tb testing.TB, run RunFunc, args []string, env map[string]string, add
 		return err
 	}
 	tb.Cleanup(func() {
-		if err := s.stop(); err != nil {
+		if err := s.stop(); err != nil && !s.checked {
 			tb.Errorf("%s ended with %v\n%s", args[0], err, s.Out)
 		}
 	})
@@ -67,4 +69,7 @@ func Start(tb testing.TB, run RunFunc, args []string, env map[string]string, add
 
 // Stop ends the service (once; later calls answer the same) and returns
 // what its Run returned.
-func (s *Service) Stop() error { return s.stop() }
+func (s *Service) Stop() error {
+	s.checked = true
+	return s.stop()
+}

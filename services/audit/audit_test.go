@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -87,40 +86,30 @@ func (v *env) outboxEvents(t *testing.T) int {
 	return v.count(t, `SELECT count(*) FROM taskapi.outbox`)
 }
 
+type entry struct {
+	ID      int64           `json:"id"`
+	EventID string          `json:"event_id"`
+	Type    string          `json:"type"`
+	TaskID  string          `json:"task_id"`
+	OwnerID string          `json:"owner_id"`
+	Time    time.Time       `json:"time"`
+	Event   json.RawMessage `json:"event"`
+}
+
 type page struct {
-	Items []struct {
-		ID      int64           `json:"id"`
-		EventID string          `json:"event_id"`
-		Type    string          `json:"type"`
-		TaskID  string          `json:"task_id"`
-		OwnerID string          `json:"owner_id"`
-		Time    time.Time       `json:"time"`
-		Event   json.RawMessage `json:"event"`
-	} `json:"items"`
+	Items      []entry `json:"items"`
 	NextCursor *string `json:"next_cursor"`
 }
 
 // get calls GET /api/v1/audit?query as user ("" sends no token).
 func (v *env) get(t *testing.T, user, query string) (int, []byte) {
 	t.Helper()
-	tok := ""
-	if user != "" {
-		tok = servicetest.Token(t, jwtSecret, user)
-	}
-	return servicetest.Call(t, http.MethodGet, v.api.URL+"/api/v1/audit?"+query, tok, nil)
+	return servicetest.Call(t, http.MethodGet, v.api.URL+"/api/v1/audit?"+query, servicetest.Token(t, jwtSecret, user), nil)
 }
 
 func (v *env) list(t *testing.T, user, query string) page {
 	t.Helper()
-	status, b := v.get(t, user, query)
-	if status != http.StatusOK {
-		t.Fatalf("GET /api/v1/audit?%s as %s: %d %s", query, user, status, b)
-	}
-	var p page
-	if err := json.Unmarshal(b, &p); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	return p
+	return servicetest.Get[page](t, v.api.URL+"/api/v1/audit?"+query, servicetest.Token(t, jwtSecret, user))
 }
 
 // TestTaskEventsAreAudited: tasks written through taskapi's store travel
@@ -173,18 +162,10 @@ func TestTaskEventsAreAudited(t *testing.T) {
 	}
 
 	// Pages of 2 walk every entry once.
-	seen := servicetest.Pages(t, 2, n+1, func(cursor string) ([]string, *string) {
-		q := "limit=2"
-		if cursor != "" {
-			q += "&cursor=" + url.QueryEscape(cursor)
-		}
+	seen := servicetest.Pages(t, 2, n+1, func(q string) ([]entry, *string) {
 		p := v.list(t, "alice", q)
-		var ids []string
-		for _, it := range p.Items {
-			ids = append(ids, it.EventID)
-		}
-		return ids, p.NextCursor
-	})
+		return p.Items, p.NextCursor
+	}, func(e entry) string { return e.EventID })
 	if len(seen) != n {
 		t.Errorf("pages held %d entries, want %d", len(seen), n)
 	}

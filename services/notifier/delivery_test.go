@@ -18,6 +18,7 @@ import (
 	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/services/notifier"
 )
 
@@ -261,15 +262,7 @@ type deliveryPage struct {
 
 func (v *env) deliveries(t *testing.T, user, query string) deliveryPage {
 	t.Helper()
-	status, b := v.do(t, user, http.MethodGet, "/api/v1/deliveries?"+query, nil)
-	if status != http.StatusOK {
-		t.Fatalf("GET /api/v1/deliveries?%s as %s: %d %s", query, user, status, b)
-	}
-	var p deliveryPage
-	if err := json.Unmarshal(b, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return servicetest.Get[deliveryPage](t, v.api.URL+"/api/v1/deliveries?"+query, servicetest.Token(t, jwtSecret, user))
 }
 
 // TestListDeliveries: a user sees their own deliveries, newest first, with
