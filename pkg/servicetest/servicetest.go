@@ -27,6 +27,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/apidoc"
 	"github.com/todo-platform/todo/pkg/auth"
+	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
 	"github.com/todo-platform/todo/pkg/kafka"
@@ -61,6 +62,20 @@ func (b Broker) Consume(tb testing.TB, g kafka.Group) {
 		g.Log = b.Log
 	}
 	kafkatest.Go(tb, func(ctx context.Context) error { return kafka.Consume(ctx, b.Config, g) })
+}
+
+// Messages are the messages now on topic.
+func (b Broker) Messages(tb testing.TB, topic string) []kafkatest.Message {
+	tb.Helper()
+	return kafkatest.Messages(tb, b.Config, topic)
+}
+
+// Redeliver publishes m again, as a relay or the broker may (at least once).
+func (b Broker) Redeliver(tb testing.TB, m kafkatest.Message) {
+	tb.Helper()
+	if err := b.Pub.Publish(context.Background(), broker.Publication{Topic: m.Topic, Key: m.Key, Value: m.Value}); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // Count is the integer a query (a count(*), say) answers on pool.

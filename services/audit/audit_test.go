@@ -43,9 +43,8 @@ const (
 // a broker, taskapi's outbox relay, an audit consumer group member and the
 // audit HTTP API.
 type env struct {
+	servicetest.Broker
 	pool  *pgxpool.Pool
-	kcfg  kafka.Config
-	pub   *kafka.Producer
 	store *taskapi.Store
 	reg   *prometheus.Registry
 	api   *httptest.Server
@@ -72,7 +71,7 @@ func setup(t *testing.T) *env {
 		Store: audit.NewStore(pool), Verifier: servicetest.Verifier(t, jwtSecret), Log: b.Log, Registry: prometheus.NewRegistry(),
 	}))
 	t.Cleanup(api.Close)
-	return &env{pool: pool, kcfg: b.Config, pub: b.Pub, store: taskapi.NewStore(pool), reg: reg, api: api}
+	return &env{Broker: b, pool: pool, store: taskapi.NewStore(pool), reg: reg, api: api}
 }
 
 func (v *env) count(t *testing.T, sql string, args ...any) int {
@@ -194,14 +193,12 @@ func TestRedeliveryAddsNoEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	kafkatest.Eventually(t, wait, "the event audited", func() bool { return v.entries(t) == 1 })
-	msgs := kafkatest.Messages(t, v.kcfg, events.TopicTaskEvents)
+	msgs := v.Messages(t, events.TopicTaskEvents)
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages on %s, want 1", len(msgs), events.TopicTaskEvents)
 	}
 	for range 2 {
-		if err := v.pub.Publish(ctx, broker.Publication{Topic: msgs[0].Topic, Key: msgs[0].Key, Value: msgs[0].Value}); err != nil {
-			t.Fatal(err)
-		}
+		v.Redeliver(t, msgs[0])
 	}
 	kafkatest.Eventually(t, wait, "both copies seen", func() bool { return servicetest.Counter(t, v.reg, "consumer_events_duplicate_total") >= 2 })
 	if got := v.entries(t); got != 1 {
@@ -234,7 +231,7 @@ func TestRemindersAreAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.pub.Publish(context.Background(), broker.Publication{Topic: events.TopicReminders, Key: "alice", Value: b, EventID: e.ID()}); err != nil {
+	if err := v.Pub.Publish(context.Background(), broker.Publication{Topic: events.TopicReminders, Key: "alice", Value: b, EventID: e.ID()}); err != nil {
 		t.Fatal(err)
 	}
 	kafkatest.Eventually(t, wait, "the reminder audited", func() bool { return v.entries(t) == 1 })

@@ -69,7 +69,7 @@ func TestEventOverBudgetIsDeadLettered(t *testing.T) {
 	kafkatest.Eventually(t, wait, "the next completion handled", func() bool { return v.completionsHandled(t) == 1 })
 	var dead []kafkatest.Message
 	kafkatest.Eventually(t, wait, "the dead letter", func() bool {
-		dead = kafkatest.Messages(t, v.kcfg, events.DeadLetterTopic(events.TopicTaskEvents))
+		dead = v.Messages(t, events.DeadLetterTopic(events.TopicTaskEvents))
 		return len(dead) > 0
 	})
 	if len(dead) != 1 || !strings.Contains(string(dead[0].Value), tk.ID) ||
