@@ -21,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/taskapi"
 )
@@ -53,13 +53,9 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 		f.Fatal(err)
 	}
 	f.Cleanup(pool.Close)
-	v, err := auth.NewVerifier(context.Background(), auth.Config{Secret: testSecret})
-	if err != nil {
-		f.Fatal(err)
-	}
 	log := &fuzzLog{}
 	h := taskapi.NewServer(taskapi.Deps{
-		Store: taskapi.NewStore(pool), Verifier: v, InternalToken: testInternalToken,
+		Store: taskapi.NewStore(pool), Verifier: servicetest.Verifier(f, testSecret), InternalToken: testInternalToken,
 		Log: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelWarn})), Registry: prometheus.NewRegistry(),
 	})
 	srv := httptest.NewServer(h)
