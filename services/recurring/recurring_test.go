@@ -163,6 +163,28 @@ func (v *env) completion(t *testing.T, taskID string) kafkatest.Message {
 	return completed
 }
 
+// handleAgain delivers completed again as if recurring had lost its record
+// of it (every consumed event forgotten), and waits until it is handled.
+func (v *env) handleAgain(t *testing.T, completed kafkatest.Message) {
+	t.Helper()
+	if _, err := v.pool.Exec(context.Background(), `DELETE FROM recurring.consumed_events`); err != nil {
+		t.Fatal(err)
+	}
+	v.Redeliver(t, completed)
+	kafkatest.Eventually(t, wait, "the completion handled again", func() bool { return v.completionsHandled(t) == 1 })
+}
+
+// noneCounted checks that each of the counters names is 0: say, that
+// recurring retried and dead-lettered no event.
+func (v *env) noneCounted(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if got := v.metric(t, name); got != 0 {
+			t.Errorf("%s = %v, want 0", name, got)
+		}
+	}
+}
+
 // successor waits for previous's next occurrence and returns it.
 func (v *env) successor(t *testing.T, previous *task.Task) *task.Task {
 	t.Helper()
@@ -247,7 +269,6 @@ func TestCompleteReopenCompleteMakesOneSuccessor(t *testing.T) {
 func TestRedeliveryMakesOneSuccessor(t *testing.T) {
 	t.Parallel()
 	v := setup(t)
-	ctx := context.Background()
 	tk := v.create(t, "alice", "FREQ=WEEKLY", recurrence.AnchorDue, "America/New_York", time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))
 	v.complete(t, tk)
 	v.successor(t, tk)
@@ -257,34 +278,35 @@ func TestRedeliveryMakesOneSuccessor(t *testing.T) {
 	v.Redeliver(t, completed)
 	kafkatest.Eventually(t, wait, "the copy skipped", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 1 })
 
-	if _, err := v.pool.Exec(ctx, `DELETE FROM recurring.consumed_events`); err != nil {
-		t.Fatal(err)
-	}
-	v.Redeliver(t, completed)
-	kafkatest.Eventually(t, wait, "the completion handled again", func() bool { return v.completionsHandled(t) == 1 })
+	v.handleAgain(t, completed)
 	if got := v.seriesTasks(t, tk.ID); got != 2 {
 		t.Errorf("the series holds %d tasks after redelivery, want 2", got)
 	}
-	if got := v.metric(t, "consumer_dead_lettered_total"); got != 0 {
-		t.Errorf("%v events dead-lettered", got)
-	}
+	v.noneCounted(t, "consumer_dead_lettered_total")
 }
 
-// TestCountEndsTheSeries: FREQ=DAILY;COUNT=2 makes one more occurrence and
-// then ends quietly.
-func TestCountEndsTheSeries(t *testing.T) {
+// TestBoundedSeriesEnds: a rule with COUNT=2, or with an UNTIL on the
+// second day, makes one more occurrence, on the second day, and then ends
+// quietly.
+func TestBoundedSeriesEnds(t *testing.T) {
 	t.Parallel()
-	v := setup(t)
-	first := v.create(t, "alice", "FREQ=DAILY;COUNT=2", recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
-	v.complete(t, first)
-	second := v.successor(t, first)
-	v.complete(t, second)
-	kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
-	if got := v.seriesTasks(t, first.ID); got != 2 {
-		t.Errorf("a COUNT=2 series holds %d tasks, want 2", got)
-	}
-	if got := v.metric(t, "consumer_dead_lettered_total"); got != 0 {
-		t.Errorf("%v events dead-lettered", got)
+	for _, rule := range []string{"FREQ=DAILY;COUNT=2", "FREQ=DAILY;UNTIL=20260502T090000Z"} {
+		t.Run(rule, func(t *testing.T) {
+			t.Parallel()
+			v := setup(t)
+			first := v.create(t, "alice", rule, recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+			v.complete(t, first)
+			second := v.successor(t, first)
+			if want := time.Date(2026, 5, 2, 9, 0, 0, 0, time.UTC); !second.Due.Equal(want) {
+				t.Errorf("second occurrence due %v, want %v", second.Due, want)
+			}
+			v.complete(t, second)
+			kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
+			if got := v.seriesTasks(t, first.ID); got != 2 {
+				t.Errorf("the series holds %d tasks, want 2", got)
+			}
+			v.noneCounted(t, "consumer_dead_lettered_total")
+		})
 	}
 }
 
@@ -318,20 +340,11 @@ func TestDeletedOrPlainTasksHaveNoSuccessor(t *testing.T) {
 	}
 	// The completion arrives again, its record lost, after the deletion.
 	completed := v.completion(t, tk.ID)
-	if _, err := v.pool.Exec(ctx, `DELETE FROM recurring.consumed_events`); err != nil {
-		t.Fatal(err)
-	}
-	v.Redeliver(t, completed)
-	kafkatest.Eventually(t, wait, "the late completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	v.handleAgain(t, completed)
 	if got := v.seriesTasks(t, tk.ID); got != 0 {
 		t.Errorf("the deleted series holds %d tasks, want 0", got)
 	}
-	if got := v.metric(t, "consumer_retries_total"); got != 0 {
-		t.Errorf("%v retries", got)
-	}
-	if got := v.metric(t, "consumer_dead_lettered_total"); got != 0 {
-		t.Errorf("%v events dead-lettered", got)
-	}
+	v.noneCounted(t, "consumer_retries_total", "consumer_dead_lettered_total")
 }
 
 // TestTaskAPIOutcomes: the client maps taskapi's answers to outcomes.
@@ -378,24 +391,6 @@ func TestMigrateCommand(t *testing.T) {
 	})
 	if n := servicetest.Count(t, pool, `SELECT count(*) FROM pg_tables WHERE schemaname = 'recurring' AND tablename IN ('occurrences', 'consumed_events')`); n != 2 {
 		t.Errorf("%d of recurring's 2 tables after migrate", n)
-	}
-}
-
-// TestUntilEndsTheSeries: an UNTIL rule makes its occurrences up to UNTIL
-// and then ends quietly.
-func TestUntilEndsTheSeries(t *testing.T) {
-	t.Parallel()
-	v := setup(t)
-	first := v.create(t, "alice", "FREQ=DAILY;UNTIL=20260502T090000Z", recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
-	v.complete(t, first)
-	second := v.successor(t, first)
-	if want := time.Date(2026, 5, 2, 9, 0, 0, 0, time.UTC); !second.Due.Equal(want) {
-		t.Errorf("second occurrence due %v, want %v", second.Due, want)
-	}
-	v.complete(t, second)
-	kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
-	if got := v.seriesTasks(t, first.ID); got != 2 {
-		t.Errorf("the series holds %d tasks after UNTIL, want 2", got)
 	}
 }
 
