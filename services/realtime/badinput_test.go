@@ -129,14 +129,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	r, _ := kafkaReplica(t, "REALTIME_ALLOWED_ORIGINS", "app.example.com")
 	ctx := context.Background()
 	dial := func(url string, h http.Header) (int, error) {
-		ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-			if resp.Body != nil {
-				_ = resp.Body.Close()
-			}
-		}
+		ws, status, err := upgrade(ctx, url, &websocket.DialOptions{HTTPHeader: h})
 		if ws != nil {
 			_ = ws.CloseNow()
 		}

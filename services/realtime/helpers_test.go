@@ -127,6 +127,21 @@ func (m message) taskID(t *testing.T) string {
 	return s.ID
 }
 
+// upgrade dials url with opts and returns the socket (when the upgrade
+// succeeded), the handshake's HTTP status (0 without an answer) and the
+// error.
+func upgrade(ctx context.Context, url string, opts *websocket.DialOptions) (*websocket.Conn, int, error) {
+	ws, resp, err := websocket.Dial(ctx, url, opts)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+	}
+	return ws, status, err
+}
+
 // dialHeader connects as user with the token in the Authorization header.
 func dialHeader(t *testing.T, url, tok string) (*wsClient, int, error) {
 	t.Helper()
@@ -137,15 +152,8 @@ func dialHeader(t *testing.T, url, tok string) (*wsClient, int, error) {
 		h.Set("Authorization", "Bearer "+tok)
 	}
 	c := &wsClient{t: t}
-	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h,
+	ws, status, err := upgrade(ctx, url, &websocket.DialOptions{HTTPHeader: h,
 		OnPingReceived: func(context.Context, []byte) bool { c.pings.Add(1); return true }})
-	status := 0
-	if resp != nil {
-		status = resp.StatusCode
-		if resp.Body != nil {
-			_ = resp.Body.Close()
-		}
-	}
 	if err != nil {
 		return nil, status, err
 	}
