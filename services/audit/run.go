@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/ratelimit"
 	"github.com/todo-platform/todo/pkg/service"
@@ -23,8 +22,7 @@ const ConsumedRetention = 8 * 24 * time.Hour
 // Config is audit's configuration, read from the environment.
 type Config struct {
 	service.Base
-	JWT    auth.Config
-	Limits ratelimit.Config // RATE_LIMIT_*
+	service.API
 	Events transport.Config
 }
 
@@ -34,14 +32,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	c := Config{
-		Base: base,
-		JWT:  auth.ConfigFromEnv(getenv),
-	}
-	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
-		return c, auth.ErrNotConfigured
-	}
-	if c.Limits, err = ratelimit.ConfigFromEnv(getenv); err != nil {
+	c := Config{Base: base}
+	if c.API, err = service.APIFromEnv(getenv); err != nil {
 		return c, err
 	}
 	ev, err := transport.ConfigFromEnv(getenv)
