@@ -133,6 +133,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 // API, the consumer of task-events and reminders, the firing loop, the
 // outbox relay and the delivery worker. args[1] may be "migrate" (apply the
 // migrations and exit) or "serve" (the default).
+//
+// Every service's Run has this shape (its configuration, then service.Run
+// with the service's own Build), so the lines look alike across services;
+// the shared steps are in service.Run, and what is left is what this
+// service builds, kept here so that the service reads whole in its package.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {
