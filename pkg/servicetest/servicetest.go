@@ -35,6 +35,17 @@ import (
 	"github.com/todo-platform/todo/pkg/outbox"
 )
 
+// Wait bounds the conditions the tests wait for: generous, for a shared and
+// busy machine; no test measures speed with it.
+const Wait = 60 * time.Second
+
+// Eventually waits until cond holds, failing the test if it does not
+// within Wait.
+func Eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	kafkatest.Eventually(tb, Wait, what, cond)
+}
+
 // Broker is a broker started for one test, with what talks to it.
 type Broker struct {
 	Config kafka.Config

@@ -24,7 +24,6 @@ import (
 	"github.com/todo-platform/todo/pkg/database/dbtest"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
-	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
@@ -34,10 +33,7 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-const (
-	wait      = 60 * time.Second // deadline for conditions on this shared, busy machine
-	jwtSecret = "audit-test-secret-0123456789abcdef"
-)
+const jwtSecret = "audit-test-secret-0123456789abcdef"
 
 // env is audit's world: PostgreSQL with taskapi's and audit's schemas,
 // a broker, taskapi's outbox relay, an audit consumer group member and the
@@ -135,7 +131,7 @@ func TestTaskEventsAreAudited(t *testing.T) {
 		}
 	}
 	n := v.outboxEvents(t)
-	kafkatest.Eventually(t, wait, "every event audited", func() bool { return v.entries(t) >= n })
+	servicetest.Eventually(t, "every event audited", func() bool { return v.entries(t) >= n })
 	if got := v.entries(t); got != n {
 		t.Fatalf("%d entries for %d events", got, n)
 	}
@@ -192,7 +188,7 @@ func TestRedeliveryAddsNoEntry(t *testing.T) {
 	if _, err := v.store.Create(ctx, "alice", task.Fields{Title: "once"}); err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.Eventually(t, wait, "the event audited", func() bool { return v.entries(t) == 1 })
+	servicetest.Eventually(t, "the event audited", func() bool { return v.entries(t) == 1 })
 	msgs := v.Messages(t, events.TopicTaskEvents)
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages on %s, want 1", len(msgs), events.TopicTaskEvents)
@@ -200,7 +196,7 @@ func TestRedeliveryAddsNoEntry(t *testing.T) {
 	for range 2 {
 		v.Redeliver(t, msgs[0])
 	}
-	kafkatest.Eventually(t, wait, "both copies seen", func() bool { return servicetest.Counter(t, v.reg, "consumer_events_duplicate_total") >= 2 })
+	servicetest.Eventually(t, "both copies seen", func() bool { return servicetest.Counter(t, v.reg, "consumer_events_duplicate_total") >= 2 })
 	if got := v.entries(t); got != 1 {
 		t.Errorf("%d entries after redelivery, want 1", got)
 	}
@@ -234,7 +230,7 @@ func TestRemindersAreAudited(t *testing.T) {
 	if err := v.Pub.Publish(context.Background(), broker.Publication{Topic: events.TopicReminders, Key: "alice", Value: b, EventID: e.ID()}); err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.Eventually(t, wait, "the reminder audited", func() bool { return v.entries(t) == 1 })
+	servicetest.Eventually(t, "the reminder audited", func() bool { return v.entries(t) == 1 })
 	p := v.list(t, "alice", "task_id=0190f1a2-0000-7000-8000-000000000001")
 	if len(p.Items) != 1 || p.Items[0].Type != events.TypeReminderDue {
 		t.Errorf("alice's entries of the task: %+v", p.Items)
@@ -254,7 +250,7 @@ func TestIsolation(t *testing.T) {
 	if _, err := v.store.Create(ctx, "bob", task.Fields{Title: "bob's"}); err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.Eventually(t, wait, "every event audited", func() bool { return v.entries(t) == 2 })
+	servicetest.Eventually(t, "every event audited", func() bool { return v.entries(t) == 2 })
 	for _, q := range []string{"", "task_id=" + tk.ID, "limit=200"} {
 		for _, it := range v.list(t, "bob", q).Items {
 			if it.OwnerID != "bob" || bytes.Contains(it.Event, []byte("alice")) {

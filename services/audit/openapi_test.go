@@ -37,7 +37,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	if _, err := v.store.Create(context.Background(), "alice", task.Fields{Title: "file the taxes"}); err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.Eventually(t, wait, "the event audited", func() bool { return v.entries(t) == 1 })
+	servicetest.Eventually(t, "the event audited", func() bool { return v.entries(t) == 1 })
 	for _, c := range []struct {
 		user, query string
 		want        int

@@ -30,10 +30,7 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-const (
-	wait          = 60 * time.Second // deadline for conditions on this shared, busy machine
-	internalToken = "recurring-test-internal-token"
-)
+const internalToken = "recurring-test-internal-token"
 
 // env is recurring's world: PostgreSQL with taskapi's and recurring's
 // schemas, the real taskapi server, a broker, taskapi's outbox relay and a
@@ -171,7 +168,7 @@ func (v *env) handleAgain(t *testing.T, completed kafkatest.Message) {
 		t.Fatal(err)
 	}
 	v.Redeliver(t, completed)
-	kafkatest.Eventually(t, wait, "the completion handled again", func() bool { return v.completionsHandled(t) == 1 })
+	servicetest.Eventually(t, "the completion handled again", func() bool { return v.completionsHandled(t) == 1 })
 }
 
 // noneCounted checks that each of the counters names is 0: say, that
@@ -189,7 +186,7 @@ func (v *env) noneCounted(t *testing.T, names ...string) {
 func (v *env) successor(t *testing.T, previous *task.Task) *task.Task {
 	t.Helper()
 	var id string
-	kafkatest.Eventually(t, wait, "the next occurrence", func() bool {
+	servicetest.Eventually(t, "the next occurrence", func() bool {
 		return v.pool.QueryRow(context.Background(), `SELECT id::text FROM taskapi.tasks WHERE previous_id = $1`, previous.ID).Scan(&id) == nil
 	})
 	tk, err := v.store.Get(context.Background(), previous.Owner, id)
@@ -228,7 +225,7 @@ func TestNextOccurrenceAcrossDST(t *testing.T) {
 	if next.Status != task.StatusOpen || next.SeriesID == nil || *next.SeriesID != first.ID || next.Owner != "alice" || next.Title != first.Title {
 		t.Errorf("next occurrence %+v is not an open copy of %s in its series", next, first.ID)
 	}
-	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	servicetest.Eventually(t, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
 	if got := v.seriesTasks(t, first.ID); got != 2 {
 		t.Errorf("the series holds %d tasks, want 2", got)
 	}
@@ -256,7 +253,7 @@ func TestCompleteReopenCompleteMakesOneSuccessor(t *testing.T) {
 			t.Fatal(err)
 		}
 		v.complete(t, again)
-		kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2*(i+1) })
+		servicetest.Eventually(t, "both completions handled", func() bool { return v.completionsHandled(t) == 2*(i+1) })
 		if got := v.seriesTasks(t, tk.ID); got != 2 {
 			t.Errorf("anchor %s: the series holds %d tasks after complete, reopen, complete; want 2", anchor, got)
 		}
@@ -272,11 +269,11 @@ func TestRedeliveryMakesOneSuccessor(t *testing.T) {
 	tk := v.create(t, "alice", "FREQ=WEEKLY", recurrence.AnchorDue, "America/New_York", time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))
 	v.complete(t, tk)
 	v.successor(t, tk)
-	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	servicetest.Eventually(t, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
 
 	completed := v.completion(t, tk.ID)
 	v.Redeliver(t, completed)
-	kafkatest.Eventually(t, wait, "the copy skipped", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 1 })
+	servicetest.Eventually(t, "the copy skipped", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 1 })
 
 	v.handleAgain(t, completed)
 	if got := v.seriesTasks(t, tk.ID); got != 2 {
@@ -301,7 +298,7 @@ func TestBoundedSeriesEnds(t *testing.T) {
 				t.Errorf("second occurrence due %v, want %v", second.Due, want)
 			}
 			v.complete(t, second)
-			kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
+			servicetest.Eventually(t, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
 			if got := v.seriesTasks(t, first.ID); got != 2 {
 				t.Errorf("the series holds %d tasks, want 2", got)
 			}
@@ -323,7 +320,7 @@ func TestDeletedOrPlainTasksHaveNoSuccessor(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.complete(t, plain)
-	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	servicetest.Eventually(t, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
 	if got := v.count(t, `SELECT count(*) FROM taskapi.tasks WHERE previous_id = $1`, plain.ID); got != 0 {
 		t.Errorf("a task without recurrence got %d successors", got)
 	}
@@ -331,7 +328,7 @@ func TestDeletedOrPlainTasksHaveNoSuccessor(t *testing.T) {
 	tk := v.create(t, "alice", "FREQ=DAILY", recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	done := v.complete(t, tk)
 	next := v.successor(t, tk)
-	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 2 })
+	servicetest.Eventually(t, "the completion handled", func() bool { return v.completionsHandled(t) == 2 })
 	if err := v.store.Delete(ctx, "alice", tk.ID, done.Version); err != nil {
 		t.Fatal(err)
 	}
