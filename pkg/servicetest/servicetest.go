@@ -176,8 +176,8 @@ func Call(tb testing.TB, method, url, token string, body any) (int, []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -243,12 +243,13 @@ func Pages[T any](tb testing.TB, limit, maxPages int, page func(query string) ([
 // FreeAddr is a loopback address that was free a moment ago.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
 }
 
 // Buffer is a bytes.Buffer safe for a service's goroutines: what it prints.

@@ -203,8 +203,10 @@ func (u *upped) call(t *testing.T, host, method, path, body string) (int, string
 }
 
 // dial opens alice's socket at ws://host/ws.
-func (u *upped) dial(t *testing.T, ctx context.Context, host string) *websocket.Conn {
+func (u *upped) dial(t *testing.T, host string) *websocket.Conn {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	ws, resp, err := websocket.Dial(ctx, "ws://"+host+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + u.token}}})
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
@@ -232,7 +234,7 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 	}
 	wsCtx, wsCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer wsCancel()
-	ws := up.dial(t, wsCtx, frontAddr)
+	ws := up.dial(t, frontAddr)
 	defer ws.CloseNow()
 	live := make(chan string, 64)
 	go func() {

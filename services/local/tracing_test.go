@@ -114,7 +114,7 @@ func TestTraceOfATaskCreation(t *testing.T) {
 	// Alice's open socket, which must get the push.
 	wsCtx, wsCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer wsCancel()
-	ws := up.dial(t, wsCtx, realtimeAddr)
+	ws := up.dial(t, realtimeAddr)
 	defer ws.CloseNow()
 	for { // the socket is live once it says so
 		var m struct{ Type string }
