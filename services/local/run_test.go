@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -236,25 +235,7 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 	defer wsCancel()
 	ws := up.dial(t, frontAddr)
 	defer ws.CloseNow()
-	live := make(chan string, 64)
-	go func() {
-		defer close(live)
-		for {
-			var m struct {
-				Type  string `json:"type"`
-				Event string `json:"event"`
-				Data  struct {
-					ID string `json:"id"`
-				} `json:"data"`
-			}
-			if err := wsjson.Read(wsCtx, ws, &m); err != nil {
-				return
-			}
-			if m.Type == "event" {
-				live <- m.Event + " " + m.Data.ID
-			}
-		}
-	}()
+	live := servicetest.Events(wsCtx, ws)
 
 	// By default (WEBHOOK_ALLOW_PRIVATE unset), as in production, a webhook
 	// may not target this machine.
