@@ -37,7 +37,9 @@ const jwtSecret = "audit-test-secret-0123456789abcdef"
 
 // env is audit's world: PostgreSQL with taskapi's and audit's schemas,
 // a broker, taskapi's outbox relay, an audit consumer group member and the
-// audit HTTP API.
+// audit HTTP API. Its parts are servicetest's; the struct and its setup
+// are audit's own, as recurring's and the notifier's are theirs: each
+// service's tests build the world that service lives in.
 type env struct {
 	servicetest.Broker
 	pool  *pgxpool.Pool

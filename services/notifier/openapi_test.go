@@ -15,7 +15,8 @@ import (
 )
 
 // TestOpenAPICoversRouter: the router serves exactly the operations the
-// document describes.
+// document describes. Every service with a document has this test, alike
+// but for the service: each proves its own document against its own router.
 func TestOpenAPICoversRouter(t *testing.T) {
 	t.Parallel()
 	h := notifier.NewServer(notifier.Deps{Store: notifier.NewStore(nil), Log: kafkatest.Logger(t), Registry: prometheus.NewRegistry()})

@@ -34,7 +34,9 @@ const internalToken = "recurring-test-internal-token"
 
 // env is recurring's world: PostgreSQL with taskapi's and recurring's
 // schemas, the real taskapi server, a broker, taskapi's outbox relay and a
-// recurring consumer group member calling taskapi's internal API.
+// recurring consumer group member calling taskapi's internal API. Its parts
+// are servicetest's; the struct and its setup are recurring's own, as
+// audit's are audit's.
 type env struct {
 	servicetest.Broker
 	pool  *pgxpool.Pool
