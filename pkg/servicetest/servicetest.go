@@ -254,14 +254,27 @@ func FreeAddr(tb testing.TB) string {
 
 // Buffer is a bytes.Buffer safe for a service's goroutines: what it prints.
 type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	// Max, if set, is how much it keeps: later writes are dropped (and
+	// still reported written).
+	Max int
+	mu  sync.Mutex
+	b   bytes.Buffer
 }
 
 func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.Max > 0 && s.b.Len() >= s.Max {
+		return len(p), nil
+	}
 	return s.b.Write(p)
+}
+
+// Reset empties the buffer.
+func (s *Buffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
 }
 
 func (s *Buffer) String() string {
