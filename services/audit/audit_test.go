@@ -83,6 +83,8 @@ func (v *env) outboxEvents(t *testing.T) int {
 	return v.count(t, `SELECT count(*) FROM taskapi.outbox`)
 }
 
+// entry is an entry as a client reads it: written apart from the server's
+// types, so that a change to what the API sends shows here.
 type entry struct {
 	ID      int64           `json:"id"`
 	EventID string          `json:"event_id"`

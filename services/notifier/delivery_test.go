@@ -245,6 +245,9 @@ func TestMalformedEventsAreDeadLettered(t *testing.T) {
 	eventually(t, "the inbox filled", func() bool { return v.count(t, `SELECT count(*) FROM notifier.notifications`) == 1 })
 }
 
+// deliveryPage is a page of deliveries as a client reads it: written apart
+// from the server's types, so that a change to what the API sends shows
+// here.
 type deliveryPage struct {
 	Items []struct {
 		ID        string  `json:"id"`

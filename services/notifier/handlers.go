@@ -413,7 +413,9 @@ func handleGetSettings(store *Store) http.HandlerFunc {
 	}
 }
 
-// deliveryResponse is one delivery as the API shows it.
+// deliveryResponse is one delivery as the API shows it. It repeats the
+// fields of Delivery, the row, on purpose: the API's shape is its own, and
+// changes only when this type does.
 type deliveryResponse struct {
 	ID            string     `json:"id"`
 	Channel       string     `json:"channel"`
