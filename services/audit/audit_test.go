@@ -77,6 +77,16 @@ func (v *env) count(t *testing.T, sql string, args ...any) int {
 	return servicetest.Count(t, v.pool, sql, args...)
 }
 
+// create creates a task of owner's through taskapi's store.
+func (v *env) create(t *testing.T, owner, title string) *task.Task {
+	t.Helper()
+	tk, err := v.store.Create(context.Background(), owner, task.Fields{Title: title})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
 func (v *env) entries(t *testing.T) int { return v.count(t, `SELECT count(*) FROM audit.entries`) }
 
 func (v *env) outboxEvents(t *testing.T) int {
@@ -118,10 +128,7 @@ func TestTaskEventsAreAudited(t *testing.T) {
 	t.Parallel()
 	v := setup(t)
 	ctx := context.Background()
-	tk, err := v.store.Create(ctx, "alice", task.Fields{Title: "file the taxes"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := v.create(t, "alice", "file the taxes")
 	done, err := v.store.Complete(ctx, "alice", tk.ID, tk.Version)
 	if err != nil {
 		t.Fatal(err)
@@ -130,9 +137,7 @@ func TestTaskEventsAreAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 4 {
-		if _, err := v.store.Create(ctx, "alice", task.Fields{Title: fmt.Sprintf("other %d", i)}); err != nil {
-			t.Fatal(err)
-		}
+		v.create(t, "alice", fmt.Sprintf("other %d", i))
 	}
 	n := v.outboxEvents(t)
 	servicetest.Eventually(t, "every event audited", func() bool { return v.entries(t) >= n })
@@ -189,9 +194,7 @@ func TestRedeliveryAddsNoEntry(t *testing.T) {
 	t.Parallel()
 	v := setup(t)
 	ctx := context.Background()
-	if _, err := v.store.Create(ctx, "alice", task.Fields{Title: "once"}); err != nil {
-		t.Fatal(err)
-	}
+	v.create(t, "alice", "once")
 	servicetest.Eventually(t, "the event audited", func() bool { return v.entries(t) == 1 })
 	msgs := v.Messages(t, events.TopicTaskEvents)
 	if len(msgs) != 1 {
@@ -246,14 +249,8 @@ func TestRemindersAreAudited(t *testing.T) {
 func TestIsolation(t *testing.T) {
 	t.Parallel()
 	v := setup(t)
-	ctx := context.Background()
-	tk, err := v.store.Create(ctx, "alice", task.Fields{Title: "alice's secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v.store.Create(ctx, "bob", task.Fields{Title: "bob's"}); err != nil {
-		t.Fatal(err)
-	}
+	tk := v.create(t, "alice", "alice's secret")
+	v.create(t, "bob", "bob's")
 	servicetest.Eventually(t, "every event audited", func() bool { return v.entries(t) == 2 })
 	for _, q := range []string{"", "task_id=" + tk.ID, "limit=200"} {
 		for _, it := range v.list(t, "bob", q).Items {
@@ -271,15 +268,8 @@ func TestIsolation(t *testing.T) {
 	if status, _ := v.get(t, "", ""); status != http.StatusUnauthorized {
 		t.Errorf("without a token: %d, want 401", status)
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, v.api.URL+"/api/v1/audit", nil)
-	req.Header.Set("Authorization", "Bearer not-a-token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("with a bad token: %d, want 401", resp.StatusCode)
+	if status, _ := servicetest.Call(t, http.MethodGet, v.api.URL+"/api/v1/audit", "not-a-token", nil); status != http.StatusUnauthorized {
+		t.Errorf("with a bad token: %d, want 401", status)
 	}
 }
 

@@ -1,7 +1,6 @@
 package audit_test
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/servicetest"
-	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/audit"
 )
 
@@ -35,9 +33,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		t.Errorf("the served document (%d) is not openapi.json", status)
 	}
 
-	if _, err := v.store.Create(context.Background(), "alice", task.Fields{Title: "file the taxes"}); err != nil {
-		t.Fatal(err)
-	}
+	v.create(t, "alice", "file the taxes")
 	servicetest.Eventually(t, "the event audited", func() bool { return v.entries(t) == 1 })
 	for _, c := range []struct {
 		user, query string
