@@ -1,7 +1,8 @@
 // Package servicetest is what the services' tests share: a broker with
 // outbox relays and consumer group members on it, tokens and calls to a
-// service's HTTP API, counts and metrics, the service started as its
-// binary runs it (Run), and the `migrate` command checked.
+// service's HTTP API (its OpenAPI document, its paged lists), counts and
+// counters, the service started as its binary runs it (Run) and what it
+// prints, the `migrate` command checked, and a realtime socket's events.
 //
 // It builds on kafkatest and dbtest and knows no service: each test names
 // its own schemas, topics and tables.
