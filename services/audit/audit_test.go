@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +18,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
-	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/outbox"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/audit"
 	"github.com/todo-platform/todo/services/taskapi"
@@ -35,18 +33,16 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-const (
-	wait      = 60 * time.Second // deadline for conditions on this shared, busy machine
-	jwtSecret = "audit-test-secret-0123456789abcdef"
-)
+const jwtSecret = "audit-test-secret-0123456789abcdef"
 
 // env is audit's world: PostgreSQL with taskapi's and audit's schemas,
 // a broker, taskapi's outbox relay, an audit consumer group member and the
-// audit HTTP API.
+// audit HTTP API. Its parts are servicetest's; the struct and its setup
+// are audit's own, as recurring's and the notifier's are theirs: each
+// service's tests build the world that service lives in.
 type env struct {
+	servicetest.Broker
 	pool  *pgxpool.Pool
-	kcfg  kafka.Config
-	pub   *kafka.Producer
 	store *taskapi.Store
 	reg   *prometheus.Registry
 	api   *httptest.Server
@@ -54,45 +50,41 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
 	// As the services run: roles that own nothing (taskapi's grants for
 	// its outbox relay, audit's for the log).
 	pool := dbtest.RuntimePool(t, taskapi.Migrations, audit.Migrations)
-	_, kcfg := kafkatest.Start(t)
-	log := kafkatest.Logger(t)
-	pub := kafkatest.Producer(t, kcfg)
-	kafkatest.Relay(t, pool, pub, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
+	b := servicetest.StartBroker(t, pool, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
 
 	reg := prometheus.NewRegistry()
 	c, err := consume.New(pool, audit.Handle, consume.Config{
-		Name: audit.Group, Table: audit.ConsumedTable, Types: audit.Types, DeadLetters: pub,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: log, Registerer: reg,
+		Name: audit.Group, Table: audit.ConsumedTable, Types: audit.Types, DeadLetters: b.Pub,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: b.Log, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.Go(t, func(ctx context.Context) error {
-		return kafka.Consume(ctx, kcfg, kafka.Group{Group: audit.Group, Topics: audit.Topics, Process: c.Process, Log: log})
-	})
+	b.Consume(t, kafka.Group{Group: audit.Group, Topics: audit.Topics, Process: c.Process})
 
-	verifier, err := auth.NewVerifier(ctx, auth.Config{Secret: jwtSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
 	api := httptest.NewServer(audit.NewServer(audit.Deps{
-		Store: audit.NewStore(pool), Verifier: verifier, Log: log, Registry: prometheus.NewRegistry(),
+		Store: audit.NewStore(pool), Verifier: servicetest.Verifier(t, jwtSecret), Log: b.Log, Registry: prometheus.NewRegistry(),
 	}))
 	t.Cleanup(api.Close)
-	return &env{pool: pool, kcfg: kcfg, pub: pub, store: taskapi.NewStore(pool), reg: reg, api: api}
+	return &env{Broker: b, pool: pool, store: taskapi.NewStore(pool), reg: reg, api: api}
 }
 
 func (v *env) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := v.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	return servicetest.Count(t, v.pool, sql, args...)
+}
+
+// create creates a task of owner's through taskapi's store.
+func (v *env) create(t *testing.T, owner, title string) *task.Task {
+	t.Helper()
+	tk, err := v.store.Create(context.Background(), owner, task.Fields{Title: title})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return tk
 }
 
 func (v *env) entries(t *testing.T) int { return v.count(t, `SELECT count(*) FROM audit.entries`) }
@@ -101,73 +93,32 @@ func (v *env) outboxEvents(t *testing.T) int {
 	return v.count(t, `SELECT count(*) FROM taskapi.outbox`)
 }
 
-func (v *env) metric(t *testing.T, name string) float64 {
-	t.Helper()
-	mfs, err := v.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
+// entry is an entry as a client reads it: written apart from the server's
+// types, so that a change to what the API sends shows here.
+type entry struct {
+	ID      int64           `json:"id"`
+	EventID string          `json:"event_id"`
+	Type    string          `json:"type"`
+	TaskID  string          `json:"task_id"`
+	OwnerID string          `json:"owner_id"`
+	Time    time.Time       `json:"time"`
+	Event   json.RawMessage `json:"event"`
 }
 
 type page struct {
-	Items []struct {
-		ID      int64           `json:"id"`
-		EventID string          `json:"event_id"`
-		Type    string          `json:"type"`
-		TaskID  string          `json:"task_id"`
-		OwnerID string          `json:"owner_id"`
-		Time    time.Time       `json:"time"`
-		Event   json.RawMessage `json:"event"`
-	} `json:"items"`
+	Items      []entry `json:"items"`
 	NextCursor *string `json:"next_cursor"`
 }
 
 // get calls GET /api/v1/audit?query as user ("" sends no token).
 func (v *env) get(t *testing.T, user, query string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, v.api.URL+"/api/v1/audit?"+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		tok, err := auth.IssueHS256(jwtSecret, user, "", "", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	return servicetest.Call(t, http.MethodGet, v.api.URL+"/api/v1/audit?"+query, servicetest.Token(t, jwtSecret, user), nil)
 }
 
 func (v *env) list(t *testing.T, user, query string) page {
 	t.Helper()
-	status, b := v.get(t, user, query)
-	if status != http.StatusOK {
-		t.Fatalf("GET /api/v1/audit?%s as %s: %d %s", query, user, status, b)
-	}
-	var p page
-	if err := json.Unmarshal(b, &p); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	return p
+	return servicetest.Get[page](t, v.api.URL+"/api/v1/audit?"+query, servicetest.Token(t, jwtSecret, user))
 }
 
 // TestTaskEventsAreAudited: tasks written through taskapi's store travel
@@ -177,10 +128,7 @@ func TestTaskEventsAreAudited(t *testing.T) {
 	t.Parallel()
 	v := setup(t)
 	ctx := context.Background()
-	tk, err := v.store.Create(ctx, "alice", task.Fields{Title: "file the taxes"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := v.create(t, "alice", "file the taxes")
 	done, err := v.store.Complete(ctx, "alice", tk.ID, tk.Version)
 	if err != nil {
 		t.Fatal(err)
@@ -189,12 +137,10 @@ func TestTaskEventsAreAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 4 {
-		if _, err := v.store.Create(ctx, "alice", task.Fields{Title: fmt.Sprintf("other %d", i)}); err != nil {
-			t.Fatal(err)
-		}
+		v.create(t, "alice", fmt.Sprintf("other %d", i))
 	}
 	n := v.outboxEvents(t)
-	kafkatest.Eventually(t, wait, "every event audited", func() bool { return v.entries(t) >= n })
+	servicetest.Eventually(t, "every event audited", func() bool { return v.entries(t) >= n })
 	if got := v.entries(t); got != n {
 		t.Fatalf("%d entries for %d events", got, n)
 	}
@@ -220,31 +166,10 @@ func TestTaskEventsAreAudited(t *testing.T) {
 	}
 
 	// Pages of 2 walk every entry once.
-	seen := map[string]bool{}
-	cursor := ""
-	for pages := 0; ; pages++ {
-		q := "limit=2"
-		if cursor != "" {
-			q += "&cursor=" + url.QueryEscape(cursor)
-		}
+	seen := servicetest.Pages(t, 2, n+1, func(q string) ([]entry, *string) {
 		p := v.list(t, "alice", q)
-		if len(p.Items) > 2 {
-			t.Fatalf("page of %d entries with limit=2", len(p.Items))
-		}
-		for _, it := range p.Items {
-			if seen[it.EventID] {
-				t.Errorf("entry %s on two pages", it.EventID)
-			}
-			seen[it.EventID] = true
-		}
-		if p.NextCursor == nil {
-			break
-		}
-		if pages > n {
-			t.Fatal("pagination does not end")
-		}
-		cursor = *p.NextCursor
-	}
+		return p.Items, p.NextCursor
+	}, func(e entry) string { return e.EventID })
 	if len(seen) != n {
 		t.Errorf("pages held %d entries, want %d", len(seen), n)
 	}
@@ -269,20 +194,16 @@ func TestRedeliveryAddsNoEntry(t *testing.T) {
 	t.Parallel()
 	v := setup(t)
 	ctx := context.Background()
-	if _, err := v.store.Create(ctx, "alice", task.Fields{Title: "once"}); err != nil {
-		t.Fatal(err)
-	}
-	kafkatest.Eventually(t, wait, "the event audited", func() bool { return v.entries(t) == 1 })
-	msgs := kafkatest.Messages(t, v.kcfg, events.TopicTaskEvents)
+	v.create(t, "alice", "once")
+	servicetest.Eventually(t, "the event audited", func() bool { return v.entries(t) == 1 })
+	msgs := v.Messages(t, events.TopicTaskEvents)
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages on %s, want 1", len(msgs), events.TopicTaskEvents)
 	}
 	for range 2 {
-		if err := v.pub.Publish(ctx, broker.Publication{Topic: msgs[0].Topic, Key: msgs[0].Key, Value: msgs[0].Value}); err != nil {
-			t.Fatal(err)
-		}
+		v.Redeliver(t, msgs[0])
 	}
-	kafkatest.Eventually(t, wait, "both copies seen", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 2 })
+	servicetest.Eventually(t, "both copies seen", func() bool { return servicetest.Counter(t, v.reg, "consumer_events_duplicate_total") >= 2 })
 	if got := v.entries(t); got != 1 {
 		t.Errorf("%d entries after redelivery, want 1", got)
 	}
@@ -313,10 +234,10 @@ func TestRemindersAreAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.pub.Publish(context.Background(), broker.Publication{Topic: events.TopicReminders, Key: "alice", Value: b, EventID: e.ID()}); err != nil {
+	if err := v.Pub.Publish(context.Background(), broker.Publication{Topic: events.TopicReminders, Key: "alice", Value: b, EventID: e.ID()}); err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.Eventually(t, wait, "the reminder audited", func() bool { return v.entries(t) == 1 })
+	servicetest.Eventually(t, "the reminder audited", func() bool { return v.entries(t) == 1 })
 	p := v.list(t, "alice", "task_id=0190f1a2-0000-7000-8000-000000000001")
 	if len(p.Items) != 1 || p.Items[0].Type != events.TypeReminderDue {
 		t.Errorf("alice's entries of the task: %+v", p.Items)
@@ -328,15 +249,9 @@ func TestRemindersAreAudited(t *testing.T) {
 func TestIsolation(t *testing.T) {
 	t.Parallel()
 	v := setup(t)
-	ctx := context.Background()
-	tk, err := v.store.Create(ctx, "alice", task.Fields{Title: "alice's secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v.store.Create(ctx, "bob", task.Fields{Title: "bob's"}); err != nil {
-		t.Fatal(err)
-	}
-	kafkatest.Eventually(t, wait, "every event audited", func() bool { return v.entries(t) == 2 })
+	tk := v.create(t, "alice", "alice's secret")
+	v.create(t, "bob", "bob's")
+	servicetest.Eventually(t, "every event audited", func() bool { return v.entries(t) == 2 })
 	for _, q := range []string{"", "task_id=" + tk.ID, "limit=200"} {
 		for _, it := range v.list(t, "bob", q).Items {
 			if it.OwnerID != "bob" || bytes.Contains(it.Event, []byte("alice")) {
@@ -353,15 +268,8 @@ func TestIsolation(t *testing.T) {
 	if status, _ := v.get(t, "", ""); status != http.StatusUnauthorized {
 		t.Errorf("without a token: %d, want 401", status)
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, v.api.URL+"/api/v1/audit", nil)
-	req.Header.Set("Authorization", "Bearer not-a-token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("with a bad token: %d, want 401", resp.StatusCode)
+	if status, _ := servicetest.Call(t, http.MethodGet, v.api.URL+"/api/v1/audit", "not-a-token", nil); status != http.StatusUnauthorized {
+		t.Errorf("with a bad token: %d, want 401", status)
 	}
 }
 
@@ -432,26 +340,9 @@ FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'consum
 // applying them again changes nothing.
 func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
-	u := dbtest.URL(t)
-	getenv := func(k string) string {
-		return map[string]string{"DATABASE_URL": u, "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1"}[k]
-	}
-	for range 2 {
-		if err := audit.Run(context.Background(), []string{"audit", "migrate"}, getenv, io.Discard, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pool, err := database.Connect(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	var tables int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'audit' AND tablename IN ('entries', 'consumed_events')`).Scan(&tables); err != nil {
-		t.Fatal(err)
-	}
-	if tables != 2 {
-		t.Errorf("%d of audit's 2 tables after migrate", tables)
+	pool := servicetest.Migrate(t, audit.Run, "audit", map[string]string{"JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1"})
+	if n := servicetest.Count(t, pool, `SELECT count(*) FROM pg_tables WHERE schemaname = 'audit' AND tablename IN ('entries', 'consumed_events')`); n != 2 {
+		t.Errorf("%d of audit's 2 tables after migrate", n)
 	}
 }
 

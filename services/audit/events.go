@@ -9,6 +9,9 @@ import (
 )
 
 // Group is audit's consumer group: it alone reads every event for the log.
+//
+// Group, Topics and Types say what a consumer reads; each consuming service
+// declares its own, in the same few lines.
 const Group = "audit"
 
 // Topics audit consumes.

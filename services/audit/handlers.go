@@ -10,7 +10,9 @@ import (
 	"github.com/todo-platform/todo/pkg/web"
 )
 
-// entryResponse is one audit entry as the API shows it.
+// entryResponse is one audit entry as the API shows it. It repeats the
+// fields of Entry, the row, on purpose: the API's shape is its own, and
+// changes only when this type does.
 type entryResponse struct {
 	ID         int64           `json:"id"`
 	EventID    string          `json:"event_id"`

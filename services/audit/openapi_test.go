@@ -1,35 +1,24 @@
 package audit_test
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"os"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/todo-platform/todo/pkg/apidoc"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
-	"github.com/todo-platform/todo/pkg/task"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/services/audit"
 )
 
-func auditDoc(t *testing.T) *apidoc.Doc {
-	t.Helper()
-	b, err := os.ReadFile("openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return apidoc.Load(t, b)
-}
-
 // TestOpenAPICoversRouter: the router serves exactly the operations the
-// document describes.
+// document describes. Every service with a document has this test, alike
+// but for the service: each proves its own document against its own router.
 func TestOpenAPICoversRouter(t *testing.T) {
 	t.Parallel()
 	h := audit.NewServer(audit.Deps{Store: audit.NewStore(nil), Log: kafkatest.Logger(t), Registry: prometheus.NewRegistry()})
-	auditDoc(t).CoversRouter(t, h)
+	servicetest.Document(t).CoversRouter(t, h)
 }
 
 // TestResponsesMatchOpenAPI: the document is served without a token, and
@@ -37,26 +26,15 @@ func TestOpenAPICoversRouter(t *testing.T) {
 func TestResponsesMatchOpenAPI(t *testing.T) {
 	t.Parallel()
 	v := setup(t)
-	d := auditDoc(t)
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, v.api.URL+audit.OpenAPIPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	d.Response(t, http.MethodGet, audit.OpenAPIPath, resp.StatusCode, served)
-	if b, _ := os.ReadFile("openapi.json"); resp.StatusCode != http.StatusOK || string(served) != string(b) {
-		t.Errorf("the served document (%d) is not openapi.json", resp.StatusCode)
+	d := servicetest.Document(t)
+	status, served := servicetest.Call(t, http.MethodGet, v.api.URL+audit.OpenAPIPath, "", nil)
+	d.Response(t, http.MethodGet, audit.OpenAPIPath, status, served)
+	if b, _ := os.ReadFile("openapi.json"); status != http.StatusOK || string(served) != string(b) {
+		t.Errorf("the served document (%d) is not openapi.json", status)
 	}
 
-	if _, err := v.store.Create(context.Background(), "alice", task.Fields{Title: "file the taxes"}); err != nil {
-		t.Fatal(err)
-	}
-	kafkatest.Eventually(t, wait, "the event audited", func() bool { return v.entries(t) == 1 })
+	v.create(t, "alice", "file the taxes")
+	servicetest.Eventually(t, "the event audited", func() bool { return v.entries(t) == 1 })
 	for _, c := range []struct {
 		user, query string
 		want        int

@@ -6,18 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -25,122 +22,29 @@ import (
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/local"
 )
-
-// syncBuffer is a bytes.Buffer safe for the runner's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // metricsEnv gives each service's /metrics a free address.
 func metricsEnv(t *testing.T) map[string]string {
 	t.Helper()
 	env := map[string]string{}
 	for _, s := range []string{"TASKAPI", "RECURRING", "NOTIFIER", "AUDIT", "REALTIME"} {
-		env[s+"_METRICS_ADDR"] = freeAddr(t)
+		env[s+"_METRICS_ADDR"] = servicetest.FreeAddr(t)
 	}
 	return env
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestUpKeepsDataAcrossRestarts runs the local platform as `make up` does,
 // creates a task, stops it with its context (as Ctrl-C does), starts it
 // again on the same data folder and finds the task there.
 func TestUpKeepsDataAcrossRestarts(t *testing.T) {
-	dir, err := os.MkdirTemp("", "todo-local-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	// As root, PostgreSQL runs as the postgres user, which must enter the folder.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	pgPort := strings.Split(freeAddr(t), ":")[1]
-	addr := freeAddr(t)
-	auditAddr := freeAddr(t)
-	kafkaAddr := freeAddr(t)
-	env := map[string]string{"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": pgPort, "TASKAPI_ADDR": addr, "DATABASE_URL": "", "LOCAL_ADDR": freeAddr(t),
-		"AUDIT_ADDR": auditAddr, "RECURRING_ADDR": freeAddr(t), "NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": freeAddr(t),
-		"LOCAL_KAFKA_PORT": strings.Split(kafkaAddr, ":")[1], "KAFKA_BROKERS": "", "WEBHOOK_ALLOW_PRIVATE": "true"}
-	for k, v := range metricsEnv(t) {
-		env[k] = v
-	}
-	getenv := func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return os.Getenv(k)
-	}
-
-	var tok bytes.Buffer
-	if err := local.Run(context.Background(), []string{"todo-local", "token", "alice"}, getenv, &tok, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(tok.String())
-
-	start := func() (stop func() string) {
-		ctx, cancel := context.WithCancel(context.Background())
-		out := &syncBuffer{}
-		done := make(chan error, 1)
-		go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, getenv, out, out) }()
-		deadline := time.Now().Add(2 * time.Minute)
-		for !strings.Contains(out.String(), "todo platform is up") {
-			select {
-			case err := <-done:
-				t.Fatalf("up ended early: %v\n%s", err, out)
-			default:
-			}
-			if time.Now().After(deadline) {
-				cancel()
-				t.Fatalf("not up after 2 minutes:\n%s", out)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		return func() string {
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatalf("up ended with %v\n%s", err, out)
-			}
-			return out.String()
-		}
-	}
-	callAt := func(host, method, path, body string) (int, string) {
-		req, _ := http.NewRequestWithContext(context.Background(), method, "http://"+host+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	call := func(method, path, body string) (int, string) { return callAt(addr, method, path, body) }
+	up := newUp(t, map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"})
+	dir, env, pgPort := up.dir, up.env, up.env["LOCAL_PG_PORT"]
+	addr, auditAddr, kafkaAddr := env["TASKAPI_ADDR"], env["AUDIT_ADDR"], "127.0.0.1:"+env["LOCAL_KAFKA_PORT"]
+	call := func(method, path, body string) (int, string) { return up.call(t, addr, method, path, body) }
 
 	// published reports whether the task-events topic holds the creation of
 	// task id (the relay published taskapi's outbox to the embedded broker,
@@ -154,7 +58,7 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 		return false
 	}
 
-	stop := start()
+	stop := up.start(t)
 	code, body := call("POST", "/api/v1/tasks", `{"title":"Survive a restart"}`)
 	if code != 201 {
 		t.Fatalf("create: %d %s", code, body)
@@ -164,12 +68,12 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 		t.Fatalf("create: %s (%v)", body, err)
 	}
 	// WEBHOOK_ALLOW_PRIVATE=true: a webhook may target this machine.
-	if code, body := callAt(env["LOCAL_ADDR"], "POST", "/api/v1/webhooks", `{"url":"http://127.0.0.1:9/hook"}`); code != 201 {
+	if code, body := up.call(t, env["LOCAL_ADDR"], "POST", "/api/v1/webhooks", `{"url":"http://127.0.0.1:9/hook"}`); code != 201 {
 		t.Errorf("a webhook on this machine with WEBHOOK_ALLOW_PRIVATE=true: %d %s, want 201", code, body)
 	}
 	kafkatest.Eventually(t, time.Minute, "the task's event in the embedded broker", func() bool { return published(created.ID) })
 	kafkatest.Eventually(t, time.Minute, "the task's creation in the audit log", func() bool {
-		code, body := callAt(auditAddr, "GET", "/api/v1/audit?task_id="+created.ID, "")
+		code, body := up.call(t, auditAddr, "GET", "/api/v1/audit?task_id="+created.ID, "")
 		return code == 200 && strings.Contains(body, events.TypeTaskCreated)
 	})
 	checkBackendsLocked(t, dir, pgPort, kafkaAddr)
@@ -180,7 +84,7 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 		}
 	}
 
-	stop = start()
+	stop = up.start(t)
 	defer stop()
 	code, body = call("GET", "/api/v1/tasks", "")
 	if code != 200 || !strings.Contains(body, "Survive a restart") {
@@ -191,18 +95,18 @@ func TestUpKeepsDataAcrossRestarts(t *testing.T) {
 	}
 }
 
-// upped is a local platform started as `make up` starts it, on free
-// ports and a data folder of its own; the test's cleanup stops it.
+// upped is a local platform as `make up` starts it, on free ports and a
+// data folder of its own.
 type upped struct {
 	dir, token string
-	env        map[string]string // every variable the runner was given
-	metrics    map[string]string // the services' metrics addresses
-	out        *syncBuffer       // what the runner printed
+	env        map[string]string   // every variable the runner is given
+	metrics    map[string]string   // the services' metrics addresses
+	out        *servicetest.Buffer // what the runner printed last
 }
 
-// startUp starts the platform with extra variables (over the defaults
-// here) and waits until it says it is up.
-func startUp(t *testing.T, extra map[string]string) *upped {
+// newUp makes a data folder and an environment for the platform with extra
+// variables (over the defaults here), and alice's token; start runs it.
+func newUp(t *testing.T, extra map[string]string) *upped {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "todo-local-test-")
 	if err != nil {
@@ -214,10 +118,10 @@ func startUp(t *testing.T, extra map[string]string) *upped {
 		t.Fatal(err)
 	}
 	env := map[string]string{
-		"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": strings.Split(freeAddr(t), ":")[1], "DATABASE_URL": "",
-		"TASKAPI_ADDR": freeAddr(t), "AUDIT_ADDR": freeAddr(t), "RECURRING_ADDR": freeAddr(t),
-		"NOTIFIER_ADDR": freeAddr(t), "REALTIME_ADDR": freeAddr(t), "LOCAL_ADDR": freeAddr(t),
-		"LOCAL_KAFKA_PORT": strings.Split(freeAddr(t), ":")[1], "KAFKA_BROKERS": "",
+		"LOCAL_DATA_DIR": dir, "LOCAL_PG_PORT": strings.Split(servicetest.FreeAddr(t), ":")[1], "DATABASE_URL": "",
+		"TASKAPI_ADDR": servicetest.FreeAddr(t), "AUDIT_ADDR": servicetest.FreeAddr(t), "RECURRING_ADDR": servicetest.FreeAddr(t),
+		"NOTIFIER_ADDR": servicetest.FreeAddr(t), "REALTIME_ADDR": servicetest.FreeAddr(t), "LOCAL_ADDR": servicetest.FreeAddr(t),
+		"LOCAL_KAFKA_PORT": strings.Split(servicetest.FreeAddr(t), ":")[1], "KAFKA_BROKERS": "",
 	}
 	metrics := metricsEnv(t)
 	for _, m := range []map[string]string{metrics, extra} {
@@ -225,41 +129,91 @@ func startUp(t *testing.T, extra map[string]string) *upped {
 			env[k] = v
 		}
 	}
-	getenv := func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return os.Getenv(k)
-	}
+	u := &upped{dir: dir, env: env, metrics: metrics}
 	var tok bytes.Buffer
-	if err := local.Run(context.Background(), []string{"todo-local", "token", "alice"}, getenv, &tok, io.Discard); err != nil {
+	if err := local.Run(context.Background(), []string{"todo-local", "token", "alice"}, u.getenv, &tok, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	u := &upped{dir: dir, token: strings.TrimSpace(tok.String()), env: env, metrics: metrics, out: &syncBuffer{}}
+	u.token = strings.TrimSpace(tok.String())
+	return u
+}
 
+func (u *upped) getenv(k string) string {
+	if v, ok := u.env[k]; ok {
+		return v
+	}
+	return os.Getenv(k)
+}
+
+// start runs `todo-local up` and waits until it says it is up; stop ends
+// it (as Ctrl-C does), checks that it ended well and returns what it
+// printed.
+func (u *upped) start(t *testing.T) (stop func() string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	out := &servicetest.Buffer{}
+	u.out = out
 	done := make(chan error, 1)
-	go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, getenv, u.out, u.out) }()
-	t.Cleanup(func() {
+	go func() { done <- local.Run(ctx, []string{"todo-local", "up"}, u.getenv, out, out) }()
+	stop = func() string {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("up ended with %v\n%s", err, u.out)
+			t.Errorf("up ended with %v\n%s", err, out)
 		}
-	})
+		return out.String()
+	}
 	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(u.out.String(), "todo platform is up") {
+	for !strings.Contains(out.String(), "todo platform is up") {
 		select {
 		case err := <-done:
 			done <- err
-			t.Fatalf("up ended early: %v\n%s", err, u.out)
+			t.Fatalf("up ended early: %v\n%s", err, out)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not up after 2 minutes:\n%s", u.out)
+			stop()
+			t.Fatalf("not up after 2 minutes:\n%s", out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return stop
+}
+
+// startUp starts the platform with extra variables (over the defaults
+// here) until the test ends, and waits until it says it is up.
+func startUp(t *testing.T, extra map[string]string) *upped {
+	t.Helper()
+	u := newUp(t, extra)
+	stop := u.start(t)
+	t.Cleanup(func() { stop() })
 	return u
+}
+
+// call sends method path with body ("": none) to host as alice, and
+// returns the status and body.
+func (u *upped) call(t *testing.T, host, method, path, body string) (int, string) {
+	t.Helper()
+	var b any
+	if body != "" {
+		b = body
+	}
+	code, got := servicetest.Call(t, method, "http://"+host+path, u.token, b)
+	return code, string(got)
+}
+
+// dial opens alice's socket at ws://host/ws.
+func (u *upped) dial(t *testing.T, host string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, "ws://"+host+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + u.token}}})
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatalf("dial the realtime socket: %v", err)
+	}
+	return ws
 }
 
 // TestUpRecurringTaskEndToEnd runs the platform as `make up` does, creates a
@@ -269,22 +223,9 @@ func startUp(t *testing.T, extra map[string]string) *upped {
 // the next, all within a bounded time.
 func TestUpRecurringTaskEndToEnd(t *testing.T) {
 	up := startUp(t, map[string]string{"WEBHOOK_ALLOW_PRIVATE": ""})
-	token, out, metrics := up.token, up.out, up.metrics
+	out, metrics := up.out, up.metrics
 	addr, frontAddr := up.env["TASKAPI_ADDR"], up.env["LOCAL_ADDR"]
-	call := func(host, method, path, body string) (int, string) {
-		req, _ := http.NewRequestWithContext(context.Background(), method, "http://"+host+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	call := func(host, method, path, body string) (int, string) { return up.call(t, host, method, path, body) }
 
 	// A live client of alice on the printed /ws URL: the one origin's.
 	if !strings.Contains(out.String(), "open            http://"+frontAddr+"/") || !strings.Contains(out.String(), "ws://"+frontAddr+"/ws") {
@@ -292,33 +233,9 @@ func TestUpRecurringTaskEndToEnd(t *testing.T) {
 	}
 	wsCtx, wsCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer wsCancel()
-	ws, resp, err := websocket.Dial(wsCtx, "ws://"+frontAddr+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	if err != nil {
-		t.Fatalf("dial the realtime socket: %v", err)
-	}
+	ws := up.dial(t, frontAddr)
 	defer ws.CloseNow()
-	live := make(chan string, 64)
-	go func() {
-		defer close(live)
-		for {
-			var m struct {
-				Type  string `json:"type"`
-				Event string `json:"event"`
-				Data  struct {
-					ID string `json:"id"`
-				} `json:"data"`
-			}
-			if err := wsjson.Read(wsCtx, ws, &m); err != nil {
-				return
-			}
-			if m.Type == "event" {
-				live <- m.Event + " " + m.Data.ID
-			}
-		}
-	}()
+	live := servicetest.Events(wsCtx, ws)
 
 	// By default (WEBHOOK_ALLOW_PRIVATE unset), as in production, a webhook
 	// may not target this machine.

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -115,13 +114,7 @@ func TestTraceOfATaskCreation(t *testing.T) {
 	// Alice's open socket, which must get the push.
 	wsCtx, wsCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer wsCancel()
-	ws, resp, err := websocket.Dial(wsCtx, "ws://"+realtimeAddr+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
-	if err != nil {
-		t.Fatalf("dial the realtime socket: %v", err)
-	}
+	ws := up.dial(t, realtimeAddr)
 	defer ws.CloseNow()
 	for { // the socket is live once it says so
 		var m struct{ Type string }

@@ -1,20 +1,14 @@
 package notifier_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/todo-platform/todo/pkg/auth"
-	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/services/notifier"
 )
 
@@ -49,28 +43,22 @@ func TestProbesAndAuth(t *testing.T) {
 	}
 }
 
+type inboxItem struct {
+	ID         string     `json:"id"`
+	ReminderID string     `json:"reminder_id"`
+	TaskID     string     `json:"task_id"`
+	Title      string     `json:"title"`
+	ReadAt     *time.Time `json:"read_at"`
+}
+
 type inboxPage struct {
-	Items []struct {
-		ID         string     `json:"id"`
-		ReminderID string     `json:"reminder_id"`
-		TaskID     string     `json:"task_id"`
-		Title      string     `json:"title"`
-		ReadAt     *time.Time `json:"read_at"`
-	} `json:"items"`
-	NextCursor *string `json:"next_cursor"`
+	Items      []inboxItem `json:"items"`
+	NextCursor *string     `json:"next_cursor"`
 }
 
 func (v *env) inbox(t *testing.T, user, query string) inboxPage {
 	t.Helper()
-	status, b := v.do(t, user, http.MethodGet, "/api/v1/notifications?"+query, nil)
-	if status != http.StatusOK {
-		t.Fatalf("GET /api/v1/notifications?%s as %s: %d %s", query, user, status, b)
-	}
-	var p inboxPage
-	if err := json.Unmarshal(b, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return servicetest.Get[inboxPage](t, v.api.URL+"/api/v1/notifications?"+query, servicetest.Token(t, jwtSecret, user))
 }
 
 // isProblem checks a 4xx answer is problem+json with the status.
@@ -111,25 +99,10 @@ func TestInbox(t *testing.T) {
 	if got := v.inbox(t, "alice", "unread=true").Items; len(got) != 4 {
 		t.Errorf("%d unread, want 4", len(got))
 	}
-	seen := map[string]bool{}
-	cursor := ""
-	for pages := 0; pages < 10; pages++ {
-		q := "limit=2"
-		if cursor != "" {
-			q += "&cursor=" + url.QueryEscape(cursor)
-		}
+	seen := servicetest.Pages(t, 2, 10, func(q string) ([]inboxItem, *string) {
 		p := v.inbox(t, "alice", q)
-		for _, it := range p.Items {
-			if seen[it.ID] {
-				t.Errorf("%s on two pages", it.ID)
-			}
-			seen[it.ID] = true
-		}
-		if p.NextCursor == nil {
-			break
-		}
-		cursor = *p.NextCursor
-	}
+		return p.Items, p.NextCursor
+	}, func(it inboxItem) string { return it.ID })
 	if len(seen) != 5 {
 		t.Errorf("pages held %d entries, want 5", len(seen))
 	}
@@ -243,16 +216,7 @@ func TestIsolation(t *testing.T) {
 func TestBadWebhooksAndSettings(t *testing.T) {
 	t.Parallel()
 	v := setup(t, options{})
-	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: jwtSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	strict := httptest.NewServer(notifier.NewServer(notifier.Deps{
-		Store: notifier.NewStore(v.pool), Verifier: verifier, Log: kafkatest.Logger(t), Registry: prometheus.NewRegistry(),
-	}))
-	t.Cleanup(strict.Close)
-	sv := *v
-	sv.api = strict
+	sv := v.withServer(t, notifier.Deps{}) // private targets not allowed
 	for _, u := range []string{"", "ftp://example.com/x", "http://", "example.com/hook", "http://user:pw@example.com/", "javascript:alert(1)",
 		"http://example.com:99999/", "http://127.0.0.1:8080/", "http://localhost/", "http://10.1.2.3/", "http://169.254.169.254/latest",
 		"http://[::1]/", "http://[fd00::1]/", "http://0.0.0.0/", "http://100.64.0.1/", "http://[::ffff:127.0.0.1]/", "https://192.168.1.1/x",

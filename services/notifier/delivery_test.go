@@ -18,6 +18,7 @@ import (
 	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/services/notifier"
 )
 
@@ -244,6 +245,9 @@ func TestMalformedEventsAreDeadLettered(t *testing.T) {
 	eventually(t, "the inbox filled", func() bool { return v.count(t, `SELECT count(*) FROM notifier.notifications`) == 1 })
 }
 
+// deliveryPage is a page of deliveries as a client reads it: written apart
+// from the server's types, so that a change to what the API sends shows
+// here.
 type deliveryPage struct {
 	Items []struct {
 		ID        string  `json:"id"`
@@ -261,15 +265,7 @@ type deliveryPage struct {
 
 func (v *env) deliveries(t *testing.T, user, query string) deliveryPage {
 	t.Helper()
-	status, b := v.do(t, user, http.MethodGet, "/api/v1/deliveries?"+query, nil)
-	if status != http.StatusOK {
-		t.Fatalf("GET /api/v1/deliveries?%s as %s: %d %s", query, user, status, b)
-	}
-	var p deliveryPage
-	if err := json.Unmarshal(b, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return servicetest.Get[deliveryPage](t, v.api.URL+"/api/v1/deliveries?"+query, servicetest.Token(t, jwtSecret, user))
 }
 
 // TestListDeliveries: a user sees their own deliveries, newest first, with

@@ -25,6 +25,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/services/notifier"
 )
 
@@ -229,12 +230,7 @@ func TestEmailOverStartTLS(t *testing.T) {
 // retried, then failed and dead-lettered; the inbox keeps the notification.
 func TestEmailUnreachable(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	_ = l.Close() // nothing listens there now
+	dead := servicetest.FreeAddr(t) // nothing listens there now
 	ms := &mailServer{roots: x509.NewCertPool()}
 	v := setup(t, options{mailer: ms.mailer(t, dead), attempts: 3})
 	if status, b := v.do(t, "alice", http.MethodPut, "/api/v1/notification-settings",

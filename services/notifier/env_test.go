@@ -1,11 +1,6 @@
 package notifier_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -13,13 +8,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/pgnotify"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/services/notifier"
 	"github.com/todo-platform/todo/services/taskapi"
 )
@@ -61,14 +56,12 @@ type options struct {
 
 func setup(t *testing.T, o options) *env {
 	t.Helper()
-	ctx := context.Background()
 	// As the services run: a role that owns nothing, with their grants.
 	pool := dbtest.RuntimePool(t, taskapi.Migrations, notifier.Migrations)
-	_, kcfg := kafkatest.Start(t)
-	log := kafkatest.Logger(t)
-	pub := kafkatest.Producer(t, kcfg)
-	kafkatest.Relay(t, pool, pub, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
-	kafkatest.Relay(t, pool, pub, outbox.RelayConfig{Table: notifier.OutboxTable, Channel: notifier.OutboxChannel})
+	b := servicetest.StartBroker(t, pool,
+		outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel},
+		outbox.RelayConfig{Table: notifier.OutboxTable, Channel: notifier.OutboxChannel})
+	kcfg, log, pub := b.Config, b.Log, b.Pub
 
 	reg := prometheus.NewRegistry()
 	m := notifier.NewMetrics(reg)
@@ -97,18 +90,12 @@ func setup(t *testing.T, o options) *env {
 		t.Fatal(err)
 	}
 	process := h.Process(c.Process, v.firer.Wake, v.deliverer.Wake)
-	kafkatest.Go(t, func(ctx context.Context) error {
-		return kafka.Consume(ctx, kcfg, kafka.Group{Group: notifier.Group, Topics: notifier.Topics, Process: process, Log: log})
-	})
+	b.Consume(t, kafka.Group{Group: notifier.Group, Topics: notifier.Topics, Process: process})
 
-	verifier, err := auth.NewVerifier(ctx, auth.Config{Secret: jwtSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := notifier.NewStore(pool)
 	store.Changed = v.firer.Wake
 	v.api = httptest.NewServer(notifier.NewServer(notifier.Deps{
-		Store: store, Verifier: verifier, Log: log, Registry: reg, AllowPrivateWebhooks: true,
+		Store: store, Verifier: servicetest.Verifier(t, jwtSecret), Log: log, Registry: reg, AllowPrivateWebhooks: true,
 	}))
 	t.Cleanup(v.api.Close)
 	return v
@@ -116,11 +103,7 @@ func setup(t *testing.T, o options) *env {
 
 func (v *env) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := v.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return servicetest.Count(t, v.pool, sql, args...)
 }
 
 // fired counts reminder.due events written for the reminders of task.
@@ -155,63 +138,43 @@ func (v *env) fired(t *testing.T, taskID string) int {
 
 func (v *env) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	mfs, err := v.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if c := m.GetCounter(); c != nil {
-				sum += c.GetValue()
-			}
-		}
-	}
-	return sum
+	return servicetest.Counter(t, v.reg, name)
 }
 
 // do calls the API as user ("" sends no token) and returns the status and body.
 func (v *env) do(t *testing.T, user, method, path string, body any) (int, []byte) {
 	t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = bytes.NewReader([]byte(b))
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(j)
+	return servicetest.Call(t, method, v.api.URL+path, servicetest.Token(t, jwtSecret, user), body)
+}
+
+// withServer is v with its API served by another server, made from d over
+// v's database: a store on it, the tests' verifier, log and a registry of
+// its own unless d names them.
+func (v *env) withServer(t *testing.T, d notifier.Deps) *env {
+	t.Helper()
+	if d.Store == nil {
+		d.Store = notifier.NewStore(v.pool)
 	}
-	req, err := http.NewRequestWithContext(context.Background(), method, v.api.URL+path, r)
+	d.Verifier = servicetest.Verifier(t, jwtSecret)
+	d.Log = kafkatest.Logger(t)
+	d.Registry = prometheus.NewRegistry()
+	api := httptest.NewServer(notifier.NewServer(d))
+	t.Cleanup(api.Close)
+	w := *v
+	w.api = api
+	return &w
+}
+
+// config is the configuration the notifier reads with the variable key
+// set to value (and what it needs besides).
+func config(t *testing.T, key, value string) notifier.Config {
+	t.Helper()
+	env := map[string]string{"DATABASE_URL": "postgres://unused", "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1", key: value}
+	cfg, err := notifier.ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if user != "" {
-		tok, err := auth.IssueHS256(jwtSecret, user, "", "", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	return cfg
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {

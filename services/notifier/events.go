@@ -19,6 +19,9 @@ import (
 // Group is the notifier's consumer group: it reads task-events (to keep the
 // schedule) and reminders (to deliver them) with one consumer, whose handler
 // only writes rows; sending happens in the delivery worker.
+//
+// Group, Topics and Types say what a consumer reads; each consuming service
+// declares its own, in the same few lines.
 const Group = "notifier"
 
 // Topics the notifier consumes.

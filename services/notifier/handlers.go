@@ -1,6 +1,7 @@
 package notifier
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -34,22 +35,75 @@ type notificationResponse struct {
 }
 
 func toResponse(n Notification) notificationResponse {
-	utc := func(t *time.Time) *time.Time {
-		if t == nil {
-			return nil
-		}
-		u := t.UTC()
-		return &u
-	}
 	return notificationResponse{
 		ID: n.ID.String(), ReminderID: n.ReminderID.String(), TaskID: n.TaskID, Title: n.Title,
 		DueAt: utc(n.DueAt), FireAt: n.FireAt.UTC(), CreatedAt: n.CreatedAt.UTC(), ReadAt: utc(n.ReadAt),
 	}
 }
 
-type listResponse struct {
-	Items      []notificationResponse `json:"items"`
-	NextCursor *string                `json:"next_cursor"`
+// utc is t in UTC (nil for nil).
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// page is a page of a list as the API shows it: the notifications' and the
+// deliveries'.
+type page[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// newPage is the page of rows, each shown by show, whose next page starts
+// at next (nil: this is the last page).
+func newPage[R, T, C any](rows []R, show func(R) T, next *C) page[T] {
+	p := page[T]{Items: make([]T, len(rows))}
+	for i, r := range rows {
+		p.Items[i] = show(r)
+	}
+	if next != nil {
+		b, _ := json.Marshal(next)
+		c := base64.RawURLEncoding.EncodeToString(b)
+		p.NextCursor = &c
+	}
+	return p
+}
+
+// parsePageQuery reads a list's query: limit (1 to 200, def when absent),
+// cursor (one this server issued: decoded, and whole by issued) and the
+// list's own parameters, each read by own, which refuses any it does not
+// know. Each parameter may be given once. Every error is a
+// *web.RequestError.
+func parsePageQuery[C any](q url.Values, def int, issued func(C) bool, own func(k, v string) error) (limit int, cursor *C, err error) {
+	limit = def
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return 0, nil, badRequest(k, k+" is given more than once")
+		}
+		v := vs[0]
+		switch k {
+		case "limit":
+			limit, err = strconv.Atoi(v)
+			if err != nil || limit < 1 || limit > 200 {
+				return 0, nil, badRequest(k, "limit is a whole number from 1 to 200")
+			}
+		case "cursor":
+			b, err := base64.RawURLEncoding.DecodeString(v)
+			var c C
+			if err != nil || json.Unmarshal(b, &c) != nil || !issued(c) {
+				return 0, nil, badRequest(k, "cursor is not one this server issued")
+			}
+			cursor = &c
+		default:
+			if err := own(k, v); err != nil {
+				return 0, nil, err
+			}
+		}
+	}
+	return limit, cursor, nil
 }
 
 // fail answers err: request errors with their status, the store's sentinels
@@ -78,63 +132,47 @@ func badRequest(field, detail string) error {
 
 // handleList answers GET /api/v1/notifications?unread=true&limit=&cursor=.
 func handleList(store *Store) http.HandlerFunc {
+	return handlePage(func(ctx context.Context, user string, q url.Values) ([]Notification, *InboxCursor, error) {
+		unread, limit, cursor, err := parseListQuery(q)
+		if err != nil {
+			return nil, nil, err
+		}
+		return store.Notifications(ctx, user, unread, limit, cursor)
+	}, toResponse)
+}
+
+// handlePage answers a list of the caller's: list reads the query and
+// returns the page it asks for and where the next one starts; show shows
+// each row.
+func handlePage[R, T, C any](list func(ctx context.Context, user string, q url.Values) ([]R, *C, error), show func(R) T) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q, err := web.Query(r)
 		if err != nil {
 			fail(w, r, err)
 			return
 		}
-		unread, limit, cursor, err := parseListQuery(q)
+		rows, next, err := list(r.Context(), auth.UserID(r.Context()), q)
 		if err != nil {
 			fail(w, r, err)
 			return
 		}
-		ns, next, err := store.Notifications(r.Context(), auth.UserID(r.Context()), unread, limit, cursor)
-		if err != nil {
-			fail(w, r, err)
-			return
-		}
-		resp := listResponse{Items: make([]notificationResponse, len(ns))}
-		for i, n := range ns {
-			resp.Items[i] = toResponse(n)
-		}
-		if next != nil {
-			b, _ := json.Marshal(next)
-			c := base64.RawURLEncoding.EncodeToString(b)
-			resp.NextCursor = &c
-		}
-		web.Encode(w, r, http.StatusOK, resp)
+		web.Encode(w, r, http.StatusOK, newPage(rows, show, next))
 	}
 }
 
 func parseListQuery(q url.Values) (unread bool, limit int, cursor *InboxCursor, err error) {
-	limit = 50
-	for k, vs := range q {
-		if len(vs) != 1 {
-			return false, 0, nil, badRequest(k, k+" is given more than once")
+	limit, cursor, err = parsePageQuery(q, 50, func(c InboxCursor) bool { return !c.Time.IsZero() }, func(k, v string) error {
+		if k != "unread" {
+			return badRequest(k, k+" is not a parameter of this list (unread, limit, cursor)")
 		}
-		v := vs[0]
-		switch k {
-		case "unread":
-			unread, err = strconv.ParseBool(v)
-			if err != nil {
-				return false, 0, nil, badRequest(k, "unread is true or false")
-			}
-		case "limit":
-			limit, err = strconv.Atoi(v)
-			if err != nil || limit < 1 || limit > 200 {
-				return false, 0, nil, badRequest(k, "limit is a whole number from 1 to 200")
-			}
-		case "cursor":
-			b, err := base64.RawURLEncoding.DecodeString(v)
-			var c InboxCursor
-			if err != nil || json.Unmarshal(b, &c) != nil || c.Time.IsZero() {
-				return false, 0, nil, badRequest(k, "cursor is not one this server issued")
-			}
-			cursor = &c
-		default:
-			return false, 0, nil, badRequest(k, k+" is not a parameter of this list (unread, limit, cursor)")
+		var perr error
+		if unread, perr = strconv.ParseBool(v); perr != nil {
+			return badRequest(k, "unread is true or false")
 		}
+		return nil
+	})
+	if err != nil {
+		return false, 0, nil, err
 	}
 	return unread, limit, cursor, nil
 }
@@ -375,7 +413,9 @@ func handleGetSettings(store *Store) http.HandlerFunc {
 	}
 }
 
-// deliveryResponse is one delivery as the API shows it.
+// deliveryResponse is one delivery as the API shows it. It repeats the
+// fields of Delivery, the row, on purpose: the API's shape is its own, and
+// changes only when this type does.
 type deliveryResponse struct {
 	ID            string     `json:"id"`
 	Channel       string     `json:"channel"`
@@ -392,13 +432,6 @@ type deliveryResponse struct {
 }
 
 func toDeliveryResponse(d Delivery) deliveryResponse {
-	utc := func(t *time.Time) *time.Time {
-		if t == nil {
-			return nil
-		}
-		u := t.UTC()
-		return &u
-	}
 	var hook *string
 	if d.WebhookID != nil {
 		s := d.WebhookID.String()
@@ -414,33 +447,18 @@ func toDeliveryResponse(d Delivery) deliveryResponse {
 // ParseDeliveriesQuery reads the query of GET /api/v1/deliveries. Every
 // error is a *web.RequestError.
 func ParseDeliveriesQuery(q url.Values) (status string, limit int, cursor *DeliveryCursor, err error) {
-	limit = 20
-	for k, vs := range q {
-		if len(vs) != 1 {
-			return "", 0, nil, badRequest(k, k+" is given more than once")
+	limit, cursor, err = parsePageQuery(q, 20, func(c DeliveryCursor) bool { return !c.Time.IsZero() }, func(k, v string) error {
+		if k != "status" {
+			return badRequest(k, k+" is not a parameter of this list (status, limit, cursor)")
 		}
-		v := vs[0]
-		switch k {
-		case "status":
-			if !slices.Contains(DeliveryStatuses, v) {
-				return "", 0, nil, badRequest(k, "status is pending, sent, failed or canceled")
-			}
-			status = v
-		case "limit":
-			limit, err = strconv.Atoi(v)
-			if err != nil || limit < 1 || limit > 200 {
-				return "", 0, nil, badRequest(k, "limit is a whole number from 1 to 200")
-			}
-		case "cursor":
-			b, err := base64.RawURLEncoding.DecodeString(v)
-			var c DeliveryCursor
-			if err != nil || json.Unmarshal(b, &c) != nil || c.Time.IsZero() {
-				return "", 0, nil, badRequest(k, "cursor is not one this server issued")
-			}
-			cursor = &c
-		default:
-			return "", 0, nil, badRequest(k, k+" is not a parameter of this list (status, limit, cursor)")
+		if !slices.Contains(DeliveryStatuses, v) {
+			return badRequest(k, "status is pending, sent, failed or canceled")
 		}
+		status = v
+		return nil
+	})
+	if err != nil {
+		return "", 0, nil, err
 	}
 	return status, limit, cursor, nil
 }
@@ -449,34 +467,11 @@ func ParseDeliveriesQuery(q url.Values) (status string, limit int, cursor *Deliv
 // the caller's webhook and email deliveries, newest first, with their
 // outcome (attempts, the last error).
 func handleListDeliveries(store *Store) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil {
-			fail(w, r, badRequest("", "the query string is not valid URL encoding"))
-			return
-		}
+	return handlePage(func(ctx context.Context, user string, q url.Values) ([]Delivery, *DeliveryCursor, error) {
 		status, limit, cursor, err := ParseDeliveriesQuery(q)
 		if err != nil {
-			fail(w, r, err)
-			return
+			return nil, nil, err
 		}
-		ds, next, err := store.Deliveries(r.Context(), auth.UserID(r.Context()), status, limit, cursor)
-		if err != nil {
-			fail(w, r, err)
-			return
-		}
-		resp := struct {
-			Items      []deliveryResponse `json:"items"`
-			NextCursor *string            `json:"next_cursor"`
-		}{Items: make([]deliveryResponse, len(ds))}
-		for i, d := range ds {
-			resp.Items[i] = toDeliveryResponse(d)
-		}
-		if next != nil {
-			b, _ := json.Marshal(next)
-			c := base64.RawURLEncoding.EncodeToString(b)
-			resp.NextCursor = &c
-		}
-		web.Encode(w, r, http.StatusOK, resp)
-	}
+		return store.Deliveries(ctx, user, status, limit, cursor)
+	}, toDeliveryResponse)
 }

@@ -10,10 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/todo-platform/todo/pkg/auth"
-	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/services/notifier"
 )
 
@@ -23,24 +19,9 @@ import (
 func TestWebhooksPerUserAreLimited(t *testing.T) {
 	t.Parallel()
 	v := setup(t, options{noFirer: true})
-	cfg, err := notifier.ConfigFromEnv(func(k string) string {
-		return map[string]string{"DATABASE_URL": "postgres://unused", "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1", "WEBHOOK_MAX_PER_USER": "2"}[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, err := auth.NewVerifier(context.Background(), cfg.JWT)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := notifier.NewStore(v.pool)
-	store.MaxWebhooks = cfg.MaxWebhooks
-	api := httptest.NewServer(notifier.NewServer(notifier.Deps{
-		Store: store, Verifier: verifier, Log: kafkatest.Logger(t), Registry: prometheus.NewRegistry(), AllowPrivateWebhooks: true,
-	}))
-	t.Cleanup(api.Close)
-	lv := *v
-	lv.api = api
+	store.MaxWebhooks = config(t, "WEBHOOK_MAX_PER_USER", "2").MaxWebhooks
+	lv := v.withServer(t, notifier.Deps{Store: store, AllowPrivateWebhooks: true})
 	for i := range 2 {
 		lv.register(t, "alice", fmt.Sprintf("http://127.0.0.1:9/h%d", i))
 	}

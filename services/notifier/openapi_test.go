@@ -9,26 +9,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/todo-platform/todo/pkg/apidoc"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/services/notifier"
 )
 
-func notifierDoc(t *testing.T) *apidoc.Doc {
-	t.Helper()
-	b, err := os.ReadFile("openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return apidoc.Load(t, b)
-}
-
 // TestOpenAPICoversRouter: the router serves exactly the operations the
-// document describes.
+// document describes. Every service with a document has this test, alike
+// but for the service: each proves its own document against its own router.
 func TestOpenAPICoversRouter(t *testing.T) {
 	t.Parallel()
 	h := notifier.NewServer(notifier.Deps{Store: notifier.NewStore(nil), Log: kafkatest.Logger(t), Registry: prometheus.NewRegistry()})
-	notifierDoc(t).CoversRouter(t, h)
+	servicetest.Document(t).CoversRouter(t, h)
 }
 
 // TestResponsesMatchOpenAPI drives every operation through the statuses it
@@ -37,7 +29,7 @@ func TestOpenAPICoversRouter(t *testing.T) {
 func TestResponsesMatchOpenAPI(t *testing.T) {
 	t.Parallel()
 	v := setup(t, options{attempts: 1})
-	d := notifierDoc(t)
+	d := servicetest.Document(t)
 	check := func(user, method, path, doc string, body any, want int) []byte {
 		t.Helper()
 		status, b := v.do(t, user, method, path, body)

@@ -14,6 +14,11 @@ import (
 )
 
 // Deps are what the notifier server needs.
+//
+// Each service's Deps names, field by field, what its server uses
+// (NewServer(deps)); the fields it has in common with the other services'
+// are written again on purpose, so that no server takes a part it does not
+// use and a service's API changes without touching another's.
 type Deps struct {
 	Store    *Store
 	Verifier *auth.Verifier

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/pgnotify"
@@ -32,8 +31,7 @@ const ConsumedRetention = 8 * 24 * time.Hour
 // Config is the notifier's configuration, read from the environment.
 type Config struct {
 	service.Base
-	JWT    auth.Config
-	Limits ratelimit.Config // RATE_LIMIT_*
+	service.API
 	Events transport.Config
 
 	Grace        time.Duration // REMINDER_GRACE (24h): older due reminders are missed
@@ -55,11 +53,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	c := Config{Base: base, JWT: auth.ConfigFromEnv(getenv)}
-	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
-		return c, auth.ErrNotConfigured
-	}
-	if c.Limits, err = ratelimit.ConfigFromEnv(getenv); err != nil {
+	c := Config{Base: base}
+	if c.API, err = service.APIFromEnv(getenv); err != nil {
 		return c, err
 	}
 	if c.Events, err = transport.ConfigFromEnv(getenv); err != nil {
@@ -138,6 +133,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 // API, the consumer of task-events and reminders, the firing loop, the
 // outbox relay and the delivery worker. args[1] may be "migrate" (apply the
 // migrations and exit) or "serve" (the default).
+//
+// Every service's Run has this shape (its configuration, then service.Run
+// with the service's own Build), so the lines look alike across services;
+// the shared steps are in service.Run, and what is left is what this
+// service builds, kept here so that the service reads whole in its package.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {

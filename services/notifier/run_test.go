@@ -3,7 +3,6 @@ package notifier_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/todo-platform/todo/pkg/database/dbtest"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/recurrence"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/notifier"
 )
@@ -22,73 +22,27 @@ import (
 func TestRunServesAndStops(t *testing.T) {
 	t.Parallel()
 	_, kcfg := kafkatest.Start(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	ml, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := ml.Addr().String()
-	_ = ml.Close()
+	addr, metricsAddr := servicetest.FreeAddr(t), servicetest.FreeAddr(t)
 	env := map[string]string{
 		"DATABASE_URL": dbtest.URL(t), "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": strings.Join(kcfg.Brokers, ","),
 		"ADDR": addr, "METRICS_ADDR": metricsAddr, "WEBHOOK_ALLOW_PRIVATE": "true", "REMINDER_GRACE": "1h", "LOG_LEVEL": "warn",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- notifier.Run(ctx, []string{"notifier"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
-	}()
-	ready := false
-	for deadline := time.Now().Add(wait); time.Now().Before(deadline) && !ready; time.Sleep(100 * time.Millisecond) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			ready = resp.StatusCode == http.StatusOK
-			_ = resp.Body.Close()
-		}
-	}
-	if !ready {
-		cancel()
-		t.Fatalf("not ready: %v", <-done)
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/notifications", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("API without a token: %d", resp.StatusCode)
+	svc := servicetest.Start(t, notifier.Run, []string{"notifier"}, env, addr, wait)
+	if status, _ := servicetest.Call(t, http.MethodGet, "http://"+addr+"/api/v1/notifications", "", nil); status != http.StatusUnauthorized {
+		t.Errorf("API without a token: %d", status)
 	}
 	// The metrics are on METRICS_ADDR, and only there.
 	for _, c := range []struct {
 		addr string
 		want int
 	}{{metricsAddr, http.StatusOK}, {addr, http.StatusNotFound}} {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+"/metrics", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != c.want || (c.want == http.StatusOK && !strings.Contains(string(b), "go_goroutines")) {
-			t.Errorf("GET %s/metrics: %d, want %d (with the metrics)", c.addr, resp.StatusCode, c.want)
+		status, b := servicetest.Call(t, http.MethodGet, "http://"+c.addr+"/metrics", "", nil)
+		if status != c.want || (c.want == http.StatusOK && !strings.Contains(string(b), "go_goroutines")) {
+			t.Errorf("GET %s/metrics: %d, want %d (with the metrics)", c.addr, status, c.want)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run returned %v", err)
-		}
-	case <-time.After(wait):
-		t.Fatal("Run did not stop")
+	if err := svc.Stop(); err != nil {
+		t.Errorf("Run returned %v", err)
 	}
 }
 

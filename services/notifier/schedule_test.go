@@ -4,16 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/todo-platform/todo/pkg/database"
-	"github.com/todo-platform/todo/pkg/database/dbtest"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/notifier"
 )
@@ -255,25 +253,8 @@ func TestTwoReplicasFireEachOnce(t *testing.T) {
 // applying them again changes nothing.
 func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
-	u := dbtest.URL(t)
-	getenv := func(k string) string {
-		return map[string]string{"DATABASE_URL": u, "JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1"}[k]
-	}
-	for range 2 {
-		if err := notifier.Run(context.Background(), []string{"notifier", "migrate"}, getenv, io.Discard, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pool, err := database.Connect(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	var tables int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'notifier'`).Scan(&tables); err != nil {
-		t.Fatal(err)
-	}
-	if tables != 9 {
-		t.Errorf("%d tables in schema notifier after migrate, want 9 (with the migrations table)", tables)
+	pool := servicetest.Migrate(t, notifier.Run, "notifier", map[string]string{"JWT_SECRET": jwtSecret, "KAFKA_BROKERS": "127.0.0.1:1"})
+	if n := servicetest.Count(t, pool, `SELECT count(*) FROM pg_tables WHERE schemaname = 'notifier'`); n != 9 {
+		t.Errorf("%d tables in schema notifier after migrate, want 9 (with the migrations table)", n)
 	}
 }

@@ -106,16 +106,28 @@ func (s *Store) Notifications(ctx context.Context, owner string, unreadOnly bool
 	if err != nil {
 		return nil, nil, fmt.Errorf("list notifications: %w", err)
 	}
-	ns, err := pgx.CollectRows(rows, pgx.RowToStructByName[Notification])
+	ns, next, err := collectPage(rows, limit, func(last Notification) *InboxCursor {
+		return &InboxCursor{Read: last.ReadAt != nil, Time: last.CreatedAt, ID: last.ID}
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list notifications: %w", err)
 	}
-	if len(ns) <= limit {
-		return ns, nil, nil
+	return ns, next, nil
+}
+
+// collectPage reads the rows of a list's query, which asked for limit+1 of
+// them: the page is the first limit, and when there are more, the next page
+// starts after the page's last row, at the cursor after makes of it.
+func collectPage[T, C any](rows pgx.Rows, limit int, after func(last T) *C) ([]T, *C, error) {
+	items, err := pgx.CollectRows(rows, pgx.RowToStructByName[T])
+	if err != nil {
+		return nil, nil, err
 	}
-	ns = ns[:limit]
-	last := ns[len(ns)-1]
-	return ns, &InboxCursor{Read: last.ReadAt != nil, Time: last.CreatedAt, ID: last.ID}, nil
+	if len(items) <= limit {
+		return items, nil, nil
+	}
+	items = items[:limit]
+	return items, after(items[len(items)-1]), nil
 }
 
 const markRead = `UPDATE notifier.notifications SET read_at = coalesce(read_at, now())
@@ -343,14 +355,11 @@ func (s *Store) Deliveries(ctx context.Context, owner, status string, limit int,
 	if err != nil {
 		return nil, nil, fmt.Errorf("list deliveries: %w", err)
 	}
-	ds, err := pgx.CollectRows(rows, pgx.RowToStructByName[Delivery])
+	ds, next, err := collectPage(rows, limit, func(last Delivery) *DeliveryCursor {
+		return &DeliveryCursor{Time: last.CreatedAt, ID: last.ID}
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list deliveries: %w", err)
 	}
-	if len(ds) <= limit {
-		return ds, nil, nil
-	}
-	ds = ds[:limit]
-	last := ds[len(ds)-1]
-	return ds, &DeliveryCursor{Time: last.CreatedAt, ID: last.ID}, nil
+	return ds, next, nil
 }

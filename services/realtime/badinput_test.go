@@ -18,8 +18,7 @@ import (
 // documented close code; another client of the same replica keeps working.
 func TestBadInputClosesCleanly(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg, "REALTIME_AUTH_TIMEOUT", "500ms", "REALTIME_READ_LIMIT", "1024"))
+	r, kcfg := kafkaReplica(t, "REALTIME_AUTH_TIMEOUT", "500ms", "REALTIME_READ_LIMIT", "1024")
 	pub := newPublisher(t, kcfg)
 	bystander, _ := connect(t, r.url(""), "carol")
 
@@ -85,8 +84,7 @@ func TestBadInputClosesCleanly(t *testing.T) {
 // token's exp passes; a refreshed token keeps it open.
 func TestTokenExpiringWhileConnected(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg))
+	r, _ := kafkaReplica(t)
 	short := token(t, "alice", 2*time.Second)
 	c, _, err := dialHeader(t, r.url(""), short)
 	if err != nil {
@@ -108,8 +106,7 @@ func TestTokenExpiringWhileConnected(t *testing.T) {
 // users are not limited.
 func TestConnectionLimitPerUser(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg, "REALTIME_MAX_CONNS_PER_USER", "2"))
+	r, _ := kafkaReplica(t, "REALTIME_MAX_CONNS_PER_USER", "2")
 	connect(t, r.url(""), "alice")
 	connect(t, r.url(""), "alice")
 	_, status, err := dialHeader(t, r.url(""), token(t, "alice", time.Hour))
@@ -129,18 +126,10 @@ func TestConnectionLimitPerUser(t *testing.T) {
 // are refused before the upgrade; a plain GET is not an upgrade.
 func TestHandshakeRefusals(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg, "REALTIME_ALLOWED_ORIGINS", "app.example.com"))
+	r, _ := kafkaReplica(t, "REALTIME_ALLOWED_ORIGINS", "app.example.com")
 	ctx := context.Background()
 	dial := func(url string, h http.Header) (int, error) {
-		ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-			if resp.Body != nil {
-				_ = resp.Body.Close()
-			}
-		}
+		ws, status, err := upgrade(ctx, url, &websocket.DialOptions{HTTPHeader: h})
 		if ws != nil {
 			_ = ws.CloseNow()
 		}
@@ -166,8 +155,7 @@ func TestHandshakeRefusals(t *testing.T) {
 // reads stays.
 func TestSilentPeerIsDropped(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg, "REALTIME_PING_INTERVAL", "200ms", "REALTIME_PONG_TIMEOUT", "300ms"))
+	r, _ := kafkaReplica(t, "REALTIME_PING_INTERVAL", "200ms", "REALTIME_PONG_TIMEOUT", "300ms")
 	connect(t, r.url(""), "silent") // never read again: no pong
 	live, _ := connect(t, r.url(""), "live")
 	liveCtx := live.ws.CloseRead(context.Background()) // reads on, answering pings

@@ -1,9 +1,7 @@
 package realtime_test
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,7 +9,7 @@ import (
 
 	"github.com/todo-platform/todo/pkg/database/dbtest"
 	"github.com/todo-platform/todo/pkg/events"
-	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/services/taskapi"
 )
 
@@ -22,51 +20,25 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // over HTTP appears on its owner's sockets, and not on another user's.
 func TestTaskCreatedOverHTTPReachesTheSocket(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg))
+	r, kcfg := kafkaReplica(t)
 
-	apiAddr := freeAddr(t)
+	apiAddr := servicetest.FreeAddr(t)
 	env := map[string]string{
 		"ADDR": apiAddr, "METRICS_ADDR": "127.0.0.1:0", "DATABASE_URL": dbtest.URL(t), "JWT_SECRET": jwtSecret, "LOG_FORMAT": "text",
 		"EVENTS_TRANSPORT": "kafka", "KAFKA_BROKERS": strings.Join(kcfg.Brokers, ","),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	out := &syncBuffer{}
-	go func() {
-		done <- taskapi.Run(ctx, []string{"taskapi"}, func(k string) string { return env[k] }, out, out)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("taskapi: %v\n%s", err, out)
-		}
-	})
+	api := servicetest.Start(t, taskapi.Run, []string{"taskapi"}, env, apiAddr, wait)
 
 	phone, _ := connect(t, r.url(""), "alice")
 	tab, _ := connect(t, r.url(""), "alice")
 	other, _ := connect(t, r.url(""), "bob")
 
-	call := func(user, method, path, body string) (int, []byte) {
-		req, _ := http.NewRequestWithContext(context.Background(), method, "http://"+apiAddr+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token(t, user, time.Hour))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, nil
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+	create := func(user, title string) (int, []byte) {
+		return servicetest.Call(t, http.MethodPost, "http://"+apiAddr+"/api/v1/tasks", token(t, user, time.Hour), `{"title":"`+title+`"}`)
 	}
-	var code int
-	var body []byte
-	kafkatest.Eventually(t, wait, "taskapi answers", func() bool {
-		code, body = call("alice", http.MethodPost, "/api/v1/tasks", `{"title":"Buy milk"}`)
-		return code != 0
-	})
+	code, body := create("alice", "Buy milk")
 	if code != http.StatusCreated {
-		t.Fatalf("create: %d %s\n%s", code, body, out)
+		t.Fatalf("create: %d %s\n%s", code, body, api.Out)
 	}
 	var created struct{ ID string }
 	if err := json.Unmarshal(body, &created); err != nil || created.ID == "" {
@@ -78,7 +50,7 @@ func TestTaskCreatedOverHTTPReachesTheSocket(t *testing.T) {
 			t.Fatalf("got %+v, want the creation of %s", m, created.ID)
 		}
 	}
-	code, body = call("bob", http.MethodPost, "/api/v1/tasks", `{"title":"Bob's"}`)
+	code, body = create("bob", "Bob's")
 	if code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, body)
 	}

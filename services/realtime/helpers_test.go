@@ -1,16 +1,12 @@
 package realtime_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +19,7 @@ import (
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/realtime"
 )
@@ -34,41 +31,11 @@ const (
 	wait = 10 * time.Second
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// syncBuffer is a bytes.Buffer safe for the service's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // replica is a realtime service started with realtime.Run.
 type replica struct {
 	addr    string
 	metrics string // METRICS_ADDR
-	stop    func()
-	done    chan error
-	output  *syncBuffer
+	svc     *servicetest.Service
 }
 
 func (r *replica) url(query string) string {
@@ -79,56 +46,37 @@ func (r *replica) url(query string) string {
 	return u
 }
 
+// stop stops the replica; Run must return nil.
+func (r *replica) stop(t *testing.T) {
+	t.Helper()
+	if err := r.svc.Stop(); err != nil {
+		t.Errorf("realtime ended with %v\n%s", err, r.svc.Out)
+	}
+}
+
 // startReplica runs realtime.Run with env (over the defaults below) until
 // the test ends, and waits until it is ready.
 func startReplica(t *testing.T, env map[string]string) *replica {
 	t.Helper()
-	r := &replica{addr: freeAddr(t), metrics: freeAddr(t), done: make(chan error, 1), output: &syncBuffer{}}
+	r := &replica{addr: servicetest.FreeAddr(t), metrics: servicetest.FreeAddr(t)}
 	all := map[string]string{"ADDR": r.addr, "METRICS_ADDR": r.metrics, "JWT_SECRET": jwtSecret, "LOG_FORMAT": "text", "SHUTDOWN_GRACE": "5s"}
 	for k, v := range env {
 		all[k] = v
 	}
-	getenv := func(k string) string { return all[k] }
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { r.done <- realtime.Run(ctx, []string{"realtime"}, getenv, r.output, r.output) }()
-	var once sync.Once
-	r.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-r.done:
-				if err != nil {
-					t.Errorf("realtime ended with %v\n%s", err, r.output)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("realtime did not stop within 30s\n%s", r.output)
-			}
-		})
-	}
-	t.Cleanup(r.stop)
-	deadline := time.Now().Add(wait)
-	for {
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+r.addr+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return r
-			}
-		}
-		select {
-		case err := <-r.done:
-			t.Fatalf("realtime ended early: %v\n%s", err, r.output)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("realtime not ready within %s\n%s", wait, r.output)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	r.svc = servicetest.Start(t, realtime.Run, []string{"realtime"}, all, r.addr, wait)
+	return r
 }
 
-// kafkaReplica starts a broker (unless kcfg is given) and a replica on it.
+// kafkaReplica starts a broker and a replica on it, with the variables
+// extra names (pairs of name and value) over the defaults.
+func kafkaReplica(t *testing.T, extra ...string) (*replica, kafka.Config) {
+	t.Helper()
+	_, kcfg := kafkatest.Start(t)
+	return startReplica(t, kafkaEnv(kcfg, extra...)), kcfg
+}
+
+// kafkaEnv is the environment of a replica on kcfg's broker, with the
+// variables extra names (pairs of name and value).
 func kafkaEnv(kcfg kafka.Config, extra ...string) map[string]string {
 	env := map[string]string{"EVENTS_TRANSPORT": "kafka", "KAFKA_BROKERS": strings.Join(kcfg.Brokers, ",")}
 	for i := 0; i+1 < len(extra); i += 2 {
@@ -179,6 +127,21 @@ func (m message) taskID(t *testing.T) string {
 	return s.ID
 }
 
+// upgrade dials url with opts and returns the socket (when the upgrade
+// succeeded), the handshake's HTTP status (0 without an answer) and the
+// error.
+func upgrade(ctx context.Context, url string, opts *websocket.DialOptions) (*websocket.Conn, int, error) {
+	ws, resp, err := websocket.Dial(ctx, url, opts)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
+	}
+	return ws, status, err
+}
+
 // dialHeader connects as user with the token in the Authorization header.
 func dialHeader(t *testing.T, url, tok string) (*wsClient, int, error) {
 	t.Helper()
@@ -189,15 +152,8 @@ func dialHeader(t *testing.T, url, tok string) (*wsClient, int, error) {
 		h.Set("Authorization", "Bearer "+tok)
 	}
 	c := &wsClient{t: t}
-	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h,
+	ws, status, err := upgrade(ctx, url, &websocket.DialOptions{HTTPHeader: h,
 		OnPingReceived: func(context.Context, []byte) bool { c.pings.Add(1); return true }})
-	status := 0
-	if resp != nil {
-		status = resp.StatusCode
-		if resp.Body != nil {
-			_ = resp.Body.Close()
-		}
-	}
 	if err != nil {
 		return nil, status, err
 	}
@@ -352,14 +308,8 @@ func (p *publisher) publish(topic, key string, e events.Event) {
 
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, b := servicetest.Call(t, http.MethodGet, url, "", nil)
+	return code, string(b)
 }
 
 // mustDial is dialHeader that fails the test when the upgrade fails.

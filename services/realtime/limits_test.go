@@ -20,8 +20,7 @@ import (
 // freed place can be taken again.
 func TestConnectionCaps(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg, "REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS", "2", "REALTIME_MAX_CONNS_PER_ADDRESS", "3", "REALTIME_MAX_CONNS", "100"))
+	r, kcfg := kafkaReplica(t, "REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS", "2", "REALTIME_MAX_CONNS_PER_ADDRESS", "3", "REALTIME_MAX_CONNS", "100")
 	url := r.url("")
 
 	p1, p2 := dialMessage(t, url), dialMessage(t, url)
@@ -89,8 +88,7 @@ func refused(t *testing.T, url, tok, why string) {
 // are refused too.
 func TestRefusedTokensPerAddress(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg, "RATE_LIMIT_AUTH_FAILURES", "2", "RATE_LIMIT_PER_ADDRESS", "1000"))
+	r, kcfg := kafkaReplica(t, "RATE_LIMIT_AUTH_FAILURES", "2", "RATE_LIMIT_PER_ADDRESS", "1000")
 	url := r.url("")
 	// A token refused in the upgrade's header, then one in the auth message:
 	// each socket is closed as unauthorized.
@@ -118,8 +116,7 @@ func TestRefusedTokensPerAddress(t *testing.T) {
 // URL encoding is a 400, not a socket that silently drops its cursor.
 func TestMalformedQueryIsRefused(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg))
+	r, _ := kafkaReplica(t)
 	for _, q := range []string{"cursor=%zz", "cursor=%%%"} {
 		ws, resp, err := websocket.Dial(context.Background(), r.url(q), &websocket.DialOptions{
 			HTTPHeader: http.Header{"Authorization": {"Bearer " + token(t, "alice", time.Hour)}}})

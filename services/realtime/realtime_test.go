@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/todo-platform/todo/pkg/events"
-	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/realtime"
 
@@ -24,8 +23,7 @@ import (
 // one of B; A's change reaches both A clients and never B.
 func TestEventReachesEveryConnectionOfItsOwnerOnly(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg))
+	r, kcfg := kafkaReplica(t)
 	pub := newPublisher(t, kcfg)
 
 	a1, _ := connect(t, r.url(""), "alice")
@@ -93,17 +91,11 @@ func TestEventReachesEveryConnectionOfItsOwnerOnly(t *testing.T) {
 // unknown or too old cursor gets resync.
 func TestResumeReplaysWhatWasMissed(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg, "REALTIME_REPLAY_SIZE", "8"))
+	r, kcfg := kafkaReplica(t, "REALTIME_REPLAY_SIZE", "8")
 	pub := newPublisher(t, kcfg)
 
 	a, _ := connect(t, r.url(""), "alice")
-	first := pub.task("alice")
-	m := a.nextEvent()
-	if m.taskID(t) != first {
-		t.Fatalf("got %+v, want %s", m, first)
-	}
-	last := m.Cursor
+	last := a.nextEventAfter(t, func() string { return pub.task("alice") })
 	_ = a.ws.Close(websocket.StatusNormalClosure, "")
 
 	// While away: three of alice's, two of bob's. A watcher sees them all
@@ -170,8 +162,7 @@ func TestResumeReplaysWhatWasMissed(t *testing.T) {
 // them), and a cursor from one replica resumes on the other.
 func TestReplicasEachSeeEveryEvent(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r1 := startReplica(t, kafkaEnv(kcfg))
+	r1, kcfg := kafkaReplica(t)
 	r2 := startReplica(t, kafkaEnv(kcfg))
 	pub := newPublisher(t, kcfg)
 
@@ -213,11 +204,10 @@ func TestReplicasEachSeeEveryEvent(t *testing.T) {
 // sockets with 1012 (service restart).
 func TestShutdownTellsClientsToReconnect(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg))
+	r, _ := kafkaReplica(t)
 	a, _ := connect(t, r.url(""), "alice")
 	b, _ := connect(t, r.url(""), "bob")
-	r.stop()
+	r.stop(t)
 	for _, c := range []*wsClient{a, b} {
 		if code, _ := c.closed(); code != realtime.CloseServiceRestart {
 			t.Fatalf("close code %d, want 1012", code)
@@ -331,16 +321,10 @@ func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) 
 // it once, live and on a resume, and the events around it as usual.
 func TestSecondCopyOfAnEventIsNotPushed(t *testing.T) {
 	t.Parallel()
-	_, kcfg := kafkatest.Start(t)
-	r := startReplica(t, kafkaEnv(kcfg, "REALTIME_REPLAY_SIZE", "16"))
+	r, kcfg := kafkaReplica(t, "REALTIME_REPLAY_SIZE", "16")
 	pub := newPublisher(t, kcfg)
 	a, _ := connect(t, r.url(""), "alice")
-	before := pub.task("alice")
-	m := a.nextEvent()
-	if m.taskID(t) != before {
-		t.Fatalf("got %+v, want %s", m, before)
-	}
-	cursor := m.Cursor
+	cursor := a.nextEventAfter(t, func() string { return pub.task("alice") })
 
 	id := uuid.NewString()
 	e, err := events.NewTaskEvent("/todo/test", events.TypeTaskCreated, task.Snapshot{ID: id, OwnerID: "alice", Title: "twice"}, time.Now())

@@ -66,10 +66,11 @@ var Topics = []string{events.TopicTaskEvents, events.TopicReminders}
 // keeps no data: it needs no database.
 type Config struct {
 	service.Server
-	JWT     auth.Config
+	// API: the tokens of the sockets' users; RATE_LIMIT_* bounds upgrades
+	// and refused tokens per address.
+	service.API
 	Events  transport.Config
 	Options Options
-	Limits  ratelimit.Config // RATE_LIMIT_*: upgrades and refused tokens per address
 }
 
 // ConfigFromEnv reads the configuration, naming the variable of any bad value.
@@ -78,14 +79,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	c := Config{Server: srv, JWT: auth.ConfigFromEnv(getenv)}
-	if c.JWT.Secret == "" && c.JWT.JWKSURL == "" {
-		return c, auth.ErrNotConfigured
-	}
-	if c.Events, err = transport.ConfigFromEnv(getenv); err != nil {
+	c := Config{Server: srv}
+	if c.API, err = service.APIFromEnv(getenv); err != nil {
 		return c, err
 	}
-	if c.Limits, err = ratelimit.ConfigFromEnv(getenv); err != nil {
+	if c.Events, err = transport.ConfigFromEnv(getenv); err != nil {
 		return c, err
 	}
 

@@ -10,6 +10,7 @@ import (
 	"github.com/todo-platform/todo/pkg/events"
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/recurrence"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/recurring"
 )
@@ -39,15 +40,11 @@ func TestRuleWithoutOccurrenceEndsTheSeries(t *testing.T) {
 	daily := v.create(t, "alice", "FREQ=DAILY", recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	v.complete(t, daily)
 	v.successor(t, daily)
-	kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
+	servicetest.Eventually(t, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
 	if got := v.count(t, `SELECT count(*) FROM taskapi.tasks WHERE previous_id = $1`, empty.ID); got != 0 {
 		t.Errorf("a rule without occurrence got %d successors", got)
 	}
-	for _, m := range []string{"consumer_retries_total", "consumer_dead_lettered_total"} {
-		if got := v.metric(t, m); got != 0 {
-			t.Errorf("%s = %v", m, got)
-		}
-	}
+	v.noneCounted(t, "consumer_retries_total", "consumer_dead_lettered_total")
 }
 
 // TestEventOverBudgetIsDeadLettered: with a budget no computation can meet,
@@ -66,10 +63,10 @@ func TestEventOverBudgetIsDeadLettered(t *testing.T) {
 	v.complete(t, plain)
 	// The plain task's completion comes after the recurring one's on the
 	// user's partition; a dead letter is not recorded as consumed.
-	kafkatest.Eventually(t, wait, "the next completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	servicetest.Eventually(t, "the next completion handled", func() bool { return v.completionsHandled(t) == 1 })
 	var dead []kafkatest.Message
-	kafkatest.Eventually(t, wait, "the dead letter", func() bool {
-		dead = kafkatest.Messages(t, v.kcfg, events.DeadLetterTopic(events.TopicTaskEvents))
+	servicetest.Eventually(t, "the dead letter", func() bool {
+		dead = v.Messages(t, events.DeadLetterTopic(events.TopicTaskEvents))
 		return len(dead) > 0
 	})
 	if len(dead) != 1 || !strings.Contains(string(dead[0].Value), tk.ID) ||

@@ -14,8 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/todo-platform/todo/pkg/auth"
-	"github.com/todo-platform/todo/pkg/broker"
 	"github.com/todo-platform/todo/pkg/consume"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
@@ -24,6 +22,7 @@ import (
 	"github.com/todo-platform/todo/pkg/kafka/kafkatest"
 	"github.com/todo-platform/todo/pkg/outbox"
 	"github.com/todo-platform/todo/pkg/recurrence"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/recurring"
 	"github.com/todo-platform/todo/services/taskapi"
@@ -31,18 +30,16 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-const (
-	wait          = 60 * time.Second // deadline for conditions on this shared, busy machine
-	internalToken = "recurring-test-internal-token"
-)
+const internalToken = "recurring-test-internal-token"
 
 // env is recurring's world: PostgreSQL with taskapi's and recurring's
 // schemas, the real taskapi server, a broker, taskapi's outbox relay and a
-// recurring consumer group member calling taskapi's internal API.
+// recurring consumer group member calling taskapi's internal API. Its parts
+// are servicetest's; the struct and its setup are recurring's own, as
+// audit's are audit's.
 type env struct {
+	servicetest.Broker
 	pool  *pgxpool.Pool
-	kcfg  kafka.Config
-	pub   *kafka.Producer
 	store *taskapi.Store
 	reg   *prometheus.Registry
 }
@@ -69,18 +66,12 @@ func setupBudget(t *testing.T, budget time.Duration) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(recurringPool.Close)
-	_, kcfg := kafkatest.Start(t)
-	log := kafkatest.Logger(t)
-	pub := kafkatest.Producer(t, kcfg)
-	kafkatest.Relay(t, pool, pub, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
+	b := servicetest.StartBroker(t, pool, outbox.RelayConfig{Table: taskapi.OutboxTable, Channel: taskapi.OutboxChannel})
+	log := b.Log
 
-	verifier, err := auth.NewVerifier(context.Background(), auth.Config{Secret: "recurring-test-jwt-secret-0123456789"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := taskapi.NewStore(pool)
 	server := taskapi.NewServer(taskapi.Deps{
-		Store: store, Verifier: verifier, InternalToken: internalToken, Log: log, Registry: prometheus.NewRegistry(),
+		Store: store, Verifier: servicetest.Verifier(t, "recurring-test-jwt-secret-0123456789"), InternalToken: internalToken, Log: log, Registry: prometheus.NewRegistry(),
 	})
 	var calls, callsInTx atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,25 +95,19 @@ func setupBudget(t *testing.T, budget time.Duration) *env {
 
 	reg := prometheus.NewRegistry()
 	c, err := consume.NewPrepared(recurringPool, recurring.NewPrepare(recurring.NewTaskAPI(api.URL, internalToken, api.Client()), recurringPool, log, budget), consume.Config{
-		Name: recurring.Group, Table: recurring.ConsumedTable, Types: recurring.Types, DeadLetters: pub,
+		Name: recurring.Group, Table: recurring.ConsumedTable, Types: recurring.Types, DeadLetters: b.Pub,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: log, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.Go(t, func(ctx context.Context) error {
-		return kafka.Consume(ctx, kcfg, kafka.Group{Group: recurring.Group, Topics: []string{events.TopicTaskEvents}, Process: c.Process, Log: log})
-	})
-	return &env{pool: pool, kcfg: kcfg, pub: pub, store: store, reg: reg}
+	b.Consume(t, kafka.Group{Group: recurring.Group, Topics: []string{events.TopicTaskEvents}, Process: c.Process})
+	return &env{Broker: b, pool: pool, store: store, reg: reg}
 }
 
 func (v *env) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := v.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return servicetest.Count(t, v.pool, sql, args...)
 }
 
 // completionsHandled is how many completion events recurring has handled.
@@ -137,19 +122,7 @@ func (v *env) seriesTasks(t *testing.T, series string) int {
 
 func (v *env) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	mfs, err := v.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
+	return servicetest.Counter(t, v.reg, name)
 }
 
 func (v *env) create(t *testing.T, owner, rule string, anchor recurrence.Anchor, zone string, due time.Time) *task.Task {
@@ -174,11 +147,48 @@ func (v *env) complete(t *testing.T, tk *task.Task) *task.Task {
 	return done
 }
 
+// completion is the last completion of task taskID on task-events.
+func (v *env) completion(t *testing.T, taskID string) kafkatest.Message {
+	t.Helper()
+	var completed kafkatest.Message
+	for _, m := range v.Messages(t, events.TopicTaskEvents) {
+		if strings.Contains(string(m.Value), events.TypeTaskCompleted) && strings.Contains(string(m.Value), taskID) {
+			completed = m
+		}
+	}
+	if completed.Value == nil {
+		t.Fatalf("no completion of %s on task-events", taskID)
+	}
+	return completed
+}
+
+// handleAgain delivers completed again as if recurring had lost its record
+// of it (every consumed event forgotten), and waits until it is handled.
+func (v *env) handleAgain(t *testing.T, completed kafkatest.Message) {
+	t.Helper()
+	if _, err := v.pool.Exec(context.Background(), `DELETE FROM recurring.consumed_events`); err != nil {
+		t.Fatal(err)
+	}
+	v.Redeliver(t, completed)
+	servicetest.Eventually(t, "the completion handled again", func() bool { return v.completionsHandled(t) == 1 })
+}
+
+// noneCounted checks that each of the counters names is 0: say, that
+// recurring retried and dead-lettered no event.
+func (v *env) noneCounted(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if got := v.metric(t, name); got != 0 {
+			t.Errorf("%s = %v, want 0", name, got)
+		}
+	}
+}
+
 // successor waits for previous's next occurrence and returns it.
 func (v *env) successor(t *testing.T, previous *task.Task) *task.Task {
 	t.Helper()
 	var id string
-	kafkatest.Eventually(t, wait, "the next occurrence", func() bool {
+	servicetest.Eventually(t, "the next occurrence", func() bool {
 		return v.pool.QueryRow(context.Background(), `SELECT id::text FROM taskapi.tasks WHERE previous_id = $1`, previous.ID).Scan(&id) == nil
 	})
 	tk, err := v.store.Get(context.Background(), previous.Owner, id)
@@ -217,7 +227,7 @@ func TestNextOccurrenceAcrossDST(t *testing.T) {
 	if next.Status != task.StatusOpen || next.SeriesID == nil || *next.SeriesID != first.ID || next.Owner != "alice" || next.Title != first.Title {
 		t.Errorf("next occurrence %+v is not an open copy of %s in its series", next, first.ID)
 	}
-	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	servicetest.Eventually(t, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
 	if got := v.seriesTasks(t, first.ID); got != 2 {
 		t.Errorf("the series holds %d tasks, want 2", got)
 	}
@@ -245,7 +255,7 @@ func TestCompleteReopenCompleteMakesOneSuccessor(t *testing.T) {
 			t.Fatal(err)
 		}
 		v.complete(t, again)
-		kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2*(i+1) })
+		servicetest.Eventually(t, "both completions handled", func() bool { return v.completionsHandled(t) == 2*(i+1) })
 		if got := v.seriesTasks(t, tk.ID); got != 2 {
 			t.Errorf("anchor %s: the series holds %d tasks after complete, reopen, complete; want 2", anchor, got)
 		}
@@ -258,56 +268,44 @@ func TestCompleteReopenCompleteMakesOneSuccessor(t *testing.T) {
 func TestRedeliveryMakesOneSuccessor(t *testing.T) {
 	t.Parallel()
 	v := setup(t)
-	ctx := context.Background()
 	tk := v.create(t, "alice", "FREQ=WEEKLY", recurrence.AnchorDue, "America/New_York", time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))
 	v.complete(t, tk)
 	v.successor(t, tk)
-	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	servicetest.Eventually(t, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
 
-	var completed kafkatest.Message
-	for _, m := range kafkatest.Messages(t, v.kcfg, events.TopicTaskEvents) {
-		if strings.Contains(string(m.Value), events.TypeTaskCompleted) {
-			completed = m
-		}
-	}
-	if completed.Value == nil {
-		t.Fatal("no completion on task-events")
-	}
-	if err := v.pub.Publish(ctx, broker.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
-		t.Fatal(err)
-	}
-	kafkatest.Eventually(t, wait, "the copy skipped", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 1 })
+	completed := v.completion(t, tk.ID)
+	v.Redeliver(t, completed)
+	servicetest.Eventually(t, "the copy skipped", func() bool { return v.metric(t, "consumer_events_duplicate_total") >= 1 })
 
-	if _, err := v.pool.Exec(ctx, `DELETE FROM recurring.consumed_events`); err != nil {
-		t.Fatal(err)
-	}
-	if err := v.pub.Publish(ctx, broker.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
-		t.Fatal(err)
-	}
-	kafkatest.Eventually(t, wait, "the completion handled again", func() bool { return v.completionsHandled(t) == 1 })
+	v.handleAgain(t, completed)
 	if got := v.seriesTasks(t, tk.ID); got != 2 {
 		t.Errorf("the series holds %d tasks after redelivery, want 2", got)
 	}
-	if got := v.metric(t, "consumer_dead_lettered_total"); got != 0 {
-		t.Errorf("%v events dead-lettered", got)
-	}
+	v.noneCounted(t, "consumer_dead_lettered_total")
 }
 
-// TestCountEndsTheSeries: FREQ=DAILY;COUNT=2 makes one more occurrence and
-// then ends quietly.
-func TestCountEndsTheSeries(t *testing.T) {
+// TestBoundedSeriesEnds: a rule with COUNT=2, or with an UNTIL on the
+// second day, makes one more occurrence, on the second day, and then ends
+// quietly.
+func TestBoundedSeriesEnds(t *testing.T) {
 	t.Parallel()
-	v := setup(t)
-	first := v.create(t, "alice", "FREQ=DAILY;COUNT=2", recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
-	v.complete(t, first)
-	second := v.successor(t, first)
-	v.complete(t, second)
-	kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
-	if got := v.seriesTasks(t, first.ID); got != 2 {
-		t.Errorf("a COUNT=2 series holds %d tasks, want 2", got)
-	}
-	if got := v.metric(t, "consumer_dead_lettered_total"); got != 0 {
-		t.Errorf("%v events dead-lettered", got)
+	for _, rule := range []string{"FREQ=DAILY;COUNT=2", "FREQ=DAILY;UNTIL=20260502T090000Z"} {
+		t.Run(rule, func(t *testing.T) {
+			t.Parallel()
+			v := setup(t)
+			first := v.create(t, "alice", rule, recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+			v.complete(t, first)
+			second := v.successor(t, first)
+			if want := time.Date(2026, 5, 2, 9, 0, 0, 0, time.UTC); !second.Due.Equal(want) {
+				t.Errorf("second occurrence due %v, want %v", second.Due, want)
+			}
+			v.complete(t, second)
+			servicetest.Eventually(t, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
+			if got := v.seriesTasks(t, first.ID); got != 2 {
+				t.Errorf("the series holds %d tasks, want 2", got)
+			}
+			v.noneCounted(t, "consumer_dead_lettered_total")
+		})
 	}
 }
 
@@ -324,7 +322,7 @@ func TestDeletedOrPlainTasksHaveNoSuccessor(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.complete(t, plain)
-	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	servicetest.Eventually(t, "the completion handled", func() bool { return v.completionsHandled(t) == 1 })
 	if got := v.count(t, `SELECT count(*) FROM taskapi.tasks WHERE previous_id = $1`, plain.ID); got != 0 {
 		t.Errorf("a task without recurrence got %d successors", got)
 	}
@@ -332,7 +330,7 @@ func TestDeletedOrPlainTasksHaveNoSuccessor(t *testing.T) {
 	tk := v.create(t, "alice", "FREQ=DAILY", recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
 	done := v.complete(t, tk)
 	next := v.successor(t, tk)
-	kafkatest.Eventually(t, wait, "the completion handled", func() bool { return v.completionsHandled(t) == 2 })
+	servicetest.Eventually(t, "the completion handled", func() bool { return v.completionsHandled(t) == 2 })
 	if err := v.store.Delete(ctx, "alice", tk.ID, done.Version); err != nil {
 		t.Fatal(err)
 	}
@@ -340,31 +338,12 @@ func TestDeletedOrPlainTasksHaveNoSuccessor(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The completion arrives again, its record lost, after the deletion.
-	var completed kafkatest.Message
-	for _, m := range kafkatest.Messages(t, v.kcfg, events.TopicTaskEvents) {
-		if strings.Contains(string(m.Value), events.TypeTaskCompleted) && strings.Contains(string(m.Value), tk.ID) {
-			completed = m
-		}
-	}
-	if completed.Value == nil {
-		t.Fatal("no completion of the recurring task on task-events")
-	}
-	if _, err := v.pool.Exec(ctx, `DELETE FROM recurring.consumed_events`); err != nil {
-		t.Fatal(err)
-	}
-	if err := v.pub.Publish(ctx, broker.Publication{Topic: completed.Topic, Key: completed.Key, Value: completed.Value}); err != nil {
-		t.Fatal(err)
-	}
-	kafkatest.Eventually(t, wait, "the late completion handled", func() bool { return v.completionsHandled(t) == 1 })
+	completed := v.completion(t, tk.ID)
+	v.handleAgain(t, completed)
 	if got := v.seriesTasks(t, tk.ID); got != 0 {
 		t.Errorf("the deleted series holds %d tasks, want 0", got)
 	}
-	if got := v.metric(t, "consumer_retries_total"); got != 0 {
-		t.Errorf("%v retries", got)
-	}
-	if got := v.metric(t, "consumer_dead_lettered_total"); got != 0 {
-		t.Errorf("%v events dead-lettered", got)
-	}
+	v.noneCounted(t, "consumer_retries_total", "consumer_dead_lettered_total")
 }
 
 // TestTaskAPIOutcomes: the client maps taskapi's answers to outcomes.
@@ -406,46 +385,11 @@ func TestTaskAPIOutcomes(t *testing.T) {
 // applying them again changes nothing.
 func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
-	u := dbtest.URL(t)
-	getenv := func(k string) string {
-		return map[string]string{
-			"DATABASE_URL": u, "TASKAPI_URL": "http://127.0.0.1:1", "INTERNAL_TOKEN": internalToken, "KAFKA_BROKERS": "127.0.0.1:1",
-		}[k]
-	}
-	for range 2 {
-		if err := recurring.Run(context.Background(), []string{"recurring", "migrate"}, getenv, io.Discard, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pool, err := database.Connect(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	var tables int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'recurring' AND tablename IN ('occurrences', 'consumed_events')`).Scan(&tables); err != nil {
-		t.Fatal(err)
-	}
-	if tables != 2 {
-		t.Errorf("%d of recurring's 2 tables after migrate", tables)
-	}
-}
-
-// TestUntilEndsTheSeries: an UNTIL rule makes its occurrences up to UNTIL
-// and then ends quietly.
-func TestUntilEndsTheSeries(t *testing.T) {
-	t.Parallel()
-	v := setup(t)
-	first := v.create(t, "alice", "FREQ=DAILY;UNTIL=20260502T090000Z", recurrence.AnchorDue, "UTC", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
-	v.complete(t, first)
-	second := v.successor(t, first)
-	if want := time.Date(2026, 5, 2, 9, 0, 0, 0, time.UTC); !second.Due.Equal(want) {
-		t.Errorf("second occurrence due %v, want %v", second.Due, want)
-	}
-	v.complete(t, second)
-	kafkatest.Eventually(t, wait, "both completions handled", func() bool { return v.completionsHandled(t) == 2 })
-	if got := v.seriesTasks(t, first.ID); got != 2 {
-		t.Errorf("the series holds %d tasks after UNTIL, want 2", got)
+	pool := servicetest.Migrate(t, recurring.Run, "recurring", map[string]string{
+		"TASKAPI_URL": "http://127.0.0.1:1", "INTERNAL_TOKEN": internalToken, "KAFKA_BROKERS": "127.0.0.1:1",
+	})
+	if n := servicetest.Count(t, pool, `SELECT count(*) FROM pg_tables WHERE schemaname = 'recurring' AND tablename IN ('occurrences', 'consumed_events')`); n != 2 {
+		t.Errorf("%d of recurring's 2 tables after migrate", n)
 	}
 }
 

@@ -55,17 +55,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.EventBudget, err = service.EnvDuration(getenv, "RECURRING_EVENT_BUDGET", DefaultEventBudget); err != nil {
 		return c, err
 	}
-	ev, err := transport.ConfigFromEnv(getenv)
-	if err != nil {
+	if c.Events, err = transport.ConfigFromEnv(getenv); err != nil {
 		return c, err
 	}
-	c.Events = ev
 	return c, nil
 }
 
 // Run runs recurring until ctx ends or SIGINT/SIGTERM arrives: the consumer
 // of task-events and the probes and metrics. args[1] may be "migrate" (apply
 // the migrations and exit) or "serve" (the default).
+//
+// Every service's Run has this shape (its configuration, then service.Run
+// with the service's own Build), so the lines look alike across services;
+// the shared steps are in service.Run, and what is left is what this
+// service builds, kept here so that the service reads whole in its package.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {

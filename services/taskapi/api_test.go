@@ -10,14 +10,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/services/taskapi"
 )
 
@@ -45,12 +44,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	v, err := auth.NewVerifier(context.Background(), auth.Config{Secret: testSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := taskapi.NewServer(taskapi.Deps{
-		Store: taskapi.NewStore(pool), Verifier: v, InternalToken: testInternalToken,
+		Store: taskapi.NewStore(pool), Verifier: servicetest.Verifier(t, testSecret), InternalToken: testInternalToken,
 		Log: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), Registry: prometheus.NewRegistry(),
 	})
 	srv := httptest.NewServer(h)
@@ -68,11 +63,7 @@ func (l testLog) Write(b []byte) (int, error) {
 
 func token(t testing.TB, user string) string {
 	t.Helper()
-	tok, err := auth.IssueHS256(testSecret, user, "", "", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return servicetest.Token(t, testSecret, user)
 }
 
 // response is a decoded answer.

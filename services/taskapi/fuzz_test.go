@@ -14,16 +14,15 @@ import (
 	"os"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/todo-platform/todo/pkg/auth"
 	"github.com/todo-platform/todo/pkg/database"
 	"github.com/todo-platform/todo/pkg/database/dbtest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/pkg/task"
 	"github.com/todo-platform/todo/services/taskapi"
 )
@@ -32,7 +31,7 @@ import (
 // input borrows it through forInput.
 type fuzzEnv struct {
 	env
-	log     *fuzzLog
+	log     *servicetest.Buffer // the server's warnings and errors of the current input
 	task    *jsonschema.Schema
 	problem *jsonschema.Schema
 	page    *jsonschema.Schema
@@ -53,13 +52,9 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 		f.Fatal(err)
 	}
 	f.Cleanup(pool.Close)
-	v, err := auth.NewVerifier(context.Background(), auth.Config{Secret: testSecret})
-	if err != nil {
-		f.Fatal(err)
-	}
-	log := &fuzzLog{}
+	log := &servicetest.Buffer{Max: 64 << 10}
 	h := taskapi.NewServer(taskapi.Deps{
-		Store: taskapi.NewStore(pool), Verifier: v, InternalToken: testInternalToken,
+		Store: taskapi.NewStore(pool), Verifier: servicetest.Verifier(f, testSecret), InternalToken: testInternalToken,
 		Log: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelWarn})), Registry: prometheus.NewRegistry(),
 	})
 	srv := httptest.NewServer(h)
@@ -98,7 +93,7 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 
 // forInput returns the environment for one input, reporting to t.
 func (fe *fuzzEnv) forInput(t *testing.T) *env {
-	fe.log.reset()
+	fe.log.Reset()
 	return &env{t: t, srv: fe.srv, pool: fe.pool}
 }
 
@@ -125,33 +120,6 @@ func (fe *fuzzEnv) check(t *testing.T, what string, r response, schema *jsonsche
 	if err := schema.Validate(v); err != nil {
 		t.Fatalf("%s: status %d with a body the document does not allow: %v\n%s", what, r.Status, err, r.Body)
 	}
-}
-
-// fuzzLog keeps the server's warnings and errors of the current input.
-type fuzzLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *fuzzLog) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buf.Len() < 64<<10 {
-		l.buf.Write(b)
-	}
-	return len(b), nil
-}
-
-func (l *fuzzLog) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Reset()
-}
-
-func (l *fuzzLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func sameJSON(t *testing.T, a, b []byte) bool {

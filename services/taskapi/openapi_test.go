@@ -422,16 +422,9 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		oneTask = "/api/v1/tasks/{taskID}"
 	)
 
-	create := map[string]any{
-		"title":       "  Water the plants  ",
-		"description": "the ones on the balcony",
-		"priority":    "high",
-		"tags":        []string{"Home", "#garden", "home", "  Weekly Chores "},
-		"due_at":      "2026-12-01T09:00:00+01:00",
-		"time_zone":   "Europe/Berlin",
-		"reminders":   []any{map[string]string{"before": "1d12h"}, map[string]string{"at": "2026-11-30T18:00:00Z"}},
-		"recurrence":  map[string]string{"rule": "rrule:freq=weekly;byday=tu", "anchor": "completion"},
-	}
+	create := fullTask(
+		[]any{map[string]string{"before": "1d12h"}, map[string]string{"at": "2026-11-30T18:00:00Z"}},
+		map[string]string{"rule": "rrule:freq=weekly;byday=tu", "anchor": "completion"})
 	d.request(t, "POST", tasks, "application/json", create)
 	r := e.do("alice", "POST", tasks, create)
 	wantStatus(t, r, http.StatusCreated)

@@ -3,14 +3,13 @@ package taskapi_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/todo-platform/todo/pkg/database/dbtest"
+	"github.com/todo-platform/todo/pkg/servicetest"
 	"github.com/todo-platform/todo/services/taskapi"
 )
 
@@ -21,55 +20,20 @@ import (
 // good token; the internal API and the probes are not limited.
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := servicetest.FreeAddr(t)
 	vars := map[string]string{
 		"ADDR": addr, "DATABASE_URL": dbtest.URL(t), "OUTBOX_RELAY": "false", "JWT_SECRET": testSecret,
 		"INTERNAL_TOKEN": testInternalToken, "LOG_FORMAT": "text", "LOG_LEVEL": "warn",
 		"RATE_LIMIT_PER_USER": "3", "RATE_LIMIT_AUTH_FAILURES": "2",
 		"RATE_LIMIT_TRUSTED_PROXIES": "none", // the tests' peer is the client
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- taskapi.Run(ctx, []string{"taskapi"}, func(k string) string { return vars[k] }, io.Discard, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("taskapi: %v", err)
-		}
-	})
+	servicetest.Start(t, taskapi.Run, []string{"taskapi"}, vars, addr, 30*time.Second)
 	base := "http://" + addr
 	// do answers the status of GET path with the bearer token auth.
 	do := func(path, auth string) int {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, base+path, nil)
-		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, base+"/readyz", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("taskapi not ready within 30 s")
-		}
+		status, _ := servicetest.Call(t, http.MethodGet, base+path, auth, nil)
+		return status
 	}
 
 	alice := token(t, "alice")

@@ -14,19 +14,28 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func TestCreateAndGetTask(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	created := e.create("alice", map[string]any{
+// fullTask is a task that sets every field a user sets, some of them to be
+// normalized (the title's spaces, the tags' case, # and duplicates), with
+// reminders and recurrence.
+func fullTask(reminders []any, recurrence map[string]string) map[string]any {
+	return map[string]any{
 		"title":       "  Water the plants  ",
 		"description": "the ones on the balcony",
 		"priority":    "high",
 		"tags":        []string{"Home", "#garden", "home", "  Weekly Chores "},
 		"due_at":      "2026-12-01T09:00:00+01:00",
 		"time_zone":   "Europe/Berlin",
-		"reminders":   []any{map[string]string{"before": "15m"}, map[string]string{"at": "2026-11-30T18:00:00Z"}, map[string]string{"before": "15m"}},
-		"recurrence":  map[string]string{"rule": "rrule:freq=weekly;byday=tu"},
-	})
+		"reminders":   reminders,
+		"recurrence":  recurrence,
+	}
+}
+
+func TestCreateAndGetTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	created := e.create("alice", fullTask(
+		[]any{map[string]string{"before": "15m"}, map[string]string{"at": "2026-11-30T18:00:00Z"}, map[string]string{"before": "15m"}},
+		map[string]string{"rule": "rrule:freq=weekly;byday=tu"}))
 	checks := map[string]any{
 		"title": "Water the plants", "priority": "high", "status": "open", "due_at": "2026-12-01T08:00:00Z",
 		"time_zone": "Europe/Berlin", "version": float64(1), "owner_id": "alice",
