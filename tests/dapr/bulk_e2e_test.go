@@ -6,9 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,22 +64,8 @@ func TestDaprBulkDelivery(t *testing.T) {
 			}
 			return c.ProcessBatch(ctx, ds)
 		}}
-	app := httptest.NewServer(sub)
-	t.Cleanup(app.Close)
-	appPort := app.Listener.Addr().(*net.TCPAddr).Port
-	port := startDaprd(t, "bulk", appPort, strings.Join(kcfg.Brokers, ","))
-	pub, err := dapr.NewPublisher(dapr.Config{HTTPPort: port, APIToken: apiToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
-	c, err := consume.New(pool, func(ctx context.Context, tx pgx.Tx, e events.Event) error {
-		_, err := tx.Exec(ctx, `INSERT INTO svc.effects (event_id) VALUES ($1)`, e.ID())
-		return err
-	}, consume.Config{Name: "svc", Table: "svc.consumed_events", Types: []string{events.TypeTaskCreated}, DeadLetters: pub, Log: kafkatest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, _ := serveBeside(t, "bulk", sub, kcfg.Brokers)
+	c := effectsConsumer(t, pool, consume.Config{DeadLetters: pub})
 	mu.Lock()
 	consumer = c
 	mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -87,6 +88,37 @@ func startDaprdOn(t *testing.T, appID string, appPort, httpPort int, brokers str
 	return d.HTTPPort
 }
 
+// serveBeside serves sub, the app's subscriptions, beside a daprd started
+// for appID (which asks sub for them at its start), and returns a publisher
+// through that daprd and the daprd's HTTP port.
+func serveBeside(t *testing.T, appID string, sub http.Handler, brokers []string) (*dapr.Publisher, int) {
+	t.Helper()
+	app := httptest.NewServer(sub)
+	t.Cleanup(app.Close)
+	port := startDaprd(t, appID, app.Listener.Addr().(*net.TCPAddr).Port, strings.Join(brokers, ","))
+	pub, err := dapr.NewPublisher(dapr.Config{HTTPPort: port, APIToken: apiToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	return pub, port
+}
+
+// effectsConsumer is the consumer of task creations whose effect is a row
+// of svc.effects an event, with cfg's dead letters and retries.
+func effectsConsumer(t *testing.T, pool *pgxpool.Pool, cfg consume.Config) *consume.Consumer {
+	t.Helper()
+	cfg.Name, cfg.Table, cfg.Types, cfg.Log = "svc", "svc.consumed_events", []string{events.TypeTaskCreated}, kafkatest.Logger(t)
+	c, err := consume.New(pool, func(ctx context.Context, tx pgx.Tx, e events.Event) error {
+		_, err := tx.Exec(ctx, `INSERT INTO svc.effects (event_id) VALUES ($1)`, e.ID())
+		return err
+	}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func event(id, typ, user string) []byte {
 	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"/tests/dapr","type":%q,"subject":"task-1","partitionkey":%q,"datacontenttype":"application/json","data":{"n":1}}`, id, typ, user)
 }
@@ -133,27 +165,8 @@ func TestDaprTransport(t *testing.T) {
 		}
 		return c.Process(ctx, d)
 	}}
-	app := httptest.NewServer(sub)
-	t.Cleanup(app.Close)
-	appPort := app.Listener.Addr().(*net.TCPAddr).Port
-
-	port := startDaprd(t, "t", appPort, strings.Join(kcfg.Brokers, ","))
-	pub, err := dapr.NewPublisher(dapr.Config{HTTPPort: port, APIToken: apiToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
-	c, err := consume.New(pool, func(ctx context.Context, tx pgx.Tx, e events.Event) error {
-		_, err := tx.Exec(ctx, `INSERT INTO svc.effects (event_id) VALUES ($1)`, e.ID())
-		return err
-	}, consume.Config{
-		Name: "svc", Table: "svc.consumed_events", Types: []string{events.TypeTaskCreated},
-		DeadLetters: pub, MaxAttempts: 2, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Log: kafkatest.Logger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, port := serveBeside(t, "t", sub, kcfg.Brokers)
+	c := effectsConsumer(t, pool, consume.Config{DeadLetters: pub, MaxAttempts: 2, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	mu.Lock()
 	consumer = c
 	mu.Unlock()

@@ -8,7 +8,8 @@ import (
 	"strings"
 
 	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
+
+	"github.com/todo-platform/todo/pkg/servicetest"
 )
 
 // Events connects to the WebSocket of the realtime service at base
@@ -24,24 +25,5 @@ func Events(ctx context.Context, base, token string) (events <-chan string, stop
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make(chan string, 64)
-	go func() {
-		defer close(out)
-		for {
-			var m struct {
-				Type  string `json:"type"`
-				Event string `json:"event"`
-				Data  struct {
-					ID string `json:"id"`
-				} `json:"data"`
-			}
-			if err := wsjson.Read(ctx, ws, &m); err != nil {
-				return
-			}
-			if m.Type == "event" {
-				out <- m.Event + " " + m.Data.ID
-			}
-		}
-	}()
-	return out, func() { _ = ws.CloseNow() }, nil
+	return servicetest.Events(ctx, ws), func() { _ = ws.CloseNow() }, nil
 }
