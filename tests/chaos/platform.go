@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -64,14 +66,46 @@ type proc struct {
 	stopped bool // the harness stopped or killed it
 }
 
+// picked are the ports freePort gave, never given twice.
+var picked = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freePort picks a free port below the kernel's ephemeral range (the one
+// outgoing connections and ":0" listeners take their ports from), so that
+// a port the harness gives a process, and gives it again when it restarts
+// that process after a kill, is never taken meanwhile by one of the many
+// connections the platform opens.
 func freePort(ctx context.Context) (int, error) {
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				low = n
+			}
+		}
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
+	from := max(1024, low-16384)
+	picked.Lock()
+	defer picked.Unlock()
+	var lc net.ListenConfig
+	for range 1000 {
+		port := from + rand.IntN(low-from)
+		if picked.ports[port] {
+			continue
+		}
+		l, err := lc.Listen(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		if err := l.Close(); err != nil {
+			return 0, err
+		}
+		picked.ports[port] = true
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port in %d–%d", from, low-1)
 }
 
 // build compiles the services' binaries into dir/bin.
