@@ -113,3 +113,25 @@ func BenchmarkMatches(b *testing.B) {
 		}
 	}
 }
+
+// TestMatchesInDescriptions: a description's words are marked through their
+// English stems only, as the search column holds them: a stop word is not
+// marked there, a prefix of a stem is.
+func TestMatchesInDescriptions(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ q, description, want string }{
+		{"the", "remember the passports", ""},
+		{"passp", "remember the passports", "remember the [passports]"},
+		{"passports", "one passport", "one [passport]"},
+		{"runn", "running late", ""}, // "running" is stemmed to "run"
+		{"run", "running late", "[running] late"},
+	} {
+		got := ""
+		if m, ok := taskapi.Matches(c.q, []*task.Task{{ID: "1", Title: "x", Description: c.description}})["1"]; ok {
+			got = marked(m.Description)
+		}
+		if got != c.want {
+			t.Errorf("q=%q in %q marks %q, want %q", c.q, c.description, got, c.want)
+		}
+	}
+}

@@ -39,21 +39,23 @@ const (
 // highlighter marks in a task's text the words a search found. The
 // database finds the tasks (the search column, its GIN index); the page's
 // snippets are made here, from the rows the list already read, so that a
-// search costs what a list does. It follows the search's own rules: a word
-// is marked when its English stem is the stem of a searched word ("receipt"
-// marks "receipts"), when it is a searched word as written (stop words such
-// as "the"), or when it starts with the word being typed ("lisb" marks
-// "Lisbon"). Excluded words (-word) and the operator "or" mark nothing.
+// search costs what a list does. It follows the search column's own rules
+// (migration 006): a word is marked when its English stem is the stem of a
+// searched word ("receipt" marks "receipts") or starts with the word being
+// typed ("passp" marks "passports"); in a title also when it is a searched
+// word as written (stop words such as "the") or starts with the word being
+// typed as written ("lisb" marks "Lisbon"). Excluded words (-word) and the
+// operator "or" mark nothing.
 type highlighter struct {
-	words  map[string]bool // searched words, lower case
-	stems  map[string]bool // their stems, stop words left out
-	prefix string          // the word being typed, lower case; "" when none
-	cache  map[string]bool // a text word's verdict, by its lower case
+	words  map[string]bool    // searched words, lower case
+	stems  map[string]bool    // their stems, stop words left out
+	prefix string             // the word being typed, lower case; "" when none
+	cache  [2]map[string]bool // a text word's verdict, by its lower case: in a title, in a description
 }
 
 // newHighlighter reads a search in the web-search syntax of the list's q.
 func newHighlighter(q string) *highlighter {
-	h := &highlighter{words: map[string]bool{}, stems: map[string]bool{}, cache: map[string]bool{}}
+	h := &highlighter{words: map[string]bool{}, stems: map[string]bool{}, cache: [2]map[string]bool{{}, {}}}
 	if _, last, ok := typedPrefix(q); ok {
 		h.prefix = last
 	}
@@ -95,14 +97,24 @@ func wordLen(s string) int {
 	return len(s)
 }
 
-// marks says whether a word of a task's text is one the search found.
-func (h *highlighter) marks(word string) bool {
+// The fields of a task, as the search column holds them.
+const (
+	inTitle       = 0
+	inDescription = 1
+)
+
+// marks says whether a word of a task's field is one the search found.
+func (h *highlighter) marks(word string, field int) bool {
 	w := strings.ToLower(word)
-	if v, ok := h.cache[w]; ok {
+	if v, ok := h.cache[field][w]; ok {
 		return v
 	}
-	v := h.words[w] || (h.prefix != "" && strings.HasPrefix(w, h.prefix)) || (len(h.stems) > 0 && h.stems[english.Stem(w, false)])
-	h.cache[w] = v
+	v := field == inTitle && (h.words[w] || (h.prefix != "" && strings.HasPrefix(w, h.prefix)))
+	if !v && (len(h.stems) > 0 || h.prefix != "") {
+		stem := english.Stem(w, false)
+		v = (h.stems[stem] && !english.IsStopWord(w)) || (h.prefix != "" && strings.HasPrefix(stem, h.prefix) && !english.IsStopWord(w))
+	}
+	h.cache[field][w] = v
 	return v
 }
 
@@ -111,7 +123,7 @@ type span struct{ start, end int }
 
 // find returns the places of the marked words of s and the places of all
 // its words' starts (for cutting passages).
-func (h *highlighter) find(s string) (marked []span, words []int) {
+func (h *highlighter) find(s string, field int) (marked []span, words []int) {
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if !isWordRune(r) {
@@ -120,7 +132,7 @@ func (h *highlighter) find(s string) (marked []span, words []int) {
 		}
 		j := i + wordLen(s[i:])
 		words = append(words, i)
-		if h.marks(s[i:j]) {
+		if h.marks(s[i:j], field) {
 			marked = append(marked, span{i, j})
 		}
 		i = j
@@ -144,7 +156,7 @@ func cut(segs []Segment, s string, from, to int, marked []span) []Segment {
 
 // title is the whole title with its marked words; ok says whether any is.
 func (h *highlighter) title(s string) ([]Segment, bool) {
-	marked, _ := h.find(s)
+	marked, _ := h.find(s, inTitle)
 	if len(marked) == 0 {
 		return nil, false
 	}
@@ -154,7 +166,7 @@ func (h *highlighter) title(s string) ([]Segment, bool) {
 // description is the description, or for a long one up to two passages
 // around its first marked words; ok says whether any word is marked.
 func (h *highlighter) description(s string) ([]Segment, bool) {
-	marked, words := h.find(s)
+	marked, words := h.find(s, inDescription)
 	if len(marked) == 0 {
 		return nil, false
 	}
