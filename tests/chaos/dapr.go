@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/todo-platform/todo/tests/daprd"
 )
 
 // The tokens between each service and its sidecar: the sidecar's API
@@ -23,33 +25,6 @@ const (
 // sidecarPorts are the ports of one service's daprd, kept across its
 // restarts: the service knows the HTTP port from its start.
 type sidecarPorts struct{ http, grpc, metrics int }
-
-// daprComponent is the pub/sub component every sidecar loads: Kafka at the
-// run's broker, one consumer group per service, and a failed delivery
-// retried in place every 200 ms (as tests/dapr and the stacks have it).
-const daprComponent = `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: pubsub
-spec:
-  type: pubsub.kafka
-  version: v1
-  metadata:
-  - name: brokers
-    value: "%s"
-  - name: authType
-    value: "none"
-  - name: consumerGroup
-    value: "%s"
-  - name: clientID
-    value: "chaos-%s"
-  - name: initialOffset
-    value: "%s"
-  - name: backOffPolicy
-    value: "constant"
-  - name: backOffDuration
-    value: "200ms"
-`
 
 // sidecarName is the process name of service s's daprd.
 func sidecarName(s string) string { return "daprd-" + s }
@@ -84,7 +59,7 @@ func (p *platform) startSidecar(ctx context.Context, s string) error {
 	if s == "realtime" {
 		group, offset = "realtime-chaos", "newest"
 	}
-	if err := os.WriteFile(filepath.Join(res, "pubsub.yaml"), fmt.Appendf(nil, daprComponent, p.kafka, group, s, offset), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(res, "pubsub.yaml"), daprd.Component(p.kafka, group, "chaos-"+s, offset), 0o600); err != nil {
 		return err
 	}
 	_, appPort, _ := net.SplitHostPort(p.addrs[s])

@@ -47,6 +47,13 @@ spec:
     value: "200ms"
 `
 
+// Component is the pub/sub component's YAML for brokers (comma
+// separated), a consumer group, a Kafka client id and an initial offset
+// ("oldest" or "newest").
+func Component(brokers, group, clientID, initialOffset string) []byte {
+	return fmt.Appendf(nil, component, brokers, group, clientID, initialOffset)
+}
+
 // Config is what a sidecar runs with.
 type Config struct {
 	Bin           string // the daprd binary
@@ -76,7 +83,7 @@ func Start(ctx context.Context, c Config) (*Sidecar, error) {
 	if c.Group == "" {
 		c.Group = c.AppID
 	}
-	if err := os.WriteFile(filepath.Join(c.Dir, "pubsub.yaml"), fmt.Appendf(nil, component, c.Brokers, c.Group, c.ClientID, c.InitialOffset), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(c.Dir, "pubsub.yaml"), Component(c.Brokers, c.Group, c.ClientID, c.InitialOffset), 0o600); err != nil {
 		return nil, err
 	}
 	ports, err := toolchain.FreePorts(ctx, 3)
