@@ -17,7 +17,7 @@
 // -sidecar-down; the freeze, PostgreSQL and broker faults are the Kafka
 // run's, to keep the two runs short.
 //
-//	go run ./tests/chaos [-transport kafka|dapr] [-users 8] [-writers 8] [-freeze 40s] [-pg-down 20s] [-broker-down 60s] [-sidecar-down 5s] [-keep]
+//	go run ./tests/chaos [-transport kafka|dapr] [-users 4] [-writers 8] [-freeze 40s] [-pg-down 20s] [-broker-down 60s] [-sidecar-down 5s] [-keep]
 package main
 
 import (
@@ -66,7 +66,7 @@ type fault struct {
 }
 
 func run() error {
-	users := flag.Int("users", 8, "users the load acts as (each a partition key: the relay publishes each key's events in order, so the keys set how fast a backlog drains)")
+	users := flag.Int("users", 4, "users the load acts as")
 	writers := flag.Int("writers", 8, "concurrent writers (spread over the users)")
 	pgDown := flag.Duration("pg-down", 20*time.Second, "how long PostgreSQL stays down")
 	brokerDown := flag.Duration("broker-down", 60*time.Second, "how long the broker stays down")
