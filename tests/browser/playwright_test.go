@@ -38,6 +38,7 @@ func TestWebAppPlaywright(t *testing.T) {
 	cmd.Dir, cmd.Stdout, cmd.Stderr = web, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), "BASE_URL=http://"+p.Addr, "ALICE_TOKEN="+devToken(t, p, "alice"), "CHROMIUM="+chromium(t))
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("the web app's end-to-end tests failed: %v", err)
+		// The platform's warnings and errors say what a failed request met.
+		t.Fatalf("the web app's end-to-end tests failed: %v\nthe platform printed:\n%s", err, p.Output())
 	}
 }
