@@ -30,6 +30,7 @@ func TestMatchesRules(t *testing.T) {
 		{"shoes -", "Running shoes", "Running [shoes]"},
 		{"e-mail", "Send the e-mail", "Send the [e]-[mail]"},
 		{"Bob", "Bob's receipts", "[Bob]'s receipts"},
+		{"café-lait", "Café lait", "[Café] [lait]"}, // a hyphen inside a word excludes nothing
 		{"café", "Café au lait", "[Café] au lait"},
 		{"zzz", "Pay the receipts", ""},
 		{`"`, "Pay", ""},

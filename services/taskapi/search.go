@@ -51,11 +51,12 @@ type highlighter struct {
 	stems  map[string]bool    // their stems, stop words left out
 	prefix string             // the word being typed, lower case; "" when none
 	cache  [2]map[string]bool // a text word's verdict, by its lower case: in a title, in a description
+	stemOf map[string]string  // a text word's English stem, by its lower case
 }
 
 // newHighlighter reads a search in the web-search syntax of the list's q.
 func newHighlighter(q string) *highlighter {
-	h := &highlighter{words: map[string]bool{}, stems: map[string]bool{}, cache: [2]map[string]bool{{}, {}}}
+	h := &highlighter{words: map[string]bool{}, stems: map[string]bool{}, cache: [2]map[string]bool{{}, {}}, stemOf: map[string]string{}}
 	if _, last, ok := typedPrefix(q); ok {
 		h.prefix = last
 	}
@@ -73,7 +74,8 @@ func newHighlighter(q string) *highlighter {
 		}
 		j := i + wordLen(q[i:])
 		w := strings.ToLower(q[i:j])
-		excluded := !quoted && i > 0 && q[i-1] == '-' && (i == 1 || !isWordRune(rune(q[i-2])))
+		before, _ := utf8.DecodeLastRuneInString(q[:max(i-1, 0)])
+		excluded := !quoted && i > 0 && q[i-1] == '-' && (i == 1 || !isWordRune(before))
 		if !excluded && (quoted || w != "or") {
 			h.words[w] = true
 			if !english.IsStopWord(w) {
@@ -109,14 +111,21 @@ func (h *highlighter) marks(word string, field int) bool {
 	if v, ok := h.cache[field][w]; ok {
 		return v
 	}
-	v := field == inTitle && (h.words[w] || (h.prefix != "" && strings.HasPrefix(w, h.prefix)))
-	if !v && (len(h.stems) > 0 || h.prefix != "") {
-		stem := english.Stem(w, false)
-		v = (h.stems[stem] && !english.IsStopWord(w)) || (h.prefix != "" && strings.HasPrefix(stem, h.prefix) && !english.IsStopWord(w))
+	v := field == inTitle && (h.words[w] || h.typed(w))
+	if !v && (len(h.stems) > 0 || h.prefix != "") && !english.IsStopWord(w) {
+		stem, ok := h.stemOf[w]
+		if !ok {
+			stem = english.Stem(w, false)
+			h.stemOf[w] = stem
+		}
+		v = h.stems[stem] || h.typed(stem)
 	}
 	h.cache[field][w] = v
 	return v
 }
+
+// typed says whether s starts with the word being typed.
+func (h *highlighter) typed(s string) bool { return h.prefix != "" && strings.HasPrefix(s, h.prefix) }
 
 // span is a marked word's place in a text, in bytes.
 type span struct{ start, end int }
