@@ -116,13 +116,20 @@ func validID(id string) bool {
 
 func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
+// taskEvent is the outbox message of the event of type typ of a task whose
+// snapshot is snap.
+func taskEvent(typ string, snap task.Snapshot, at time.Time) (outbox.Message, error) {
+	e, err := events.NewTaskEvent(EventSource, typ, snap, at)
+	return outbox.Message{Topic: events.TopicTaskEvents, Event: e}, err
+}
+
 // queueEvent adds the outbox insert of the event of a change of t to batch.
 func queueEvent(ctx context.Context, batch *pgx.Batch, typ string, t *task.Task, at time.Time) error {
-	e, err := events.NewTaskEvent(EventSource, typ, t.Snapshot(), at)
+	m, err := taskEvent(typ, t.Snapshot(), at)
 	if err != nil {
 		return err
 	}
-	return outbox.Queue(ctx, batch, OutboxTable, outbox.Message{Topic: events.TopicTaskEvents, Event: e})
+	return outbox.Queue(ctx, batch, OutboxTable, m)
 }
 
 // sendBatch runs batch on db (a pool: as one implicit transaction; a
@@ -135,11 +142,11 @@ func sendBatch(ctx context.Context, db interface {
 
 // emit writes the event of a change of t into the outbox within tx.
 func emit(ctx context.Context, tx pgx.Tx, typ string, t *task.Task, at time.Time) error {
-	e, err := events.NewTaskEvent(EventSource, typ, t.Snapshot(), at)
+	m, err := taskEvent(typ, t.Snapshot(), at)
 	if err != nil {
 		return err
 	}
-	return outbox.Insert(ctx, tx, OutboxTable, outbox.Message{Topic: events.TopicTaskEvents, Event: e})
+	return outbox.Insert(ctx, tx, OutboxTable, m)
 }
 
 const insertTask = `INSERT INTO taskapi.tasks (` + taskColumns + `, previous_id)
@@ -256,16 +263,16 @@ func (s *Store) change(ctx context.Context, owner, id string, ifVersion int64, t
 		}
 		t.Version++
 		t.UpdatedAt = now
-		e, err := events.NewTaskEvent(EventSource, typ, t.Snapshot(), now)
+		snap := t.Snapshot() // the event's payload; non-nil tags and reminders
+		m, err := taskEvent(typ, snap, now)
 		if err != nil {
 			return nil, err
 		}
-		ev, err := outbox.Values(ctx, outbox.Message{Topic: events.TopicTaskEvents, Event: e})
+		ev, err := outbox.Values(ctx, m)
 		if err != nil {
 			return nil, err
 		}
 		rule, anchor := recurrenceColumns(t)
-		snap := t.Snapshot() // non-nil tags and reminders
 		tag, err := s.pool.Exec(ctx, saveChanged, append([]any{t.ID, t.Owner, t.Title, t.Description, string(t.Status), int16(t.Priority), snap.Tags,
 			t.Due, t.TimeZone, snap.Reminders, rule, anchor, t.SeriesID, t.OccurrenceAt, t.UpdatedAt, t.CompletedAt, t.Version, read}, ev...)...)
 		if err != nil {
