@@ -262,7 +262,7 @@ func (s *Subscriber) deliverBulk(r *http.Request, topic string, entries []bulkEn
 	for i, e := range entries {
 		value := []byte(e.Event)
 		var text string
-		if json.Unmarshal(e.Event, &text) == nil {
+		if len(value) > 0 && value[0] == '"' && json.Unmarshal(value, &text) == nil {
 			value = []byte(text) // an event that is not JSON comes as a string
 		}
 		ds[i] = deliveryOf(topic, value, func(name string) string { return e.Metadata[name] })
